@@ -1,0 +1,232 @@
+//! The registry of a plugin's functions and the batch loop that runs them.
+
+use std::sync::OnceLock;
+
+use eddy_codec::{ERR_FAILED, ERR_INVALID_RECORD, RESULT_OK, Reader, RecordView, Writer};
+
+use crate::bindings::eddy::plugin::types::{Error as WitError, FunctionInfo, Manifest};
+use crate::record::{IntoValue, OwnedRecord, Record};
+use crate::{Error, Plugin, Result};
+
+/// Writes the ok payload of one record's result.
+type Body = Box<dyn Fn(&Record<'_>, &mut Writer) -> Result<()> + Send + Sync>;
+
+struct Function {
+    name: String,
+    kind: &'static str,
+    description: String,
+    body: Body,
+}
+
+/// The functions a plugin offers, by name. Filled by [`Plugin::register`].
+#[derive(Default)]
+pub struct Registry {
+    functions: Vec<Function>,
+}
+
+/// Returned by each registration, to add a description.
+pub struct FunctionBuilder<'a> {
+    function: &'a mut Function,
+}
+
+impl FunctionBuilder<'_> {
+    /// A one-line description, shown by `eddy plugin inspect`.
+    pub fn doc(self, description: &str) -> Self {
+        self.function.description = description.to_owned();
+        self
+    }
+}
+
+fn write_value(w: &mut Writer, v: impl IntoValue) -> Result<()> {
+    w.put_opt_bytes(v.into_value()?.as_deref());
+    Ok(())
+}
+
+impl Registry {
+    fn add(&mut self, name: &str, kind: &'static str, body: Body) -> FunctionBuilder<'_> {
+        assert!(
+            self.functions.iter().all(|f| f.name != name),
+            "plugin registers function '{name}' twice"
+        );
+        self.functions.push(Function { name: name.to_owned(), kind, description: String::new(), body });
+        let function = self.functions.last_mut().expect("just pushed");
+        FunctionBuilder { function }
+    }
+
+    /// A predicate, for `filter`, `filter-not` and `split` branches.
+    pub fn predicate<F>(&mut self, name: &str, f: F) -> FunctionBuilder<'_>
+    where
+        F: Fn(&Record<'_>) -> Result<bool> + Send + Sync + 'static,
+    {
+        self.add(name, "predicate", Box::new(move |r, w| Ok(w.put_u8(f(r)? as u8))))
+    }
+
+    /// A function from a record to a new record (key, value, timestamp, headers).
+    pub fn map<F>(&mut self, name: &str, f: F) -> FunctionBuilder<'_>
+    where
+        F: Fn(&Record<'_>) -> Result<OwnedRecord> + Send + Sync + 'static,
+    {
+        self.add(name, "map", Box::new(move |r, w| Ok(f(r)?.write(w, r.timestamp()))))
+    }
+
+    /// A function from a record to a new value; key and timestamp are kept.
+    pub fn map_values<V, F>(&mut self, name: &str, f: F) -> FunctionBuilder<'_>
+    where
+        V: IntoValue,
+        F: Fn(&Record<'_>) -> Result<V> + Send + Sync + 'static,
+    {
+        self.add(name, "map-values", Box::new(move |r, w| write_value(w, f(r)?)))
+    }
+
+    /// A function from a record to a new key; value and timestamp are kept.
+    pub fn select_key<K, F>(&mut self, name: &str, f: F) -> FunctionBuilder<'_>
+    where
+        K: IntoValue,
+        F: Fn(&Record<'_>) -> Result<K> + Send + Sync + 'static,
+    {
+        self.add(name, "select-key", Box::new(move |r, w| write_value(w, f(r)?)))
+    }
+
+    /// A function from a record to zero or more records.
+    pub fn flat_map<I, F>(&mut self, name: &str, f: F) -> FunctionBuilder<'_>
+    where
+        I: IntoIterator<Item = OwnedRecord>,
+        F: Fn(&Record<'_>) -> Result<I> + Send + Sync + 'static,
+    {
+        self.add(
+            name,
+            "flat-map",
+            Box::new(move |r, w| {
+                let at = w.len();
+                w.put_u32(0);
+                let mut n = 0;
+                for out in f(r)? {
+                    out.write(w, r.timestamp());
+                    n += 1;
+                }
+                w.patch_u32(at, n);
+                Ok(())
+            }),
+        )
+    }
+
+    /// A function from a record to zero or more values, each keeping the key.
+    pub fn flat_map_values<V, I, F>(&mut self, name: &str, f: F) -> FunctionBuilder<'_>
+    where
+        V: IntoValue,
+        I: IntoIterator<Item = V>,
+        F: Fn(&Record<'_>) -> Result<I> + Send + Sync + 'static,
+    {
+        self.add(
+            name,
+            "flat-map-values",
+            Box::new(move |r, w| {
+                let at = w.len();
+                w.put_u32(0);
+                let mut n = 0;
+                for v in f(r)? {
+                    write_value(w, v)?;
+                    n += 1;
+                }
+                w.patch_u32(at, n);
+                Ok(())
+            }),
+        )
+    }
+
+    /// A function called for its side effect (such as [`crate::log`]); the
+    /// record passes on unchanged.
+    pub fn peek<F>(&mut self, name: &str, f: F) -> FunctionBuilder<'_>
+    where
+        F: Fn(&Record<'_>) + Send + Sync + 'static,
+    {
+        self.add(
+            name,
+            "peek",
+            Box::new(move |r, _| {
+                f(r);
+                Ok(())
+            }),
+        )
+    }
+}
+
+static REGISTRY: OnceLock<Registry> = OnceLock::new();
+
+fn registry<P: Plugin>() -> &'static Registry {
+    REGISTRY.get_or_init(|| {
+        let mut r = Registry::default();
+        P::register(&mut r);
+        r
+    })
+}
+
+pub(crate) fn manifest<P: Plugin>(name: &str, version: &str) -> Manifest {
+    let functions = registry::<P>()
+        .functions
+        .iter()
+        .map(|f| FunctionInfo { name: f.name.clone(), kind: f.kind.to_owned(), description: f.description.clone() })
+        .collect();
+    Manifest {
+        name: name.to_owned(),
+        version: version.to_owned(),
+        sdk: concat!("eddy-sdk ", env!("CARGO_PKG_VERSION")).to_owned(),
+        functions,
+        topology: P::topology().map(|t| t.to_json()),
+    }
+}
+
+pub(crate) fn invoke<P: Plugin>(function: u32, batch: &[u8]) -> std::result::Result<Vec<u8>, WitError> {
+    let f = registry::<P>().functions.get(function as usize).ok_or(WitError::UnknownFunction(function))?;
+    run_batch(&f.body, batch).map_err(|e| WitError::MalformedBatch(e.to_string()))
+}
+
+fn run_batch(body: &Body, batch: &[u8]) -> std::result::Result<Vec<u8>, eddy_codec::DecodeError> {
+    let mut input = Reader::new(batch);
+    let count = input.u32()?;
+    let mut out = Writer::with_capacity(batch.len() + 8);
+    for _ in 0..count {
+        let view: RecordView<'_> = input.record()?;
+        let mark = out.len();
+        out.put_u8(RESULT_OK);
+        if let Err(e) = body(&Record::new(view), &mut out) {
+            out.truncate(mark);
+            match e {
+                Error::InvalidRecord(m) => out.put_error(ERR_INVALID_RECORD, &m),
+                Error::Failed(m) => out.put_error(ERR_FAILED, &m),
+            }
+        }
+    }
+    Ok(out.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_replace_partial_output() {
+        let mut reg = Registry::default();
+        reg.flat_map_values("split", |r: &Record<'_>| {
+            let s = r.value_str()?;
+            if s.contains('!') {
+                return Err(Error::failed("bang"));
+            }
+            Ok(s.split(' ').map(str::to_owned).collect::<Vec<_>>())
+        });
+        let mut w = Writer::new();
+        w.put_u32(2);
+        w.put_record::<&str>(1, None, Some(b"a b"), &[]);
+        w.put_record::<&str>(2, None, Some(b"c!"), &[]);
+        let out = run_batch(&reg.functions[0].body, w.as_slice()).unwrap();
+        let mut r = Reader::new(&out);
+        assert_eq!(r.u8().unwrap(), RESULT_OK);
+        assert_eq!(r.u32().unwrap(), 2);
+        assert_eq!(r.opt_bytes().unwrap(), Some(&b"a"[..]));
+        assert_eq!(r.opt_bytes().unwrap(), Some(&b"b"[..]));
+        assert_eq!(r.u8().unwrap(), eddy_codec::RESULT_ERR);
+        assert_eq!(r.u8().unwrap(), ERR_FAILED);
+        assert_eq!(r.str().unwrap(), "bang");
+        assert!(r.is_empty());
+    }
+}

@@ -1,0 +1,183 @@
+//! Application files: what `eddy run` and `eddy test` run.
+//!
+//! ```yaml
+//! application-id: vitals          # names the consumer group (and, later, state)
+//! plugin: vitals.wasm             # relative to this file
+//! threads: 2                      # worker threads (default 1)
+//! commit-interval-ms: 100         # how often outputs and offsets commit
+//! error-policy: dead-letter       # fail (default) | skip | dead-letter
+//! dead-letter-topic: vitals-dlq   # default: <application-id>-dlq
+//! topology: [...]                 # optional when the plugin builds one
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::log::check_topic_name;
+use crate::plugin::wasm::Limits;
+use crate::plugin::{Plugin, PluginError, WasmPlugin};
+use crate::topology::{NodeDoc, Topology, TopologyError};
+
+/// What happens to a record that a plugin function rejects (or traps on), or
+/// that fails to deserialize.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorPolicy {
+    /// Stop the application; nothing after the last commit is kept.
+    #[default]
+    Fail,
+    /// Log the record and the error, count it, and go on.
+    Skip,
+    /// Write the input record, with the error in its headers, to the
+    /// dead-letter topic, and go on.
+    DeadLetter,
+}
+
+/// The application file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct AppDoc {
+    application_id: String,
+    plugin: PathBuf,
+    #[serde(default)]
+    threads: Option<usize>,
+    #[serde(default)]
+    commit_interval_ms: Option<u64>,
+    #[serde(default)]
+    error_policy: ErrorPolicy,
+    #[serde(default)]
+    dead_letter_topic: Option<String>,
+    #[serde(default)]
+    call_timeout_ms: Option<u64>,
+    #[serde(default)]
+    memory_limit_mb: Option<usize>,
+    #[serde(default)]
+    topology: Option<Vec<NodeDoc>>,
+}
+
+/// Why an application cannot be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not a valid application document.
+    #[error("{path}: {problem}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with line and column where known.
+        problem: String,
+    },
+    /// The plugin could not be loaded.
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    /// The topology is invalid.
+    #[error("{path}: {source}")]
+    Topology {
+        /// The application file.
+        path: PathBuf,
+        /// What is wrong.
+        source: TopologyError,
+    },
+}
+
+/// A loaded application: a plugin and a topology checked against it.
+#[derive(Clone)]
+pub struct App {
+    /// Application id: the consumer group and the prefix of internal topics.
+    pub id: String,
+    /// The plugin.
+    pub plugin: Arc<dyn Plugin>,
+    /// The topology, checked against the plugin's functions.
+    pub topology: Topology,
+    /// Worker threads.
+    pub threads: usize,
+    /// How often outputs and input offsets commit.
+    pub commit_interval: Duration,
+    /// What happens to records that fail.
+    pub error_policy: ErrorPolicy,
+    /// Where `dead-letter` writes.
+    pub dead_letter_topic: String,
+}
+
+impl App {
+    /// Loads an application file and its plugin, and checks the topology.
+    pub fn load(path: &Path) -> Result<App, AppError> {
+        let text = std::fs::read_to_string(path).map_err(|source| AppError::Read { path: path.to_owned(), source })?;
+        let invalid = |problem: String| AppError::Invalid { path: path.to_owned(), problem };
+        let mut doc: AppDoc = serde_yaml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        let plugin_path = path.parent().unwrap_or(Path::new(".")).join(&doc.plugin);
+        let defaults = Limits::default();
+        let limits = Limits {
+            memory_bytes: doc.memory_limit_mb.map_or(defaults.memory_bytes, |mb| mb << 20),
+            call_timeout: doc.call_timeout_ms.map_or(defaults.call_timeout, Duration::from_millis),
+        };
+        let plugin = WasmPlugin::load(&plugin_path, limits)?;
+        let topology = match doc.topology.take() {
+            Some(nodes) => Topology::parse(nodes),
+            None => match &plugin.manifest().topology {
+                Some(json) => Topology::from_json(json),
+                None => {
+                    return Err(invalid(format!(
+                        "no topology: add a `topology:` section, or build one in the plugin ({} has none)",
+                        plugin_path.display()
+                    )));
+                }
+            },
+        }
+        .map_err(|source| AppError::Topology { path: path.to_owned(), source })?;
+        App::new(doc, Arc::new(plugin), topology).map_err(|e| match e {
+            AppError::Invalid { problem, .. } => invalid(problem),
+            AppError::Topology { source, .. } => AppError::Topology { path: path.to_owned(), source },
+            other => other,
+        })
+    }
+
+    /// Builds an application from a plugin and topology already in hand
+    /// (benchmarks and tests use this with a [`crate::plugin::NativePlugin`]).
+    pub fn from_parts(id: &str, plugin: Arc<dyn Plugin>, topology: Topology, error_policy: ErrorPolicy) -> Result<App, AppError> {
+        let doc = AppDoc {
+            application_id: id.to_owned(),
+            plugin: PathBuf::new(),
+            threads: None,
+            commit_interval_ms: None,
+            error_policy,
+            dead_letter_topic: None,
+            call_timeout_ms: None,
+            memory_limit_mb: None,
+            topology: None,
+        };
+        App::new(doc, plugin, topology)
+    }
+
+    fn new(doc: AppDoc, plugin: Arc<dyn Plugin>, topology: Topology) -> Result<App, AppError> {
+        let invalid = |problem: String| AppError::Invalid { path: PathBuf::from("(application)"), problem };
+        check_topic_name(&doc.application_id)
+            .map_err(|_| invalid(format!("application-id '{}': use only ASCII letters, digits, '.', '_' and '-'", doc.application_id)))?;
+        topology.check_functions(plugin.manifest()).map_err(|source| AppError::Topology { path: PathBuf::new(), source })?;
+        let threads = doc.threads.unwrap_or(1);
+        if threads == 0 || threads > 256 {
+            return Err(invalid(format!("threads: {threads}; use 1 to 256")));
+        }
+        let dead_letter_topic = doc.dead_letter_topic.unwrap_or_else(|| format!("{}-dlq", doc.application_id));
+        check_topic_name(&dead_letter_topic).map_err(|e| invalid(format!("dead-letter-topic: {e}")))?;
+        Ok(App {
+            id: doc.application_id,
+            plugin,
+            topology,
+            threads,
+            commit_interval: Duration::from_millis(doc.commit_interval_ms.unwrap_or(100).max(1)),
+            error_policy: doc.error_policy,
+            dead_letter_topic,
+        })
+    }
+}

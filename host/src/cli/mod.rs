@@ -1,0 +1,380 @@
+//! The `eddy` commands: argument parsing and what each command does.
+
+mod plugin;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use eddy_host::app::App;
+use eddy_host::jsonl::{LineFormat, now_ms};
+use eddy_host::log::{EmbeddedLog, Log, TopicPartition};
+use eddy_host::partition::partition_for_key;
+use eddy_host::runtime::{RunOptions, RunStats, lag, run_with_stats};
+use eddy_host::serdes::Serde;
+use eddy_host::testing::TestDriver;
+use serde_json::Value;
+
+/// Eddy: Kafka Streams semantics for WebAssembly plugins.
+#[derive(Debug, Parser)]
+#[command(name = "eddy", version, about, long_about = None)]
+pub struct Cli {
+    /// Where the embedded log keeps its data.
+    #[arg(long, global = true, env = "EDDY_DATA_DIR", default_value = "./eddy-data")]
+    data_dir: PathBuf,
+    /// Log more (or set EDDY_LOG, e.g. EDDY_LOG=debug).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create and list topics.
+    #[command(subcommand)]
+    Topic(TopicCommand),
+    /// Write records to a topic from JSON lines.
+    Produce(ProduceArgs),
+    /// Print a topic's records as JSON lines.
+    Consume(ConsumeArgs),
+    /// Run an application on the embedded log.
+    Run(RunArgs),
+    /// Run an application in memory on input files and print its outputs.
+    Test(TestArgs),
+    /// Create, build and inspect plugins.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TopicCommand {
+    /// Create a topic.
+    Create {
+        /// Topic name.
+        name: String,
+        /// Number of partitions.
+        #[arg(long, short, default_value_t = 1)]
+        partitions: u32,
+        /// Succeed if the topic exists already.
+        #[arg(long)]
+        if_not_exists: bool,
+    },
+    /// List topics with their partition counts and record counts.
+    List,
+}
+
+/// How keys and values are read and shown.
+#[derive(Debug, Args)]
+struct SerdeArgs {
+    /// Key format: bytes, string, json or i64.
+    #[arg(long, default_value = "bytes")]
+    key_serde: Serde,
+    /// Value format: bytes, string, json or i64.
+    #[arg(long, default_value = "bytes")]
+    value_serde: Serde,
+}
+
+impl SerdeArgs {
+    fn format(&self) -> LineFormat {
+        LineFormat { key: self.key_serde, value: self.value_serde }
+    }
+}
+
+#[derive(Debug, Args)]
+struct ProduceArgs {
+    /// The topic to write to.
+    topic: String,
+    /// Read lines from this file instead of stdin.
+    #[arg(long, short)]
+    file: Option<PathBuf>,
+    /// Take each line as the value (no key), instead of a JSON object
+    /// `{"key": ..., "value": ..., "timestamp": ..., "headers": {...}}`.
+    #[arg(long)]
+    value_only: bool,
+    #[command(flatten)]
+    serdes: SerdeArgs,
+}
+
+#[derive(Debug, Args)]
+struct ConsumeArgs {
+    /// The topic to read.
+    topic: String,
+    /// Start at the first record instead of the end.
+    #[arg(long)]
+    from_beginning: bool,
+    /// Stop after this many records.
+    #[arg(long)]
+    max: Option<u64>,
+    /// Stop when no record arrives for this long.
+    #[arg(long)]
+    timeout_ms: Option<u64>,
+    #[command(flatten)]
+    serdes: SerdeArgs,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// The application file.
+    app: PathBuf,
+    /// Exit once all input is processed and committed.
+    #[arg(long)]
+    until_idle: bool,
+    /// Worker threads (default: the application's `threads`).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+struct TestArgs {
+    /// The application file.
+    app: PathBuf,
+    /// Input records: TOPIC=FILE.jsonl, one JSON object per line. Repeatable.
+    #[arg(long = "input", short, value_name = "TOPIC=FILE")]
+    inputs: Vec<String>,
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let data_dir = cli.data_dir;
+    let open = || EmbeddedLog::open(&data_dir, true).with_context(|| format!("opening the data directory {}", data_dir.display()));
+    match cli.command {
+        Command::Topic(TopicCommand::Create { name, partitions, if_not_exists }) => {
+            let log = open()?;
+            match log.create_topic(&name, partitions) {
+                Ok(()) => println!("created topic {name} with {partitions} partition(s)"),
+                Err(eddy_host::log::LogError::TopicExists { .. }) if if_not_exists => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Command::Topic(TopicCommand::List) => {
+            let log = open()?;
+            for t in log.topics()? {
+                let mut records = 0;
+                for p in 0..t.partitions {
+                    records += log.end_offset(&TopicPartition::new(&t.name, p))?;
+                }
+                println!("{}\tpartitions={}\trecords={records}", t.name, t.partitions);
+            }
+        }
+        Command::Produce(args) => produce(&open()?, args)?,
+        Command::Consume(args) => consume(&open()?, args)?,
+        Command::Run(args) => run_app(open()?, args)?,
+        Command::Test(args) => test_app(args)?,
+        Command::Plugin(cmd) => plugin::run(cmd)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn produce(log: &EmbeddedLog, args: ProduceArgs) -> Result<()> {
+    let partitions = log
+        .partitions(&args.topic)?
+        .with_context(|| format!("topic '{}' does not exist; create it with `eddy topic create {} --partitions N`", args.topic, args.topic))?;
+    let input: Box<dyn BufRead> = match &args.file {
+        Some(path) => Box::new(std::io::BufReader::new(
+            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?,
+        )),
+        None => Box::new(std::io::stdin().lock()),
+    };
+    let format = args.serdes.format();
+    let mut producer = log.producer()?;
+    let (mut count, mut round_robin) = (0u64, 0u32);
+    for (i, line) in input.lines().enumerate() {
+        let line = line.context("reading input")?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record = if args.value_only {
+            format.parse_value_only(i + 1, &line, now_ms())?
+        } else {
+            format.parse(i + 1, &line, now_ms())?
+        };
+        let p = match &record.key {
+            Some(k) => partition_for_key(k, partitions),
+            None => {
+                round_robin = (round_robin + 1) % partitions;
+                round_robin
+            }
+        };
+        producer.send(&TopicPartition::new(&args.topic, p), record)?;
+        count += 1;
+        if producer.pending() >= 10_000 {
+            producer.commit(None, &[])?;
+        }
+    }
+    producer.commit(None, &[])?;
+    eprintln!("produced {count} record(s) to {}", args.topic);
+    Ok(())
+}
+
+fn consume(log: &EmbeddedLog, args: ConsumeArgs) -> Result<()> {
+    let partitions = log.partitions(&args.topic)?.with_context(|| format!("topic '{}' does not exist", args.topic))?;
+    let mut assignment = Vec::new();
+    for p in 0..partitions {
+        let tp = TopicPartition::new(&args.topic, p);
+        let from = if args.from_beginning { 0 } else { log.end_offset(&tp)? };
+        assignment.push((tp, from));
+    }
+    let mut consumer = log.consumer()?;
+    consumer.assign(&assignment)?;
+    let format = args.serdes.format();
+    let timeout = args.timeout_ms.map(Duration::from_millis);
+    let mut last_record = Instant::now();
+    let mut printed = 0u64;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    loop {
+        if args.max.is_some_and(|m| printed >= m) {
+            break;
+        }
+        let left = args.max.map_or(4096, |m| (m - printed).min(4096)) as usize;
+        let fetched = consumer.poll(left, Duration::from_millis(100))?;
+        if fetched.is_empty() {
+            if timeout.is_some_and(|t| last_record.elapsed() >= t) {
+                break;
+            }
+            continue;
+        }
+        last_record = Instant::now();
+        for f in fetched {
+            for r in f.records {
+                let mut obj = serde_json::Map::new();
+                obj.insert("partition".into(), Value::from(f.partition.partition));
+                obj.insert("offset".into(), Value::from(r.offset));
+                obj.extend(format.render(&r.record));
+                writeln!(out, "{}", Value::Object(obj))?;
+                printed += 1;
+            }
+        }
+        out.flush()?;
+    }
+    Ok(())
+}
+
+fn run_app(log: EmbeddedLog, args: RunArgs) -> Result<()> {
+    let app = App::load(&args.app)?;
+    let _instance = lock_app(&log, &app.id)?;
+    let log: Arc<dyn Log> = Arc::new(log);
+    let stats = Arc::new(RunStats::default());
+    let options = RunOptions { threads: args.threads, until_idle: args.until_idle, ..Default::default() };
+    let started = Instant::now();
+    let progress = Progress::start(app.clone(), log.clone(), stats.clone(), options.stop.clone());
+    let result = run_with_stats(&app, log.clone(), options, stats.clone());
+    progress.finish();
+    let report = result?;
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "{}: {} record(s) in, {} out, {} skipped, {} dead-lettered; {} task(s) on {} thread(s); {:.0} records/s; lag {}",
+        app.id,
+        report.records_in,
+        report.records_out,
+        report.skipped,
+        report.dead_lettered,
+        report.tasks,
+        report.threads,
+        report.records_in as f64 / secs.max(1e-9),
+        lag(&app, &*log)?
+    );
+    Ok(())
+}
+
+/// Holds `<data-dir>/apps/<id>.lock` for the run, so that two instances of
+/// one application do not process the same partitions twice.
+fn lock_app(log: &EmbeddedLog, id: &str) -> Result<std::fs::File> {
+    let dir = log.dir().join("apps");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(format!("{id}.lock"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            bail!("application '{id}' is already running on {} (lock {})", log.dir().display(), path.display())
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("locking {}", path.display())),
+    }
+}
+
+/// A spinner with throughput and lag while `eddy run` runs (only on a terminal).
+struct Progress {
+    done: Arc<std::sync::atomic::AtomicBool>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Progress {
+    fn start(app: App, log: Arc<dyn Log>, stats: Arc<RunStats>, stop: Arc<std::sync::atomic::AtomicBool>) -> Progress {
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let bar = indicatif::ProgressBar::new_spinner();
+        if bar.is_hidden() {
+            return Progress { done, handle: None };
+        }
+        let finished = done.clone();
+        let handle = std::thread::spawn(move || {
+            let (mut last_in, mut last_at) = (0u64, Instant::now());
+            while !finished.load(Ordering::SeqCst) && !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(500));
+                let records_in = stats.records_in.load(Ordering::Relaxed);
+                let rate = (records_in - last_in) as f64 / last_at.elapsed().as_secs_f64();
+                (last_in, last_at) = (records_in, Instant::now());
+                let lag = lag(&app, &*log).map_or_else(|_| "?".to_owned(), |l| l.to_string());
+                bar.set_message(format!(
+                    "{}: {records_in} in, {} out, {rate:.0} records/s, lag {lag}",
+                    app.id,
+                    stats.records_out.load(Ordering::Relaxed)
+                ));
+                bar.tick();
+            }
+            bar.finish_and_clear();
+        });
+        Progress { done, handle: Some(handle) }
+    }
+
+    fn finish(self) {
+        self.done.store(true, Ordering::SeqCst);
+        if let Some(h) = self.handle {
+            let _ = h.join();
+        }
+    }
+}
+
+fn test_app(args: TestArgs) -> Result<()> {
+    let mut driver = TestDriver::from_file(&args.app)?;
+    for input in &args.inputs {
+        let (topic, file) = input
+            .split_once('=')
+            .with_context(|| format!("--input {input}: expected TOPIC=FILE.jsonl"))?;
+        let text = std::fs::read_to_string(Path::new(file)).with_context(|| format!("reading {file}"))?;
+        let n = driver.pipe_json_lines(topic, &text).with_context(|| format!("in {file}"))?;
+        tracing::info!("piped {n} record(s) from {file} into {topic}");
+    }
+    let mut outputs = BTreeMap::new();
+    for topic in driver.output_topics() {
+        outputs.insert(topic.clone(), driver.read_output_json(&topic)?);
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for topic in driver.output_topics() {
+        for mut v in outputs.remove(&topic).unwrap_or_default() {
+            if let Value::Object(m) = &mut v {
+                let mut with_topic = serde_json::Map::new();
+                with_topic.insert("topic".into(), Value::from(topic.clone()));
+                with_topic.append(m);
+                v = Value::Object(with_topic);
+            }
+            writeln!(out, "{v}")?;
+        }
+    }
+    let r = driver.last_report();
+    eprintln!("{} record(s) in, {} out, {} skipped, {} dead-lettered", r.records_in, r.records_out, r.skipped, r.dead_lettered);
+    Ok(())
+}

@@ -1,0 +1,31 @@
+//! The Eddy host: runs topologies whose per-record logic lives in WebAssembly
+//! plugins, with Kafka Streams semantics.
+//!
+//! - [`topology`]: the validated topology IR, from YAML or a plugin's builder.
+//! - [`plugin`]: loading plugins ([`plugin::WasmPlugin`]) and calling them in batches.
+//! - [`log`]: the log backend trait and the embedded, on-disk backend.
+//! - [`app`]: an application file: id, plugin, topology, error policy.
+//! - [`runtime`]: tasks, threads, commits: `eddy run`.
+//! - [`testing`]: the broker-free test driver for plugin authors.
+//!
+//! ```no_run
+//! use eddy_host::{app::App, log::EmbeddedLog, runtime::{run, RunOptions}};
+//! # fn main() -> anyhow::Result<()> {
+//! let app = App::load("vitals.yaml".as_ref())?;
+//! let log = EmbeddedLog::open("eddy-data", true)?;
+//! let report = run(&app, std::sync::Arc::new(log), RunOptions { until_idle: true, ..Default::default() })?;
+//! println!("{} records in, {} out", report.records_in, report.records_out);
+//! # Ok(()) }
+//! ```
+
+pub mod app;
+pub mod jsonl;
+pub mod log;
+pub mod partition;
+pub mod pipeline;
+pub mod plugin;
+pub mod record;
+pub mod runtime;
+pub mod serdes;
+pub mod testing;
+pub mod topology;

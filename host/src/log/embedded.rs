@@ -1,0 +1,682 @@
+//! The embedded log: topics on local disk, no broker.
+//!
+//! Layout under the data directory:
+//!
+//! ```text
+//! journal                  commit journal: the source of truth
+//! journal.lock             held while a process commits
+//! topics/<topic>/<p>.log   partition files: framed records, append-only
+//! ```
+//!
+//! A partition file holds frames `len:u32 crc:u32 record`, where `record` is
+//! the packed record encoding of `eddy-codec`. Bytes past a partition's
+//! committed length are invisible; they are left by a process that died
+//! mid-commit and are cut off by the next commit to that partition.
+//!
+//! The journal holds one line per topic creation or commit: a CRC, then JSON.
+//! A commit line lists each partition's new end (offset and byte length) and
+//! the consumer group offsets committed with it, so records and offsets
+//! become visible together or not at all. A torn last line (a crash while
+//! writing it) is ignored and cut off by the next commit. Every commit line is
+//! also a seek point: reading from an offset scans from the nearest commit.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use eddy_codec::{Reader, Writer};
+use serde::{Deserialize, Serialize};
+
+use super::{Consumer, Fetched, Log, LogError, LogRecord, Producer, TopicInfo, TopicPartition, check_topic_name};
+use crate::record::Record;
+
+const JOURNAL: &str = "journal";
+const JOURNAL_LOCK: &str = "journal.lock";
+const FRAME_HEADER: usize = 8;
+const READ_CHUNK: usize = 1 << 20;
+/// How often an idle consumer looks for commits made by other processes.
+const FOREIGN_POLL: Duration = Duration::from_millis(20);
+
+fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> LogError + 'a {
+    move |source| LogError::Io { op, path: path.to_owned(), source }
+}
+
+/// One line of the journal.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum Entry {
+    Create { topic: String, partitions: u32 },
+    Commit { appends: Vec<Append>, offsets: Vec<GroupOffset> },
+}
+
+/// A partition's new end after a commit.
+#[derive(Debug, Serialize, Deserialize)]
+struct Append {
+    topic: String,
+    partition: u32,
+    end_offset: u64,
+    end_bytes: u64,
+}
+
+/// A consumer group offset committed with a commit.
+#[derive(Debug, Serialize, Deserialize)]
+struct GroupOffset {
+    group: String,
+    topic: String,
+    partition: u32,
+    offset: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+struct PartitionState {
+    end_offset: u64,
+    end_bytes: u64,
+    /// Commit points `(offset, byte position)`, ascending, from (0, 0).
+    seek_points: Vec<(u64, u64)>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Bytes of the journal applied so far.
+    journal_len: u64,
+    topics: BTreeMap<String, Vec<PartitionState>>,
+    offsets: HashMap<(String, TopicPartition), u64>,
+}
+
+impl State {
+    fn apply(&mut self, entry: Entry) {
+        match entry {
+            Entry::Create { topic, partitions } => {
+                let fresh = PartitionState { seek_points: vec![(0, 0)], ..Default::default() };
+                self.topics.entry(topic).or_insert_with(|| vec![fresh; partitions as usize]);
+            }
+            Entry::Commit { appends, offsets } => {
+                for a in appends {
+                    if let Some(p) = self.topics.get_mut(&a.topic).and_then(|ps| ps.get_mut(a.partition as usize)) {
+                        p.end_offset = a.end_offset;
+                        p.end_bytes = a.end_bytes;
+                        p.seek_points.push((a.end_offset, a.end_bytes));
+                    }
+                }
+                for o in offsets {
+                    self.offsets.insert((o.group, TopicPartition::new(&o.topic, o.partition)), o.offset);
+                }
+            }
+        }
+    }
+
+    fn partition(&self, tp: &TopicPartition) -> Result<&PartitionState, LogError> {
+        let parts = self.topics.get(&*tp.topic).ok_or_else(|| LogError::UnknownTopic(tp.topic.to_string()))?;
+        parts.get(tp.partition as usize).ok_or_else(|| LogError::UnknownPartition {
+            topic: tp.topic.to_string(),
+            partition: tp.partition,
+            partitions: parts.len() as u32,
+        })
+    }
+}
+
+struct Shared {
+    dir: PathBuf,
+    fsync: bool,
+    state: RwLock<State>,
+    /// Serialises commits within this process; the file lock does across processes.
+    commit: Mutex<()>,
+    /// Bumped after every commit this process makes, to wake consumers.
+    generation: Mutex<u64>,
+    committed: Condvar,
+}
+
+/// The embedded log backend: durable topics in a local directory.
+///
+/// Cheap to clone; clones share one view of the directory. Several processes
+/// may use the same directory: commits are serialised by a file lock and each
+/// process picks up the others' commits from the journal.
+#[derive(Clone)]
+pub struct EmbeddedLog {
+    shared: Arc<Shared>,
+}
+
+impl EmbeddedLog {
+    /// Opens (creating if needed) the log in `dir`. With `fsync`, each commit
+    /// reaches the disk before it returns.
+    pub fn open(dir: impl Into<PathBuf>, fsync: bool) -> Result<Self, LogError> {
+        let dir = dir.into();
+        fs::create_dir_all(dir.join("topics")).map_err(io("create directory", &dir))?;
+        let log = EmbeddedLog {
+            shared: Arc::new(Shared {
+                dir,
+                fsync,
+                state: RwLock::new(State::default()),
+                commit: Mutex::new(()),
+                generation: Mutex::new(0),
+                committed: Condvar::new(),
+            }),
+        };
+        log.refresh()?;
+        Ok(log)
+    }
+
+    /// The directory the log lives in.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    fn journal_path(&self) -> PathBuf {
+        self.shared.dir.join(JOURNAL)
+    }
+
+    fn partition_path(&self, topic: &str, partition: u32) -> PathBuf {
+        self.shared.dir.join("topics").join(topic).join(format!("{partition}.log"))
+    }
+
+    fn read_state(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.shared.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write_state(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.shared.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies journal lines written since the last look (by any process).
+    /// Returns the journal length that holds only whole, valid lines.
+    fn refresh(&self) -> Result<u64, LogError> {
+        let path = self.journal_path();
+        let len = match fs::metadata(&path) {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(io("stat", &path)(e)),
+        };
+        let mut state = self.write_state();
+        if len <= state.journal_len {
+            return Ok(state.journal_len);
+        }
+        let mut file = File::open(&path).map_err(io("open", &path))?;
+        file.seek(SeekFrom::Start(state.journal_len)).map_err(io("seek", &path))?;
+        let mut text = Vec::new();
+        file.read_to_end(&mut text).map_err(io("read", &path))?;
+        let mut used = 0usize;
+        for line in text.split_inclusive(|&b| b == b'\n') {
+            match parse_line(line) {
+                Some(entry) => {
+                    state.apply(entry);
+                    used += line.len();
+                }
+                None => break,
+            }
+        }
+        state.journal_len += used as u64;
+        Ok(state.journal_len)
+    }
+
+    fn append_journal(&self, valid_len: u64, entry: &Entry) -> Result<(), LogError> {
+        let path = self.journal_path();
+        let mut file = OpenOptions::new().create(true).write(true).truncate(false).open(&path).map_err(io("open", &path))?;
+        // Cut off a torn line left by a process that died while writing it.
+        file.set_len(valid_len).map_err(io("truncate", &path))?;
+        file.seek(SeekFrom::Start(valid_len)).map_err(io("seek", &path))?;
+        let json = serde_json::to_string(entry).expect("journal entries serialize");
+        let line = format!("{:08x} {json}\n", crc32fast::hash(json.as_bytes()));
+        file.write_all(line.as_bytes()).map_err(io("write", &path))?;
+        if self.shared.fsync {
+            file.sync_data().map_err(io("sync", &path))?;
+        }
+        self.write_state().journal_len = valid_len + line.len() as u64;
+        Ok(())
+    }
+
+    /// Runs `f` holding the commit locks, after catching up with the journal.
+    fn locked<T>(&self, f: impl FnOnce(u64) -> Result<T, LogError>) -> Result<T, LogError> {
+        let _in_process = self.shared.commit.lock().unwrap_or_else(|e| e.into_inner());
+        let lock_path = self.shared.dir.join(JOURNAL_LOCK);
+        let lock = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(io("open", &lock_path))?;
+        lock.lock().map_err(io("lock", &lock_path))?;
+        let valid_len = self.refresh()?;
+        let result = f(valid_len);
+        drop(lock);
+        if result.is_ok() {
+            let mut generation = self.shared.generation.lock().unwrap_or_else(|e| e.into_inner());
+            *generation += 1;
+            self.shared.committed.notify_all();
+        }
+        result
+    }
+
+    fn commit_batch(
+        &self,
+        pending: &BTreeMap<TopicPartition, Writer>,
+        counts: &HashMap<TopicPartition, u64>,
+        group: Option<&str>,
+        offsets: &[(TopicPartition, u64)],
+    ) -> Result<(), LogError> {
+        self.locked(|valid_len| {
+            let mut appends = Vec::with_capacity(pending.len());
+            for (tp, frames) in pending {
+                let (end_offset, end_bytes) = {
+                    let state = self.read_state();
+                    let p = state.partition(tp)?;
+                    (p.end_offset, p.end_bytes)
+                };
+                let path = self.partition_path(&tp.topic, tp.partition);
+                let mut file = OpenOptions::new()
+                    .create(true)
+                    .write(true)
+                    .truncate(false)
+                    .open(&path)
+                    .map_err(io("open", &path))?;
+                // Bytes past the committed end belong to a commit that never finished.
+                file.set_len(end_bytes).map_err(io("truncate", &path))?;
+                file.seek(SeekFrom::Start(end_bytes)).map_err(io("seek", &path))?;
+                file.write_all(frames.as_slice()).map_err(io("write", &path))?;
+                if self.shared.fsync {
+                    file.sync_data().map_err(io("sync", &path))?;
+                }
+                appends.push(Append {
+                    topic: tp.topic.to_string(),
+                    partition: tp.partition,
+                    end_offset: end_offset + counts.get(tp).copied().unwrap_or(0),
+                    end_bytes: end_bytes + frames.len() as u64,
+                });
+            }
+            let offsets = match group {
+                Some(g) => offsets
+                    .iter()
+                    .map(|(tp, o)| GroupOffset {
+                        group: g.to_owned(),
+                        topic: tp.topic.to_string(),
+                        partition: tp.partition,
+                        offset: *o,
+                    })
+                    .collect(),
+                None => Vec::new(),
+            };
+            if appends.is_empty() && offsets.is_empty() {
+                return Ok(());
+            }
+            let entry = Entry::Commit { appends, offsets };
+            self.append_journal(valid_len, &entry)?;
+            self.write_state().apply(entry);
+            Ok(())
+        })
+    }
+
+    fn wait_for_commit(&self, seen: u64, timeout: Duration) {
+        let generation = self.shared.generation.lock().unwrap_or_else(|e| e.into_inner());
+        if *generation == seen {
+            let _unused = self.shared.committed.wait_timeout(generation, timeout);
+        }
+    }
+
+    fn generation(&self) -> u64 {
+        *self.shared.generation.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn parse_line(line: &[u8]) -> Option<Entry> {
+    let line = line.strip_suffix(b"\n")?;
+    let (crc, json) = (line.get(..8)?, line.get(9..)?);
+    let crc = u32::from_str_radix(std::str::from_utf8(crc).ok()?, 16).ok()?;
+    (crc32fast::hash(json) == crc).then(|| serde_json::from_slice(json).ok())?
+}
+
+impl Log for EmbeddedLog {
+    fn create_topic(&self, name: &str, partitions: u32) -> Result<(), LogError> {
+        check_topic_name(name)?;
+        if partitions == 0 || partitions > 10_000 {
+            return Err(LogError::InvalidTopic {
+                name: name.to_owned(),
+                reason: format!("{partitions} partitions: a topic has 1 to 10000"),
+            });
+        }
+        self.locked(|valid_len| {
+            if let Some(parts) = self.read_state().topics.get(name) {
+                return Err(LogError::TopicExists { name: name.to_owned(), partitions: parts.len() as u32 });
+            }
+            let dir = self.shared.dir.join("topics").join(name);
+            fs::create_dir_all(&dir).map_err(io("create directory", &dir))?;
+            for p in 0..partitions {
+                let path = self.partition_path(name, p);
+                File::create(&path).map_err(io("create", &path))?;
+            }
+            let entry = Entry::Create { topic: name.to_owned(), partitions };
+            self.append_journal(valid_len, &entry)?;
+            self.write_state().apply(entry);
+            Ok(())
+        })
+    }
+
+    fn topics(&self) -> Result<Vec<TopicInfo>, LogError> {
+        self.refresh()?;
+        let state = self.read_state();
+        Ok(state.topics.iter().map(|(n, p)| TopicInfo { name: n.clone(), partitions: p.len() as u32 }).collect())
+    }
+
+    fn partitions(&self, topic: &str) -> Result<Option<u32>, LogError> {
+        self.refresh()?;
+        Ok(self.read_state().topics.get(topic).map(|p| p.len() as u32))
+    }
+
+    fn end_offset(&self, tp: &TopicPartition) -> Result<u64, LogError> {
+        self.refresh()?;
+        Ok(self.read_state().partition(tp)?.end_offset)
+    }
+
+    fn committed(&self, group: &str, tp: &TopicPartition) -> Result<Option<u64>, LogError> {
+        self.refresh()?;
+        Ok(self.read_state().offsets.get(&(group.to_owned(), tp.clone())).copied())
+    }
+
+    fn consumer(&self) -> Result<Box<dyn Consumer>, LogError> {
+        Ok(Box::new(EmbeddedConsumer { log: self.clone(), readers: Vec::new(), next: 0, last_refresh: Instant::now() }))
+    }
+
+    fn producer(&self) -> Result<Box<dyn Producer>, LogError> {
+        Ok(Box::new(EmbeddedProducer { log: self.clone(), pending: BTreeMap::new(), counts: HashMap::new(), records: 0 }))
+    }
+}
+
+/// Buffers a transaction's records, already framed, until commit.
+struct EmbeddedProducer {
+    log: EmbeddedLog,
+    pending: BTreeMap<TopicPartition, Writer>,
+    counts: HashMap<TopicPartition, u64>,
+    records: usize,
+}
+
+impl Producer for EmbeddedProducer {
+    fn send(&mut self, tp: &TopicPartition, record: Record) -> Result<(), LogError> {
+        {
+            let state = self.log.read_state();
+            if state.partition(tp).is_err() {
+                drop(state);
+                self.log.refresh()?;
+                self.log.read_state().partition(tp)?;
+            }
+        }
+        if !self.pending.contains_key(tp) {
+            self.pending.insert(tp.clone(), Writer::with_capacity(64 * 1024));
+        }
+        let w = self.pending.get_mut(tp).expect("inserted above");
+        let start = w.len();
+        w.put_u32(0);
+        w.put_u32(0);
+        record.encode(w);
+        let body = &w.as_slice()[start + FRAME_HEADER..];
+        let (len, crc) = (body.len() as u32, crc32fast::hash(body));
+        w.patch_u32(start, len);
+        w.patch_u32(start + 4, crc);
+        *self.counts.entry(tp.clone()).or_default() += 1;
+        self.records += 1;
+        Ok(())
+    }
+
+    fn commit(&mut self, group: Option<&str>, offsets: &[(TopicPartition, u64)]) -> Result<(), LogError> {
+        self.log.commit_batch(&self.pending, &self.counts, group, offsets)?;
+        self.abort();
+        Ok(())
+    }
+
+    fn abort(&mut self) {
+        self.pending.clear();
+        self.counts.clear();
+        self.records = 0;
+    }
+
+    fn pending(&self) -> usize {
+        self.records
+    }
+}
+
+/// Reads one partition file sequentially from an offset.
+struct PartitionReader {
+    tp: TopicPartition,
+    path: PathBuf,
+    file: Option<File>,
+    /// Next offset to return and the byte position of its frame.
+    offset: u64,
+    pos: u64,
+}
+
+impl PartitionReader {
+    fn new(log: &EmbeddedLog, tp: TopicPartition, offset: u64) -> Result<Self, LogError> {
+        let path = log.partition_path(&tp.topic, tp.partition);
+        let (start_offset, start_pos) = {
+            let state = log.read_state();
+            let p = state.partition(&tp)?;
+            let i = p.seek_points.partition_point(|&(o, _)| o <= offset);
+            p.seek_points.get(i.wrapping_sub(1)).copied().unwrap_or((0, 0))
+        };
+        let mut reader = PartitionReader { tp, path, file: None, offset: start_offset, pos: start_pos };
+        // Skip forward from the commit point to the requested offset.
+        while reader.offset < offset {
+            let limit = log.read_state().partition(&reader.tp)?.end_bytes;
+            let before = reader.offset;
+            reader.read((offset - reader.offset) as usize, limit, &mut Vec::new())?;
+            if reader.offset == before {
+                break;
+            }
+        }
+        Ok(reader)
+    }
+
+    /// Reads up to `max` records below byte `limit` (the committed end).
+    fn read(&mut self, max: usize, limit: u64, out: &mut Vec<LogRecord>) -> Result<(), LogError> {
+        if self.pos >= limit || max == 0 {
+            return Ok(());
+        }
+        if self.file.is_none() {
+            self.file = Some(File::open(&self.path).map_err(io("open", &self.path))?);
+        }
+        let file = self.file.as_mut().expect("opened above");
+        let mut want = (limit - self.pos).min(READ_CHUNK as u64) as usize;
+        loop {
+            let mut buf = BytesMut::zeroed(want);
+            file.seek(SeekFrom::Start(self.pos)).map_err(io("seek", &self.path))?;
+            file.read_exact(&mut buf).map_err(io("read", &self.path))?;
+            let chunk: Bytes = buf.freeze();
+            let mut at = 0usize;
+            let mut n = 0;
+            while n < max && at + FRAME_HEADER <= chunk.len() {
+                let len = u32::from_le_bytes(chunk[at..at + 4].try_into().expect("4 bytes")) as usize;
+                let crc = u32::from_le_bytes(chunk[at + 4..at + 8].try_into().expect("4 bytes"));
+                let body_at = at + FRAME_HEADER;
+                if body_at + len > chunk.len() {
+                    break;
+                }
+                let body = &chunk[body_at..body_at + len];
+                let corrupt = |detail: String| LogError::Corrupt { path: self.path.clone(), at: self.pos + at as u64, detail };
+                if crc32fast::hash(body) != crc {
+                    return Err(corrupt("frame checksum mismatch".into()));
+                }
+                let view = Reader::new(body).record().map_err(|e| corrupt(e.to_string()))?;
+                out.push(LogRecord { offset: self.offset, record: Record::from_view(&view, &chunk) });
+                self.offset += 1;
+                at = body_at + len;
+                n += 1;
+            }
+            if n == 0 && at == 0 {
+                // One frame is larger than the chunk: read it whole.
+                if want as u64 >= limit - self.pos {
+                    let detail = "frame runs past the committed end".to_owned();
+                    return Err(LogError::Corrupt { path: self.path.clone(), at: self.pos, detail });
+                }
+                let len = u32::from_le_bytes(chunk[..4].try_into().expect("4 bytes")) as u64;
+                want = (len + FRAME_HEADER as u64).min(limit - self.pos) as usize;
+                continue;
+            }
+            self.pos += at as u64;
+            return Ok(());
+        }
+    }
+}
+
+struct EmbeddedConsumer {
+    log: EmbeddedLog,
+    readers: Vec<PartitionReader>,
+    /// Reader to start the next poll at, for fairness.
+    next: usize,
+    last_refresh: Instant,
+}
+
+impl Consumer for EmbeddedConsumer {
+    fn assign(&mut self, partitions: &[(TopicPartition, u64)]) -> Result<(), LogError> {
+        self.log.refresh()?;
+        self.readers = partitions
+            .iter()
+            .map(|(tp, offset)| PartitionReader::new(&self.log, tp.clone(), *offset))
+            .collect::<Result<_, _>>()?;
+        self.next = 0;
+        Ok(())
+    }
+
+    fn poll(&mut self, max: usize, timeout: Duration) -> Result<Vec<Fetched>, LogError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let seen = self.log.generation();
+            let mut fetched = Vec::new();
+            let mut left = max;
+            let n = self.readers.len();
+            for i in 0..n {
+                if left == 0 {
+                    break;
+                }
+                let reader = &mut self.readers[(self.next + i) % n];
+                let limit = self.log.read_state().partition(&reader.tp)?.end_bytes;
+                let mut records = Vec::new();
+                reader.read(left, limit, &mut records)?;
+                if !records.is_empty() {
+                    left -= records.len();
+                    fetched.push(Fetched { partition: reader.tp.clone(), records });
+                }
+            }
+            if n > 0 {
+                self.next = (self.next + 1) % n;
+            }
+            if !fetched.is_empty() {
+                return Ok(fetched);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(fetched);
+            }
+            if now.duration_since(self.last_refresh) >= FOREIGN_POLL {
+                self.log.refresh()?;
+                self.last_refresh = now;
+                continue;
+            }
+            self.log.wait_for_commit(seen, (deadline - now).min(FOREIGN_POLL));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(v: &str) -> Record {
+        Record::new(Some("k"), Some(v.to_owned()), 1)
+    }
+
+    fn read_all(log: &EmbeddedLog, tp: &TopicPartition, from: u64) -> Vec<(u64, String)> {
+        let mut c = log.consumer().unwrap();
+        c.assign(&[(tp.clone(), from)]).unwrap();
+        let mut out = Vec::new();
+        loop {
+            let batch = c.poll(3, Duration::from_millis(1)).unwrap();
+            if batch.is_empty() {
+                return out;
+            }
+            for f in batch {
+                for r in f.records {
+                    out.push((r.offset, String::from_utf8(r.record.value.unwrap().to_vec()).unwrap()));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn records_and_offsets_appear_only_at_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EmbeddedLog::open(dir.path(), false).unwrap();
+        log.create_topic("t", 2).unwrap();
+        let tp = TopicPartition::new("t", 1);
+        let mut p = log.producer().unwrap();
+        p.send(&tp, rec("a")).unwrap();
+        p.send(&tp, rec("b")).unwrap();
+        assert_eq!(log.end_offset(&tp).unwrap(), 0);
+        p.commit(Some("app"), &[(TopicPartition::new("in", 0), 7)]).unwrap();
+        assert_eq!(log.end_offset(&tp).unwrap(), 2);
+        assert_eq!(log.committed("app", &TopicPartition::new("in", 0)).unwrap(), Some(7));
+        p.send(&tp, rec("c")).unwrap();
+        p.abort();
+        p.send(&tp, rec("d")).unwrap();
+        p.commit(None, &[]).unwrap();
+        assert_eq!(read_all(&log, &tp, 0), [(0, "a".into()), (1, "b".into()), (2, "d".into())]);
+        assert_eq!(read_all(&log, &tp, 1), [(1, "b".into()), (2, "d".into())]);
+        // Another handle on the same directory sees the same state.
+        let again = EmbeddedLog::open(dir.path(), false).unwrap();
+        assert_eq!(read_all(&again, &tp, 2), [(2, "d".into())]);
+        assert_eq!(again.topics().unwrap(), [TopicInfo { name: "t".into(), partitions: 2 }]);
+    }
+
+    #[test]
+    fn uncommitted_bytes_and_torn_journal_lines_are_ignored_then_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EmbeddedLog::open(dir.path(), false).unwrap();
+        log.create_topic("t", 1).unwrap();
+        let tp = TopicPartition::new("t", 0);
+        let mut p = log.producer().unwrap();
+        p.send(&tp, rec("a")).unwrap();
+        p.commit(None, &[]).unwrap();
+        // A process died mid-commit: garbage after the committed end, half a journal line.
+        let part = log.partition_path("t", 0);
+        OpenOptions::new().append(true).open(&part).unwrap().write_all(b"garbage").unwrap();
+        OpenOptions::new().append(true).open(log.journal_path()).unwrap().write_all(b"0000 {\"comm").unwrap();
+        let reopened = EmbeddedLog::open(dir.path(), false).unwrap();
+        assert_eq!(read_all(&reopened, &tp, 0), [(0, "a".into())]);
+        let mut p = reopened.producer().unwrap();
+        p.send(&tp, rec("b")).unwrap();
+        p.commit(None, &[]).unwrap();
+        let third = EmbeddedLog::open(dir.path(), false).unwrap();
+        assert_eq!(read_all(&third, &tp, 0), [(0, "a".into()), (1, "b".into())]);
+    }
+
+    #[test]
+    fn rejects_bad_topics() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EmbeddedLog::open(dir.path(), false).unwrap();
+        assert!(matches!(log.create_topic("a/b", 1), Err(LogError::InvalidTopic { .. })));
+        assert!(matches!(log.create_topic("a", 0), Err(LogError::InvalidTopic { .. })));
+        log.create_topic("a", 3).unwrap();
+        assert_eq!(log.create_topic("a", 1).unwrap_err().to_string(), "topic 'a' already exists with 3 partition(s)");
+        let mut p = log.producer().unwrap();
+        assert!(matches!(p.send(&TopicPartition::new("a", 3), rec("x")), Err(LogError::UnknownPartition { .. })));
+        assert!(matches!(p.send(&TopicPartition::new("nope", 0), rec("x")), Err(LogError::UnknownTopic(_))));
+    }
+
+    #[test]
+    fn large_records_cross_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EmbeddedLog::open(dir.path(), false).unwrap();
+        log.create_topic("big", 1).unwrap();
+        let tp = TopicPartition::new("big", 0);
+        let mut p = log.producer().unwrap();
+        let big = "x".repeat(READ_CHUNK + 10);
+        p.send(&tp, rec("small")).unwrap();
+        p.send(&tp, rec(&big)).unwrap();
+        p.send(&tp, rec("tail")).unwrap();
+        p.commit(None, &[]).unwrap();
+        let got = read_all(&log, &tp, 0);
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[1].1.len(), big.len());
+        assert_eq!(got[2], (2, "tail".into()));
+    }
+}

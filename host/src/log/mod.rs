@@ -1,0 +1,195 @@
+//! The log: topics of partitioned, offset-addressed records, consumer group
+//! offsets, and transactional commits.
+//!
+//! [`Log`] is the seam between the runtime and a backend. It maps onto Kafka
+//! one to one: topics and partitions; offsets per partition; committed offsets
+//! per group (the application id); a [`Producer`] whose `commit` makes the
+//! records sent since the last commit visible together with the group's new
+//! offsets, all or nothing (Kafka's transactional producer with
+//! `sendOffsetsToTransaction`); and a [`Consumer`] that reads only committed
+//! records (`read_committed`). [`embedded::EmbeddedLog`] implements it on local
+//! disk; the Kafka backend implements the same trait.
+
+pub mod embedded;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::record::Record;
+
+pub use embedded::EmbeddedLog;
+
+/// A topic name and a partition number.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    /// Topic name.
+    pub topic: Arc<str>,
+    /// Partition number, from 0.
+    pub partition: u32,
+}
+
+impl TopicPartition {
+    /// The partition `partition` of `topic`.
+    pub fn new(topic: &str, partition: u32) -> Self {
+        TopicPartition { topic: Arc::from(topic), partition }
+    }
+}
+
+impl fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
+/// A topic's name and partition count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicInfo {
+    /// Topic name.
+    pub name: String,
+    /// Number of partitions.
+    pub partitions: u32,
+}
+
+/// A record read from a partition, with its offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRecord {
+    /// Position of the record in its partition.
+    pub offset: u64,
+    /// The record.
+    pub record: Record,
+}
+
+/// Records fetched from one partition by [`Consumer::poll`].
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// Where the records come from.
+    pub partition: TopicPartition,
+    /// The records, in offset order.
+    pub records: Vec<LogRecord>,
+}
+
+/// What went wrong in a log backend.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// A file of the log could not be read or written.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The topic does not exist.
+    #[error("topic '{0}' does not exist (create it with `eddy topic create {0} --partitions N`)")]
+    UnknownTopic(String),
+    /// The partition does not exist.
+    #[error("topic '{topic}' has {partitions} partition(s); there is no partition {partition}")]
+    UnknownPartition {
+        /// Topic name.
+        topic: String,
+        /// The partition asked for.
+        partition: u32,
+        /// How many the topic has.
+        partitions: u32,
+    },
+    /// A topic of that name exists already.
+    #[error("topic '{name}' already exists with {partitions} partition(s)")]
+    TopicExists {
+        /// Topic name.
+        name: String,
+        /// Its partition count.
+        partitions: u32,
+    },
+    /// A topic name or partition count is not allowed.
+    #[error("invalid topic '{name}': {reason}")]
+    InvalidTopic {
+        /// The name given.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Stored data failed its checksum or could not be decoded.
+    #[error("corrupt log data in {path} at byte {at}: {detail}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// Byte position.
+        at: u64,
+        /// What is wrong.
+        detail: String,
+    },
+    /// Another process holds a lock this one needs.
+    #[error("{0}")]
+    Busy(String),
+}
+
+/// Checks a topic name the way Kafka does: 1-249 characters of ASCII letters,
+/// digits, `.`, `_` and `-`, and not `.` or `..`.
+pub fn check_topic_name(name: &str) -> Result<(), LogError> {
+    let bad = |reason: &str| Err(LogError::InvalidTopic { name: name.to_owned(), reason: reason.to_owned() });
+    if name.is_empty() || name.len() > 249 {
+        return bad("a topic name has 1 to 249 characters");
+    }
+    if name == "." || name == ".." {
+        return bad("'.' and '..' are not topic names");
+    }
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
+        return bad("use only ASCII letters, digits, '.', '_' and '-'");
+    }
+    Ok(())
+}
+
+/// A log backend: topics, offsets and transactional commits.
+pub trait Log: Send + Sync {
+    /// Creates a topic with `partitions` partitions.
+    fn create_topic(&self, name: &str, partitions: u32) -> Result<(), LogError>;
+
+    /// All topics, by name.
+    fn topics(&self) -> Result<Vec<TopicInfo>, LogError>;
+
+    /// The partition count of `topic`, or `None` if it does not exist.
+    fn partitions(&self, topic: &str) -> Result<Option<u32>, LogError>;
+
+    /// The offset after the last committed record of a partition (Kafka's
+    /// last stable offset).
+    fn end_offset(&self, tp: &TopicPartition) -> Result<u64, LogError>;
+
+    /// The offset `group` committed for a partition: the next to read.
+    fn committed(&self, group: &str, tp: &TopicPartition) -> Result<Option<u64>, LogError>;
+
+    /// A consumer that reads committed records of assigned partitions.
+    fn consumer(&self) -> Result<Box<dyn Consumer>, LogError>;
+
+    /// A transactional producer.
+    fn producer(&self) -> Result<Box<dyn Producer>, LogError>;
+}
+
+/// Reads committed records from assigned partitions.
+pub trait Consumer: Send {
+    /// Replaces the assignment: each partition is read from the given offset.
+    fn assign(&mut self, partitions: &[(TopicPartition, u64)]) -> Result<(), LogError>;
+
+    /// Fetches up to `max` records across the assigned partitions, waiting up
+    /// to `timeout` if none is ready. Returns an empty list on timeout.
+    fn poll(&mut self, max: usize, timeout: Duration) -> Result<Vec<Fetched>, LogError>;
+}
+
+/// Writes records in transactions.
+pub trait Producer: Send {
+    /// Adds a record to the open transaction. It becomes visible at `commit`.
+    fn send(&mut self, tp: &TopicPartition, record: Record) -> Result<(), LogError>;
+
+    /// Commits the records sent since the last commit and, if `group` is
+    /// given, the group's offsets for the partitions listed: all or nothing.
+    fn commit(&mut self, group: Option<&str>, offsets: &[(TopicPartition, u64)]) -> Result<(), LogError>;
+
+    /// Drops the records sent since the last commit.
+    fn abort(&mut self);
+
+    /// Number of records sent and not yet committed.
+    fn pending(&self) -> usize;
+}

@@ -1,0 +1,412 @@
+//! The executable form of a topology: pushes batches of records through the
+//! operator graph, calling the plugin once per operator per batch.
+//!
+//! A [`Pipeline`] belongs to one worker thread and serves all its tasks
+//! (stateless operators keep nothing per task). Records that a function
+//! rejects, traps on, or that fail their serde meet the application's
+//! [`ErrorPolicy`]. A trap kills the plugin instance; the pipeline makes a new
+//! one and replays the batch record by record, so that only the record that
+//! traps is treated as failed.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::app::{App, ErrorPolicy};
+use crate::log::{Fetched, Log, LogError, Producer, TopicPartition};
+use crate::partition::partition_for_key;
+use crate::plugin::{FunctionKind, Instance, Outcome, Plugin, PluginError, RecordError};
+use crate::record::Record;
+use crate::serdes::Serde;
+use crate::topology::Op;
+
+/// Why processing stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    /// A record failed under the `fail` error policy.
+    #[error("node '{node}' failed on {source_partition} offset {offset}: {error} (error-policy: fail; use skip or dead-letter to go on past such records)")]
+    RecordFailed {
+        /// The node.
+        node: String,
+        /// Where the input record came from.
+        source_partition: TopicPartition,
+        /// Its offset.
+        offset: u64,
+        /// What went wrong.
+        error: String,
+    },
+    /// The plugin could not be instantiated.
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    /// The log failed.
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+/// Counts kept by a pipeline.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PipelineStats {
+    /// Records written to sink topics.
+    pub records_out: u64,
+    /// Records skipped under the `skip` policy.
+    pub skipped: u64,
+    /// Records written to the dead-letter topic.
+    pub dead_lettered: u64,
+}
+
+enum Exec {
+    Source { topics: Vec<String>, key: Serde, value: Serde },
+    Filter { function: u32, negate: bool },
+    Transform { kind: FunctionKind, function: u32 },
+    Split { branches: Vec<(usize, Option<u32>)> },
+    Pass,
+    Sink { partitions: Vec<TopicPartition>, key: Serde, value: Serde, next: u32 },
+}
+
+/// Records in flight, each with the index of the input record it came from.
+#[derive(Default)]
+struct Batch {
+    records: Vec<Record>,
+    origins: Vec<u32>,
+}
+
+impl Batch {
+    fn with_capacity(n: usize) -> Self {
+        Batch { records: Vec::with_capacity(n), origins: Vec::with_capacity(n) }
+    }
+
+    fn push(&mut self, r: Record, origin: u32) {
+        self.records.push(r);
+        self.origins.push(origin);
+    }
+
+    fn len(&self) -> usize {
+        self.records.len()
+    }
+}
+
+/// What a failure is about, for logs and dead-letter headers.
+enum FailureKind {
+    Deserialization,
+    Serialization,
+    Function,
+}
+
+impl FailureKind {
+    fn as_str(&self) -> &'static str {
+        match self {
+            FailureKind::Deserialization => "deserialization",
+            FailureKind::Serialization => "serialization",
+            FailureKind::Function => "function",
+        }
+    }
+}
+
+struct DeadLetter {
+    partitions: Vec<TopicPartition>,
+}
+
+/// The topology of an [`App`], ready to process batches.
+pub struct Pipeline {
+    names: Vec<String>,
+    execs: Vec<Exec>,
+    children: Vec<Vec<usize>>,
+    plugin: Arc<dyn Plugin>,
+    instance: Option<Box<dyn Instance>>,
+    policy: ErrorPolicy,
+    dead_letter: Option<DeadLetter>,
+    stats: PipelineStats,
+    scratch: Vec<Outcome>,
+}
+
+fn partitions_of(log: &dyn Log, topic: &str) -> Result<Vec<TopicPartition>, LogError> {
+    let n = log.partitions(topic)?.ok_or_else(|| LogError::UnknownTopic(topic.to_owned()))?;
+    Ok((0..n).map(|p| TopicPartition::new(topic, p)).collect())
+}
+
+impl Pipeline {
+    /// Prepares `app`'s topology; sink and dead-letter topics must exist in `log`.
+    pub fn new(app: &App, log: &dyn Log) -> Result<Pipeline, ProcessError> {
+        let manifest = app.plugin.manifest();
+        let index = |name: &str| manifest.index_of(name).expect("topology was checked against the manifest");
+        let mut execs = Vec::with_capacity(app.topology.nodes.len());
+        for node in &app.topology.nodes {
+            execs.push(match &node.op {
+                Op::Source { topics, key_serde, value_serde } => {
+                    Exec::Source { topics: topics.clone(), key: *key_serde, value: *value_serde }
+                }
+                Op::Filter { function, negate } => Exec::Filter { function: index(function), negate: *negate },
+                Op::Transform { kind, function } => Exec::Transform { kind: *kind, function: index(function) },
+                Op::Split { branches } => {
+                    Exec::Split { branches: branches.iter().map(|(b, p)| (*b, p.as_deref().map(index))).collect() }
+                }
+                Op::Branch | Op::Merge => Exec::Pass,
+                Op::Sink { topic, key_serde, value_serde } => {
+                    Exec::Sink { partitions: partitions_of(log, topic)?, key: *key_serde, value: *value_serde, next: 0 }
+                }
+            });
+        }
+        let dead_letter = match app.error_policy {
+            ErrorPolicy::DeadLetter => Some(DeadLetter { partitions: partitions_of(log, &app.dead_letter_topic)? }),
+            _ => None,
+        };
+        Ok(Pipeline {
+            names: app.topology.nodes.iter().map(|n| n.name.clone()).collect(),
+            execs,
+            children: app.topology.children(),
+            plugin: app.plugin.clone(),
+            instance: None,
+            policy: app.error_policy,
+            dead_letter,
+            stats: PipelineStats::default(),
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Counts so far.
+    pub fn stats(&self) -> PipelineStats {
+        self.stats
+    }
+
+    /// Pushes records fetched from one partition through every source that
+    /// reads its topic, sending outputs (and dead letters) to `out`.
+    pub fn process(&mut self, input: &Fetched, out: &mut dyn Producer) -> Result<(), ProcessError> {
+        for node in 0..self.execs.len() {
+            let Exec::Source { topics, key, value } = &self.execs[node] else { continue };
+            if !topics.iter().any(|t| **t == *input.partition.topic) {
+                continue;
+            }
+            let (key, value) = (*key, *value);
+            let mut batch = Batch::with_capacity(input.records.len());
+            for (i, lr) in input.records.iter().enumerate() {
+                let checked = check(key, lr.record.key.as_deref(), "key").and_then(|()| check(value, lr.record.value.as_deref(), "value"));
+                match checked {
+                    Ok(()) => batch.push(lr.record.clone(), i as u32),
+                    Err(e) => self.reject(node, i as u32, FailureKind::Deserialization, e, input, out)?,
+                }
+            }
+            self.forward(node, batch, input, out)?;
+        }
+        Ok(())
+    }
+
+    fn forward(&mut self, node: usize, batch: Batch, input: &Fetched, out: &mut dyn Producer) -> Result<(), ProcessError> {
+        if batch.len() == 0 {
+            return Ok(());
+        }
+        let children = std::mem::take(&mut self.children[node]);
+        let result = (|| {
+            let Some((&last, rest)) = children.split_last() else { return Ok(()) };
+            for &child in rest {
+                let copy = Batch { records: batch.records.clone(), origins: batch.origins.clone() };
+                self.push(child, copy, input, out)?;
+            }
+            self.push(last, batch, input, out)
+        })();
+        self.children[node] = children;
+        result
+    }
+
+    fn push(&mut self, node: usize, batch: Batch, input: &Fetched, out: &mut dyn Producer) -> Result<(), ProcessError> {
+        match &self.execs[node] {
+            Exec::Source { .. } => unreachable!("sources have no inputs"),
+            Exec::Pass => self.forward(node, batch, input, out),
+            &Exec::Filter { function, negate } => {
+                let mut outcomes = self.call(function, FunctionKind::Predicate, &batch.records)?;
+                let mut kept = Batch::with_capacity(batch.len());
+                let mut failures = Vec::new();
+                for ((r, origin), outcome) in batch.records.into_iter().zip(batch.origins).zip(outcomes.drain(..)) {
+                    match outcome {
+                        Outcome::Keep(k) if k != negate => kept.push(r, origin),
+                        Outcome::Keep(_) => {}
+                        other => failures.push((origin, failure(other, FunctionKind::Predicate))),
+                    }
+                }
+                self.scratch = outcomes;
+                for (origin, e) in failures {
+                    self.reject(node, origin, FailureKind::Function, e, input, out)?;
+                }
+                self.forward(node, kept, input, out)
+            }
+            &Exec::Transform { kind, function } => {
+                let mut outcomes = self.call(function, kind, &batch.records)?;
+                let mut next = Batch::with_capacity(batch.len());
+                let mut failures = Vec::new();
+                for ((mut r, origin), outcome) in batch.records.into_iter().zip(batch.origins).zip(outcomes.drain(..)) {
+                    match (kind, outcome) {
+                        (FunctionKind::Map, Outcome::Record(new)) => next.push(new, origin),
+                        (FunctionKind::MapValues, Outcome::Value(v)) => {
+                            r.value = v;
+                            next.push(r, origin);
+                        }
+                        (FunctionKind::SelectKey, Outcome::Key(k)) => {
+                            r.key = k;
+                            next.push(r, origin);
+                        }
+                        (FunctionKind::FlatMap, Outcome::Records(rs)) => rs.into_iter().for_each(|new| next.push(new, origin)),
+                        (FunctionKind::FlatMapValues, Outcome::Values(vs)) => {
+                            for v in vs {
+                                next.push(Record { value: v, ..r.clone() }, origin);
+                            }
+                        }
+                        (FunctionKind::Peek, Outcome::Done) => next.push(r, origin),
+                        (_, other) => failures.push((origin, failure(other, kind))),
+                    }
+                }
+                self.scratch = outcomes;
+                for (origin, e) in failures {
+                    self.reject(node, origin, FailureKind::Function, e, input, out)?;
+                }
+                self.forward(node, next, input, out)
+            }
+            Exec::Split { branches } => {
+                let branches = branches.clone();
+                let mut rest = batch;
+                for (branch, predicate) in branches {
+                    let Some(function) = predicate else {
+                        self.forward(branch, std::mem::take(&mut rest), input, out)?;
+                        break;
+                    };
+                    if rest.len() == 0 {
+                        break;
+                    }
+                    let mut outcomes = self.call(function, FunctionKind::Predicate, &rest.records)?;
+                    let mut taken = Batch::default();
+                    let mut left = Batch::default();
+                    let mut failures = Vec::new();
+                    for ((r, origin), outcome) in rest.records.into_iter().zip(rest.origins).zip(outcomes.drain(..)) {
+                        match outcome {
+                            Outcome::Keep(true) => taken.push(r, origin),
+                            Outcome::Keep(false) => left.push(r, origin),
+                            other => failures.push((origin, failure(other, FunctionKind::Predicate))),
+                        }
+                    }
+                    self.scratch = outcomes;
+                    for (origin, e) in failures {
+                        self.reject(node, origin, FailureKind::Function, e, input, out)?;
+                    }
+                    self.forward(branch, taken, input, out)?;
+                    rest = left;
+                }
+                Ok(())
+            }
+            Exec::Sink { .. } => self.sink(node, batch, input, out),
+        }
+    }
+
+    fn sink(&mut self, node: usize, batch: Batch, input: &Fetched, out: &mut dyn Producer) -> Result<(), ProcessError> {
+        for (r, origin) in batch.records.into_iter().zip(batch.origins) {
+            let Exec::Sink { partitions, key, value, next } = &mut self.execs[node] else { unreachable!("sink node") };
+            let checked = check(*key, r.key.as_deref(), "key").and_then(|()| check(*value, r.value.as_deref(), "value"));
+            if let Err(e) = checked {
+                self.reject(node, origin, FailureKind::Serialization, e, input, out)?;
+                continue;
+            }
+            let n = partitions.len() as u32;
+            let p = match &r.key {
+                Some(k) => partition_for_key(k, n),
+                None => {
+                    *next = (*next + 1) % n;
+                    *next
+                }
+            };
+            out.send(&partitions[p as usize], r)?;
+            self.stats.records_out += 1;
+        }
+        Ok(())
+    }
+
+    /// Calls a function over a batch, isolating the records a trap is about.
+    fn call(&mut self, function: u32, kind: FunctionKind, records: &[Record]) -> Result<Vec<Outcome>, ProcessError> {
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        if self.instance.is_none() {
+            self.instance = Some(self.plugin.instantiate()?);
+        }
+        let instance = self.instance.as_mut().expect("instantiated above");
+        match instance.call(function, kind, records, &mut out) {
+            Ok(()) => return Ok(out),
+            Err(e) if records.len() == 1 => {
+                self.instance = None;
+                out.push(Outcome::Failed(RecordError::Failed(e.to_string())));
+                return Ok(out);
+            }
+            Err(e) => {
+                tracing::debug!("batch of {} failed ({e}); retrying record by record", records.len());
+                self.instance = None;
+            }
+        }
+        for r in records {
+            if self.instance.is_none() {
+                self.instance = Some(self.plugin.instantiate()?);
+            }
+            let instance = self.instance.as_mut().expect("instantiated above");
+            if let Err(e) = instance.call(function, kind, std::slice::from_ref(r), &mut out) {
+                self.instance = None;
+                out.push(Outcome::Failed(RecordError::Failed(e.to_string())));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Applies the error policy to input record `origin`.
+    fn reject(
+        &mut self,
+        node: usize,
+        origin: u32,
+        kind: FailureKind,
+        error: String,
+        input: &Fetched,
+        out: &mut dyn Producer,
+    ) -> Result<(), ProcessError> {
+        let source = &input.records[origin as usize];
+        let node_name = &self.names[node];
+        match self.policy {
+            ErrorPolicy::Fail => Err(ProcessError::RecordFailed {
+                node: node_name.clone(),
+                source_partition: input.partition.clone(),
+                offset: source.offset,
+                error,
+            }),
+            ErrorPolicy::Skip => {
+                tracing::warn!(
+                    node = %node_name, partition = %input.partition, offset = source.offset,
+                    "skipping record ({} error): {error}", kind.as_str()
+                );
+                self.stats.skipped += 1;
+                Ok(())
+            }
+            ErrorPolicy::DeadLetter => {
+                let dl = self.dead_letter.as_ref().expect("dead-letter policy has a topic");
+                let record = source
+                    .record
+                    .clone()
+                    .with_header("eddy.error", error)
+                    .with_header("eddy.error.kind", kind.as_str())
+                    .with_header("eddy.error.node", Bytes::from(node_name.clone()))
+                    .with_header("eddy.source.topic", Bytes::from(input.partition.topic.to_string()))
+                    .with_header("eddy.source.partition", input.partition.partition.to_string())
+                    .with_header("eddy.source.offset", source.offset.to_string());
+                let n = dl.partitions.len() as u32;
+                let p = record.key.as_deref().map_or(input.partition.partition % n, |k| partition_for_key(k, n));
+                out.send(&dl.partitions[p as usize], record)?;
+                self.stats.dead_lettered += 1;
+                Ok(())
+            }
+        }
+    }
+}
+
+fn check(serde: Serde, data: Option<&[u8]>, what: &str) -> Result<(), String> {
+    match data {
+        Some(d) => serde.check(d).map_err(|e| format!("{what} is not {serde}: {e}")),
+        None => Ok(()),
+    }
+}
+
+fn failure(outcome: Outcome, kind: FunctionKind) -> String {
+    match outcome {
+        Outcome::Failed(e) => e.to_string(),
+        other => format!("a {kind} function returned {other:?}"),
+    }
+}

@@ -1,0 +1,286 @@
+//! Running an application: tasks, worker threads and commits.
+//!
+//! As in Kafka Streams, there is one task per input partition: task `i` reads
+//! partition `i` of every source topic that has one, so the task count is the
+//! largest partition count of the sources. Tasks are spread over the worker
+//! threads. Each thread polls its tasks' partitions, pushes the records
+//! through its [`Pipeline`], and every commit interval commits the outputs
+//! and its tasks' input offsets in one transaction: after a crash, the
+//! application resumes from the last commit with no output lost or repeated.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::app::{App, ErrorPolicy};
+use crate::log::{Log, LogError, TopicPartition};
+use crate::pipeline::{Pipeline, PipelineStats, ProcessError};
+use crate::topology::TopologyError;
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Worker threads; `None` takes the application's setting.
+    pub threads: Option<usize>,
+    /// Stop once every input partition is processed and committed.
+    pub until_idle: bool,
+    /// Most records one poll returns (one batch through the plugin).
+    pub max_poll_records: usize,
+    /// Set to stop the run: threads commit what they did and return.
+    pub stop: Arc<AtomicBool>,
+}
+
+impl Default for RunOptions {
+    /// The app's threads, run until stopped, batches of up to 4096 records.
+    fn default() -> Self {
+        RunOptions { threads: None, until_idle: false, max_poll_records: 4096, stop: Arc::new(AtomicBool::new(false)) }
+    }
+}
+
+/// Counters of a run, shared with whoever shows progress.
+#[derive(Debug, Default)]
+pub struct RunStats {
+    /// Records read from source topics.
+    pub records_in: AtomicU64,
+    /// Records written to sink topics.
+    pub records_out: AtomicU64,
+    /// Records skipped by the `skip` policy.
+    pub skipped: AtomicU64,
+    /// Records sent to the dead-letter topic.
+    pub dead_lettered: AtomicU64,
+    /// Commits made.
+    pub commits: AtomicU64,
+}
+
+/// What a finished run did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RunReport {
+    /// Records read from source topics.
+    pub records_in: u64,
+    /// Records written to sink topics.
+    pub records_out: u64,
+    /// Records skipped by the `skip` policy.
+    pub skipped: u64,
+    /// Records sent to the dead-letter topic.
+    pub dead_lettered: u64,
+    /// Number of tasks.
+    pub tasks: usize,
+    /// Number of worker threads.
+    pub threads: usize,
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The topology does not fit the log (a missing topic).
+    #[error(transparent)]
+    Topology(#[from] TopologyError),
+    /// Processing stopped on an error.
+    #[error(transparent)]
+    Process(#[from] ProcessError),
+    /// The log failed.
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// A worker thread panicked (a bug in Eddy).
+    #[error("worker thread {0} panicked")]
+    Panicked(usize),
+}
+
+/// The tasks of an application on a log: for each task, its input partitions.
+pub fn plan_tasks(app: &App, log: &dyn Log) -> Result<Vec<Vec<TopicPartition>>, RunError> {
+    let mut counts = Vec::new();
+    for topic in app.topology.source_topics() {
+        let n = log.partitions(topic)?.ok_or_else(|| LogError::UnknownTopic(topic.to_owned()))?;
+        counts.push((topic, n));
+    }
+    let tasks = counts.iter().map(|(_, n)| *n).max().unwrap_or(0);
+    Ok((0..tasks)
+        .map(|i| counts.iter().filter(|(_, n)| i < *n).map(|(t, _)| TopicPartition::new(t, i)).collect())
+        .collect())
+}
+
+/// Runs `app` on `log` until stopped (or idle, with `until_idle`).
+pub fn run(app: &App, log: Arc<dyn Log>, options: RunOptions) -> Result<RunReport, RunError> {
+    run_with_stats(app, log, options, Arc::new(RunStats::default()))
+}
+
+/// Like [`run`], updating `stats` as it goes (for a progress display).
+pub fn run_with_stats(app: &App, log: Arc<dyn Log>, options: RunOptions, stats: Arc<RunStats>) -> Result<RunReport, RunError> {
+    app.topology.check_topics(&*log)?;
+    if app.error_policy == ErrorPolicy::DeadLetter && log.partitions(&app.dead_letter_topic)?.is_none() {
+        match log.create_topic(&app.dead_letter_topic, 1) {
+            Ok(()) => tracing::info!("created dead-letter topic '{}'", app.dead_letter_topic),
+            Err(LogError::TopicExists { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let tasks = plan_tasks(app, &*log)?;
+    let threads = options.threads.unwrap_or(app.threads).clamp(1, tasks.len().max(1));
+    let mut per_thread: Vec<Vec<TopicPartition>> = vec![Vec::new(); threads];
+    for (i, task) in tasks.iter().enumerate() {
+        per_thread[i % threads].extend(task.iter().cloned());
+    }
+    let first_error: Arc<Mutex<Option<RunError>>> = Arc::default();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = per_thread
+            .into_iter()
+            .enumerate()
+            .map(|(i, partitions)| {
+                let (log, options, stats, first_error) = (log.clone(), options.clone(), stats.clone(), first_error.clone());
+                let thread = std::thread::Builder::new().name(format!("eddy-worker-{i}"));
+                let handle = thread.spawn_scoped(scope, move || {
+                    let result = Worker::new(app, &*log, &options, &stats, partitions).and_then(|mut w| w.run());
+                    if let Err(e) = result {
+                        options.stop.store(true, Ordering::SeqCst);
+                        first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+                    }
+                });
+                handle.map_err(|_| RunError::Panicked(i))
+            })
+            .collect();
+        for (i, h) in handles.into_iter().enumerate() {
+            let joined = h.map(|h| h.join().is_ok()).unwrap_or(false);
+            match joined {
+                true => {}
+                false => {
+                    options.stop.store(true, Ordering::SeqCst);
+                    first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(RunError::Panicked(i));
+                }
+            }
+        }
+    });
+    if let Some(e) = first_error.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        return Err(e);
+    }
+    Ok(RunReport {
+        records_in: stats.records_in.load(Ordering::Relaxed),
+        records_out: stats.records_out.load(Ordering::Relaxed),
+        skipped: stats.skipped.load(Ordering::Relaxed),
+        dead_lettered: stats.dead_lettered.load(Ordering::Relaxed),
+        tasks: tasks.len(),
+        threads,
+    })
+}
+
+/// One worker thread: its partitions, consumer, producer and pipeline.
+struct Worker<'a> {
+    app: &'a App,
+    log: &'a dyn Log,
+    options: &'a RunOptions,
+    stats: &'a RunStats,
+    partitions: Vec<TopicPartition>,
+    /// Next offset to read per partition, and whether it moved since the last commit.
+    positions: BTreeMap<TopicPartition, (u64, bool)>,
+    consumer: Box<dyn crate::log::Consumer>,
+    producer: Box<dyn crate::log::Producer>,
+    pipeline: Pipeline,
+    reported: PipelineStats,
+}
+
+impl<'a> Worker<'a> {
+    fn new(app: &'a App, log: &'a dyn Log, options: &'a RunOptions, stats: &'a RunStats, partitions: Vec<TopicPartition>) -> Result<Self, RunError> {
+        let mut positions = BTreeMap::new();
+        let mut assignment = Vec::new();
+        for tp in &partitions {
+            // A group with no committed offset starts at the beginning
+            // (Kafka Streams' auto.offset.reset=earliest).
+            let offset = log.committed(&app.id, tp)?.unwrap_or(0);
+            positions.insert(tp.clone(), (offset, false));
+            assignment.push((tp.clone(), offset));
+        }
+        let mut consumer = log.consumer()?;
+        consumer.assign(&assignment)?;
+        Ok(Worker {
+            app,
+            log,
+            options,
+            stats,
+            partitions,
+            positions,
+            consumer,
+            producer: log.producer()?,
+            pipeline: Pipeline::new(app, log)?,
+            reported: PipelineStats::default(),
+        })
+    }
+
+    fn run(&mut self) -> Result<(), RunError> {
+        let result = self.run_loop();
+        if result.is_err() {
+            self.producer.abort();
+        }
+        result
+    }
+
+    fn run_loop(&mut self) -> Result<(), RunError> {
+        let poll_timeout = self.app.commit_interval.min(Duration::from_millis(50));
+        let mut last_commit = Instant::now();
+        loop {
+            if self.options.stop.load(Ordering::SeqCst) {
+                return self.commit();
+            }
+            let fetched = self.consumer.poll(self.options.max_poll_records, poll_timeout)?;
+            let idle = fetched.is_empty();
+            for f in &fetched {
+                self.pipeline.process(f, &mut *self.producer)?;
+                if let Some(last) = f.records.last() {
+                    self.positions.insert(f.partition.clone(), (last.offset + 1, true));
+                }
+                self.stats.records_in.fetch_add(f.records.len() as u64, Ordering::Relaxed);
+            }
+            self.report();
+            if last_commit.elapsed() >= self.app.commit_interval {
+                self.commit()?;
+                last_commit = Instant::now();
+            }
+            if idle && self.options.until_idle && self.caught_up()? {
+                return self.commit();
+            }
+        }
+    }
+
+    fn caught_up(&self) -> Result<bool, RunError> {
+        for tp in &self.partitions {
+            if self.positions[tp].0 < self.log.end_offset(tp)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn commit(&mut self) -> Result<(), RunError> {
+        let moved: Vec<(TopicPartition, u64)> =
+            self.positions.iter().filter(|(_, (_, moved))| *moved).map(|(tp, (o, _))| (tp.clone(), *o)).collect();
+        if moved.is_empty() && self.producer.pending() == 0 {
+            return Ok(());
+        }
+        self.producer.commit(Some(&self.app.id), &moved)?;
+        for (_, (_, m)) in self.positions.iter_mut() {
+            *m = false;
+        }
+        self.stats.commits.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn report(&mut self) {
+        let now = self.pipeline.stats();
+        let before = std::mem::replace(&mut self.reported, now);
+        self.stats.records_out.fetch_add(now.records_out - before.records_out, Ordering::Relaxed);
+        self.stats.skipped.fetch_add(now.skipped - before.skipped, Ordering::Relaxed);
+        self.stats.dead_lettered.fetch_add(now.dead_lettered - before.dead_lettered, Ordering::Relaxed);
+    }
+}
+
+/// Records not yet processed and committed by `app`'s group, summed over its
+/// input partitions.
+pub fn lag(app: &App, log: &dyn Log) -> Result<u64, RunError> {
+    let mut lag = 0;
+    for task in plan_tasks(app, log)? {
+        for tp in task {
+            let end = log.end_offset(&tp)?;
+            lag += end.saturating_sub(log.committed(&app.id, &tp)?.unwrap_or(0));
+        }
+    }
+    Ok(lag)
+}

@@ -1,0 +1,243 @@
+//! The test driver: run an application's topology with its real compiled
+//! plugin, without a broker, from a plugin author's own `cargo test` (and from
+//! `eddy test`). Kafka Streams' `TopologyTestDriver` is the model.
+//!
+//! The driver keeps an embedded log in a temporary directory. Piped records
+//! are committed to input topics; reading an output topic first processes
+//! everything piped so far, so a test reads like a conversation.
+//!
+//! ```no_run
+//! use eddy_host::testing::TestDriver;
+//! # fn main() -> anyhow::Result<()> {
+//! let mut driver = TestDriver::from_file("vitals.yaml".as_ref())?;
+//! driver.pipe_json("vitals", r#"{"key": "p1", "value": {"patient": "p1", "heart_rate": 180, "systolic": 120, "diastolic": 80}}"#)?;
+//! let alerts = driver.read_output_json("alerts")?;
+//! assert_eq!(alerts[0]["value"]["patient"], "p1");
+//! # Ok(()) }
+//! ```
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::app::{App, AppError};
+use crate::jsonl::{LineError, LineFormat};
+use crate::log::{EmbeddedLog, Log, LogError, TopicPartition};
+use crate::partition::partition_for_key;
+use crate::record::Record;
+use crate::runtime::{RunError, RunOptions, RunReport, run};
+use crate::serdes::Serde;
+use crate::topology::Op;
+
+/// Why a test driver call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    /// The application could not be loaded.
+    #[error(transparent)]
+    App(#[from] AppError),
+    /// The log failed.
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// Processing failed (under the `fail` policy, for instance).
+    #[error(transparent)]
+    Run(#[from] RunError),
+    /// An input line is not a record.
+    #[error(transparent)]
+    Line(#[from] LineError),
+    /// The temporary directory could not be made.
+    #[error("cannot create a temporary directory: {0}")]
+    TempDir(std::io::Error),
+}
+
+/// Runs one application against a private embedded log.
+pub struct TestDriver {
+    app: App,
+    log: EmbeddedLog,
+    _dir: tempfile::TempDir,
+    /// The wall clock: timestamps of records piped without one.
+    now: i64,
+    /// Next offset to read per output partition.
+    read: HashMap<TopicPartition, u64>,
+    formats: HashMap<String, LineFormat>,
+    last_report: RunReport,
+}
+
+impl TestDriver {
+    /// A driver for the application file at `path`.
+    pub fn from_file(path: &Path) -> Result<TestDriver, DriverError> {
+        TestDriver::new(App::load(path)?)
+    }
+
+    /// A driver for a loaded application. Every topic the topology reads or
+    /// writes is created with one partition; call [`TestDriver::create_topic`]
+    /// first for more.
+    pub fn new(app: App) -> Result<TestDriver, DriverError> {
+        let dir = tempfile::tempdir().map_err(DriverError::TempDir)?;
+        let log = EmbeddedLog::open(dir.path(), false)?;
+        let mut formats = HashMap::new();
+        for node in &app.topology.nodes {
+            match &node.op {
+                Op::Source { topics, key_serde, value_serde } => {
+                    for t in topics {
+                        formats.entry(t.clone()).or_insert(LineFormat { key: *key_serde, value: *value_serde });
+                    }
+                }
+                Op::Sink { topic, key_serde, value_serde } => {
+                    formats.insert(topic.clone(), LineFormat { key: *key_serde, value: *value_serde });
+                }
+                _ => {}
+            }
+        }
+        Ok(TestDriver { app, log, _dir: dir, now: 0, read: HashMap::new(), formats, last_report: RunReport::default() })
+    }
+
+    /// Creates a topic with `partitions` partitions (before piping into it).
+    pub fn create_topic(&mut self, name: &str, partitions: u32) -> Result<(), DriverError> {
+        Ok(self.log.create_topic(name, partitions)?)
+    }
+
+    fn ensure_topic(&self, name: &str) -> Result<u32, DriverError> {
+        if let Some(n) = self.log.partitions(name)? {
+            return Ok(n);
+        }
+        match self.log.create_topic(name, 1) {
+            Ok(()) | Err(LogError::TopicExists { .. }) => Ok(self.log.partitions(name)?.unwrap_or(1)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn ensure_topics(&self) -> Result<(), DriverError> {
+        for topic in self.formats.keys() {
+            self.ensure_topic(topic)?;
+        }
+        Ok(())
+    }
+
+    /// The format of a topic's lines: its source or sink serdes, else bytes.
+    pub fn format(&self, topic: &str) -> LineFormat {
+        self.formats.get(topic).copied().unwrap_or_default()
+    }
+
+    /// Pipes one record into `topic`. A record without a timestamp gets the
+    /// driver's clock.
+    pub fn pipe(&mut self, topic: &str, mut record: Record, timestamp: Option<i64>) -> Result<(), DriverError> {
+        record.timestamp = timestamp.unwrap_or(self.now);
+        self.pipe_records(topic, vec![record])
+    }
+
+    /// Pipes records into `topic` in one commit, partitioned by key.
+    pub fn pipe_records(&mut self, topic: &str, records: Vec<Record>) -> Result<(), DriverError> {
+        let partitions = self.ensure_topic(topic)?;
+        let mut producer = self.log.producer()?;
+        for (i, r) in records.into_iter().enumerate() {
+            let p = r.key.as_deref().map_or(i as u32 % partitions, |k| partition_for_key(k, partitions));
+            producer.send(&TopicPartition::new(topic, p), r)?;
+        }
+        producer.commit(None, &[])?;
+        Ok(())
+    }
+
+    /// Pipes one JSON line (`{"key": ..., "value": ..., "timestamp": ...}`),
+    /// encoded with the serdes of the source that reads `topic`.
+    pub fn pipe_json(&mut self, topic: &str, line: &str) -> Result<(), DriverError> {
+        let record = self.format(topic).parse(1, line, self.now)?;
+        self.pipe_records(topic, vec![record])
+    }
+
+    /// Pipes a file of JSON lines into `topic`; blank lines are skipped.
+    pub fn pipe_json_lines(&mut self, topic: &str, text: &str) -> Result<usize, DriverError> {
+        let format = self.format(topic);
+        let mut records = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            if !line.trim().is_empty() {
+                records.push(format.parse(i + 1, line, self.now)?);
+            }
+        }
+        let n = records.len();
+        self.pipe_records(topic, records)?;
+        Ok(n)
+    }
+
+    /// Moves the driver's wall clock forward.
+    pub fn advance_time(&mut self, by: Duration) {
+        self.now += by.as_millis() as i64;
+    }
+
+    /// The driver's wall clock, ms since the epoch (starts at 0).
+    pub fn now(&self) -> i64 {
+        self.now
+    }
+
+    /// Processes everything piped so far and commits it.
+    pub fn process(&mut self) -> Result<RunReport, DriverError> {
+        self.ensure_topics()?;
+        let report = run(&self.app, Arc::new(self.log.clone()), RunOptions { until_idle: true, ..Default::default() })?;
+        self.last_report = report;
+        Ok(report)
+    }
+
+    /// What the last [`TestDriver::process`] did.
+    pub fn last_report(&self) -> RunReport {
+        self.last_report
+    }
+
+    /// Processes pending input, then returns the records written to `topic`
+    /// since the last read, partition by partition.
+    pub fn read_output(&mut self, topic: &str) -> Result<Vec<Record>, DriverError> {
+        self.process()?;
+        let partitions = self.ensure_topic(topic)?;
+        let mut out = Vec::new();
+        for p in 0..partitions {
+            let tp = TopicPartition::new(topic, p);
+            let from = self.read.get(&tp).copied().unwrap_or(0);
+            let end = self.log.end_offset(&tp)?;
+            if from >= end {
+                continue;
+            }
+            let mut consumer = self.log.consumer()?;
+            consumer.assign(&[(tp.clone(), from)])?;
+            let mut next = from;
+            while next < end {
+                for f in consumer.poll(4096, Duration::from_millis(10))? {
+                    for r in f.records {
+                        next = r.offset + 1;
+                        out.push(r.record);
+                    }
+                }
+            }
+            self.read.insert(tp, next);
+        }
+        Ok(out)
+    }
+
+    /// Like [`TestDriver::read_output`], each record shown as a JSON object
+    /// with the topic's serdes (the sink's, for an output topic).
+    pub fn read_output_json(&mut self, topic: &str) -> Result<Vec<Value>, DriverError> {
+        let format = self.format(topic);
+        Ok(self.read_output(topic)?.iter().map(|r| Value::Object(format.render(r))).collect())
+    }
+
+    /// The topics the application writes, in topology order.
+    pub fn output_topics(&self) -> Vec<String> {
+        let mut topics: Vec<String> = Vec::new();
+        for node in &self.app.topology.nodes {
+            if let Op::Sink { topic, .. } = &node.op {
+                if !topics.contains(topic) {
+                    topics.push(topic.clone());
+                }
+            }
+        }
+        if self.app.error_policy == crate::app::ErrorPolicy::DeadLetter {
+            topics.push(self.app.dead_letter_topic.clone());
+        }
+        topics
+    }
+
+    /// Sets the format used to show `topic` (for topics no node describes).
+    pub fn set_format(&mut self, topic: &str, key: Serde, value: Serde) {
+        self.formats.insert(topic.to_owned(), LineFormat { key, value });
+    }
+}

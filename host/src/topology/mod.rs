@@ -1,0 +1,304 @@
+//! The topology IR: one validated graph of operators, whether it was written
+//! as YAML in an application file or built in code by a plugin.
+//!
+//! A topology document is a list of nodes. Each node has a `name`, an optional
+//! `from` (the node or nodes it reads; by default the node before it) and one
+//! operator key:
+//!
+//! ```yaml
+//! - name: readings
+//!   source: [vitals]            # topics
+//!   value-serde: json
+//! - name: valid
+//!   filter: valid_reading       # a predicate function of the plugin
+//! - name: route
+//!   split:
+//!     - { branch: critical, predicate: is_critical }
+//!     - { branch: normal }      # no predicate: everything else
+//! - name: alerts
+//!   from: critical
+//!   to: alerts                  # topic
+//! ```
+//!
+//! [`Topology::parse`] checks the structure; [`Topology::check_functions`]
+//! checks it against a plugin's manifest and [`Topology::check_topics`]
+//! against a log, before anything runs.
+
+mod doc;
+
+use std::collections::HashMap;
+
+use crate::log::{Log, LogError};
+use crate::plugin::{FunctionKind, Manifest};
+use crate::serdes::Serde;
+
+pub use doc::NodeDoc;
+
+/// A validated topology: nodes in an order where every node comes after the
+/// nodes it reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Topology {
+    /// The nodes; [`Node::inputs`] index into this list.
+    pub nodes: Vec<Node>,
+}
+
+/// One operator of a topology.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    /// Unique name, used in errors, metrics and (later) internal topic names.
+    pub name: String,
+    /// Indexes of the nodes this one reads.
+    pub inputs: Vec<usize>,
+    /// What the node does.
+    pub op: Op,
+}
+
+/// What a node does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// Reads topics.
+    Source {
+        /// The topics.
+        topics: Vec<String>,
+        /// Format of keys, checked on read.
+        key_serde: Serde,
+        /// Format of values, checked on read.
+        value_serde: Serde,
+    },
+    /// Keeps records for which a predicate holds (or, negated, does not).
+    Filter {
+        /// The predicate function.
+        function: String,
+        /// True for `filter-not`.
+        negate: bool,
+    },
+    /// Calls a plugin function that transforms records; which output it gives
+    /// depends on the kind.
+    Transform {
+        /// `Map`, `MapValues`, `FlatMap`, `FlatMapValues`, `SelectKey` or `Peek`.
+        kind: FunctionKind,
+        /// The plugin function.
+        function: String,
+    },
+    /// Routes each record to the first branch whose predicate holds.
+    Split {
+        /// Branch node indexes with their predicate; `None` takes the rest.
+        branches: Vec<(usize, Option<String>)>,
+    },
+    /// One branch of a split: the records the split sends here.
+    Branch,
+    /// Passes on the records of all its inputs.
+    Merge,
+    /// Writes records to a topic.
+    Sink {
+        /// The topic.
+        topic: String,
+        /// Format of keys, checked on write.
+        key_serde: Serde,
+        /// Format of values, checked on write.
+        value_serde: Serde,
+    },
+}
+
+impl Op {
+    /// The operator's name as written in a topology document.
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            Op::Source { .. } => "source",
+            Op::Filter { negate: false, .. } => "filter",
+            Op::Filter { negate: true, .. } => "filter-not",
+            Op::Transform { kind, .. } => kind.as_str(),
+            Op::Split { .. } => "split",
+            Op::Branch => "branch",
+            Op::Merge => "merge",
+            Op::Sink { .. } => "to",
+        }
+    }
+}
+
+/// Why a topology cannot run. Each error names the node and says what to do.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TopologyError {
+    /// The document could not be read.
+    #[error("topology document: {0}")]
+    Syntax(String),
+    /// A node is malformed (no operator, two operators, a bad option).
+    #[error("node {node}: {problem}")]
+    BadNode {
+        /// The node's name, or its position if it has none.
+        node: String,
+        /// What is wrong and how to fix it.
+        problem: String,
+    },
+    /// Two nodes (or branches) share a name.
+    #[error("node name '{0}' is used twice: give each node and branch its own name")]
+    DuplicateName(String),
+    /// A node reads a node that does not exist (or comes later).
+    #[error("node '{node}' reads from '{from}', which {why}")]
+    UnknownInput {
+        /// The reading node.
+        node: String,
+        /// The name it reads.
+        from: String,
+        /// Why that fails, with what to do.
+        why: String,
+    },
+    /// The topology has no source.
+    #[error("the topology has no source: start it with a node like `- {{ name: input, source: [my-topic] }}`")]
+    NoSource,
+    /// A node names a function the plugin does not export.
+    #[error("node '{node}' ({op}) calls '{function}', which the plugin does not export; it exports: {available}")]
+    UnknownFunction {
+        /// The node.
+        node: String,
+        /// Its operator.
+        op: &'static str,
+        /// The missing function.
+        function: String,
+        /// What the plugin has.
+        available: String,
+    },
+    /// A node names a function of the wrong kind.
+    #[error(
+        "node '{node}' ({op}) needs a {expected} function, but '{function}' is a {found} function; use a {expected} function or the operator for a {found}"
+    )]
+    WrongKind {
+        /// The node.
+        node: String,
+        /// Its operator.
+        op: &'static str,
+        /// The function.
+        function: String,
+        /// The kind the operator needs.
+        expected: &'static str,
+        /// The function's kind.
+        found: String,
+    },
+    /// A source or sink topic does not exist.
+    #[error("node '{node}' {verb} topic '{topic}', which does not exist; create it with `eddy topic create {topic} --partitions N`")]
+    MissingTopic {
+        /// The node.
+        node: String,
+        /// "reads" or "writes".
+        verb: &'static str,
+        /// The topic.
+        topic: String,
+    },
+    /// The log could not be asked about topics.
+    #[error("checking topics: {0}")]
+    Log(String),
+}
+
+impl From<LogError> for TopologyError {
+    fn from(e: LogError) -> Self {
+        TopologyError::Log(e.to_string())
+    }
+}
+
+impl Topology {
+    /// Parses a topology document (the YAML or JSON list of nodes) and checks
+    /// its structure.
+    pub fn parse(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
+        doc::build(docs)
+    }
+
+    /// Parses a JSON topology document, as a plugin's builder produces.
+    pub fn from_json(json: &str) -> Result<Topology, TopologyError> {
+        let docs: Vec<NodeDoc> = serde_json::from_str(json).map_err(|e| TopologyError::Syntax(e.to_string()))?;
+        Topology::parse(docs)
+    }
+
+    /// Index of the node named `name`.
+    pub fn find(&self, name: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.name == name)
+    }
+
+    /// For each node, the nodes that read it.
+    pub fn children(&self) -> Vec<Vec<usize>> {
+        let mut children = vec![Vec::new(); self.nodes.len()];
+        for (i, n) in self.nodes.iter().enumerate() {
+            for &input in &n.inputs {
+                children[input].push(i);
+            }
+        }
+        children
+    }
+
+    /// Every plugin function a node calls, with the kind it must have.
+    pub fn function_uses(&self) -> Vec<(&Node, &str, FunctionKind)> {
+        let mut uses = Vec::new();
+        for n in &self.nodes {
+            match &n.op {
+                Op::Filter { function, .. } => uses.push((n, function.as_str(), FunctionKind::Predicate)),
+                Op::Transform { kind, function } => uses.push((n, function.as_str(), *kind)),
+                Op::Split { branches } => {
+                    uses.extend(branches.iter().filter_map(|(_, p)| p.as_deref()).map(|p| (n, p, FunctionKind::Predicate)))
+                }
+                _ => {}
+            }
+        }
+        uses
+    }
+
+    /// Checks that every function a node calls exists with the right kind.
+    pub fn check_functions(&self, manifest: &Manifest) -> Result<(), TopologyError> {
+        let by_name: HashMap<&str, &str> = manifest.functions.iter().map(|f| (f.name.as_str(), f.kind.as_str())).collect();
+        for (node, function, expected) in self.function_uses() {
+            match by_name.get(function) {
+                None => {
+                    let mut names: Vec<_> = manifest.functions.iter().map(|f| format!("{} ({})", f.name, f.kind)).collect();
+                    names.sort();
+                    return Err(TopologyError::UnknownFunction {
+                        node: node.name.clone(),
+                        op: node.op.keyword(),
+                        function: function.to_owned(),
+                        available: if names.is_empty() { "nothing".into() } else { names.join(", ") },
+                    });
+                }
+                Some(found) if *found != expected.as_str() => {
+                    return Err(TopologyError::WrongKind {
+                        node: node.name.clone(),
+                        op: node.op.keyword(),
+                        function: function.to_owned(),
+                        expected: expected.as_str(),
+                        found: (*found).to_owned(),
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that every source and sink topic exists in `log`.
+    pub fn check_topics(&self, log: &dyn Log) -> Result<(), TopologyError> {
+        for n in &self.nodes {
+            let (topics, verb) = match &n.op {
+                Op::Source { topics, .. } => (topics.clone(), "reads"),
+                Op::Sink { topic, .. } => (vec![topic.clone()], "writes"),
+                _ => continue,
+            };
+            for topic in topics {
+                if log.partitions(&topic)?.is_none() {
+                    return Err(TopologyError::MissingTopic { node: n.name.clone(), verb, topic });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The topics the topology reads, in order of first appearance.
+    pub fn source_topics(&self) -> Vec<&str> {
+        let mut topics: Vec<&str> = Vec::new();
+        for n in &self.nodes {
+            if let Op::Source { topics: ts, .. } = &n.op {
+                for t in ts {
+                    if !topics.contains(&t.as_str()) {
+                        topics.push(t);
+                    }
+                }
+            }
+        }
+        topics
+    }
+}

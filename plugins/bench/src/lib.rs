@@ -1,0 +1,26 @@
+//! Bench: the logic of the stateless benchmark (see `scripts/bench.sh`).
+//! `is_ok` keeps readings whose status is ok; `shout` uppercases the value.
+//! The benchmark runs the same logic as a native closure for comparison.
+
+use eddy_sdk::{Plugin, Record, Registry, Result};
+
+/// True if a JSON value carries `"status":"ok"`.
+pub fn is_ok(value: &[u8]) -> bool {
+    value.windows(13).any(|w| w == br#""status":"ok""#)
+}
+
+/// The value with ASCII letters uppercased.
+pub fn shout(value: &[u8]) -> Vec<u8> {
+    value.to_ascii_uppercase()
+}
+
+struct Bench;
+
+impl Plugin for Bench {
+    fn register(r: &mut Registry) {
+        r.predicate("is_ok", |rec: &Record| Ok(is_ok(rec.value().unwrap_or_default())));
+        r.map_values("shout", |rec: &Record| -> Result<Vec<u8>> { Ok(shout(rec.value().unwrap_or_default())) });
+    }
+}
+
+eddy_sdk::export_plugin!(Bench);

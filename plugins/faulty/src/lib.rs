@@ -1,0 +1,42 @@
+//! Faulty: a test plugin that misbehaves on purpose, to prove the host's error
+//! policies. `checked_upper` returns an error for values containing "bad";
+//! `panicky_upper` traps (panics) on values containing "boom"; `spin` loops
+//! forever on values containing "spin".
+
+use eddy_sdk::{Error, Plugin, Record, Registry, Result};
+
+fn checked_upper(rec: &Record) -> Result<String> {
+    let v = rec.value_str()?;
+    if v.contains("bad") {
+        return Err(Error::invalid(format!("value {v:?} is bad")));
+    }
+    Ok(v.to_uppercase())
+}
+
+fn panicky_upper(rec: &Record) -> Result<String> {
+    let v = rec.value_str()?;
+    assert!(!v.contains("boom"), "boom in {v:?}");
+    Ok(v.to_uppercase())
+}
+
+fn spin(rec: &Record) -> Result<bool> {
+    let v = rec.value_str()?;
+    let mut n: u64 = 0;
+    while v.contains("spin") {
+        n = n.wrapping_add(1);
+        std::hint::black_box(n);
+    }
+    Ok(true)
+}
+
+struct Faulty;
+
+impl Plugin for Faulty {
+    fn register(r: &mut Registry) {
+        r.map_values("checked_upper", checked_upper).doc("uppercases; error on 'bad'");
+        r.map_values("panicky_upper", panicky_upper).doc("uppercases; traps on 'boom'");
+        r.predicate("spin", spin).doc("true; loops forever on 'spin'");
+    }
+}
+
+eddy_sdk::export_plugin!(Faulty);
