@@ -48,7 +48,12 @@ impl Registry {
             self.functions.iter().all(|f| f.name != name),
             "plugin registers function '{name}' twice"
         );
-        self.functions.push(Function { name: name.to_owned(), kind, description: String::new(), body });
+        self.functions.push(Function {
+            name: name.to_owned(),
+            kind,
+            description: String::new(),
+            body,
+        });
         let function = self.functions.last_mut().expect("just pushed");
         FunctionBuilder { function }
     }
@@ -58,7 +63,11 @@ impl Registry {
     where
         F: Fn(&Record<'_>) -> Result<bool> + Send + Sync + 'static,
     {
-        self.add(name, "predicate", Box::new(move |r, w| Ok(w.put_u8(f(r)? as u8))))
+        self.add(
+            name,
+            "predicate",
+            Box::new(move |r, w| Ok(w.put_u8(f(r)? as u8))),
+        )
     }
 
     /// A function from a record to a new record (key, value, timestamp, headers).
@@ -66,7 +75,11 @@ impl Registry {
     where
         F: Fn(&Record<'_>) -> Result<OwnedRecord> + Send + Sync + 'static,
     {
-        self.add(name, "map", Box::new(move |r, w| Ok(f(r)?.write(w, r.timestamp()))))
+        self.add(
+            name,
+            "map",
+            Box::new(move |r, w| Ok(f(r)?.write(w, r.timestamp()))),
+        )
     }
 
     /// A function from a record to a new value; key and timestamp are kept.
@@ -75,7 +88,11 @@ impl Registry {
         V: IntoValue,
         F: Fn(&Record<'_>) -> Result<V> + Send + Sync + 'static,
     {
-        self.add(name, "map-values", Box::new(move |r, w| write_value(w, f(r)?)))
+        self.add(
+            name,
+            "map-values",
+            Box::new(move |r, w| write_value(w, f(r)?)),
+        )
     }
 
     /// A function from a record to a new key; value and timestamp are kept.
@@ -84,7 +101,11 @@ impl Registry {
         K: IntoValue,
         F: Fn(&Record<'_>) -> Result<K> + Send + Sync + 'static,
     {
-        self.add(name, "select-key", Box::new(move |r, w| write_value(w, f(r)?)))
+        self.add(
+            name,
+            "select-key",
+            Box::new(move |r, w| write_value(w, f(r)?)),
+        )
     }
 
     /// A function from a record to zero or more records.
@@ -165,7 +186,11 @@ pub(crate) fn manifest<P: Plugin>(name: &str, version: &str) -> Manifest {
     let functions = registry::<P>()
         .functions
         .iter()
-        .map(|f| FunctionInfo { name: f.name.clone(), kind: f.kind.to_owned(), description: f.description.clone() })
+        .map(|f| FunctionInfo {
+            name: f.name.clone(),
+            kind: f.kind.to_owned(),
+            description: f.description.clone(),
+        })
         .collect();
     Manifest {
         name: name.to_owned(),
@@ -176,8 +201,14 @@ pub(crate) fn manifest<P: Plugin>(name: &str, version: &str) -> Manifest {
     }
 }
 
-pub(crate) fn invoke<P: Plugin>(function: u32, batch: &[u8]) -> std::result::Result<Vec<u8>, WitError> {
-    let f = registry::<P>().functions.get(function as usize).ok_or(WitError::UnknownFunction(function))?;
+pub(crate) fn invoke<P: Plugin>(
+    function: u32,
+    batch: &[u8],
+) -> std::result::Result<Vec<u8>, WitError> {
+    let f = registry::<P>()
+        .functions
+        .get(function as usize)
+        .ok_or(WitError::UnknownFunction(function))?;
     run_batch(&f.body, batch).map_err(|e| WitError::MalformedBatch(e.to_string()))
 }
 

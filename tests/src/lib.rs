@@ -1,0 +1,11 @@
+//! Paths of the example plugins, compiled to components by this crate's build
+//! script, for the end-to-end tests in `tests/`.
+
+/// The `vitals` plugin component.
+pub const VITALS: &str = env!("EDDY_PLUGIN_VITALS");
+/// The `words` plugin component.
+pub const WORDS: &str = env!("EDDY_PLUGIN_WORDS");
+/// The `faulty` test plugin component (errors, traps, loops on purpose).
+pub const FAULTY: &str = env!("EDDY_PLUGIN_FAULTY");
+/// The `bench` plugin component.
+pub const BENCH: &str = env!("EDDY_PLUGIN_BENCH");

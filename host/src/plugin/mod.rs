@@ -103,7 +103,10 @@ pub struct Manifest {
 impl Manifest {
     /// Index of the function named `name`.
     pub fn index_of(&self, name: &str) -> Option<u32> {
-        self.functions.iter().position(|f| f.name == name).map(|i| i as u32)
+        self.functions
+            .iter()
+            .position(|f| f.name == name)
+            .map(|i| i as u32)
     }
 }
 
@@ -202,5 +205,11 @@ pub trait Instance: Send {
     /// Runs function `index` (of kind `kind`) over `records`, appending one
     /// [`Outcome`] per record to `out`. On error nothing is appended and the
     /// instance must be dropped.
-    fn call(&mut self, index: u32, kind: FunctionKind, records: &[Record], out: &mut Vec<Outcome>) -> Result<(), CallError>;
+    fn call(
+        &mut self,
+        index: u32,
+        kind: FunctionKind,
+        records: &[Record],
+        out: &mut Vec<Outcome>,
+    ) -> Result<(), CallError>;
 }

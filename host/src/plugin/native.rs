@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use super::{CallError, FunctionInfo, FunctionKind, Instance, Manifest, Outcome, Plugin, PluginError};
+use super::{
+    CallError, FunctionInfo, FunctionKind, Instance, Manifest, Outcome, Plugin, PluginError,
+};
 use crate::record::Record;
 
 type NativeFn = Arc<dyn Fn(&Record) -> Outcome + Send + Sync>;
@@ -26,14 +28,28 @@ impl NativePlugin {
     /// A plugin named `name` with no functions yet.
     pub fn new(name: &str) -> Self {
         NativePlugin {
-            manifest: Manifest { name: name.to_owned(), version: "native".into(), sdk: "native".into(), ..Default::default() },
+            manifest: Manifest {
+                name: name.to_owned(),
+                version: "native".into(),
+                sdk: "native".into(),
+                ..Default::default()
+            },
             functions: Vec::new(),
         }
     }
 
     /// Adds a function; `f` must return the outcome variant of its kind.
-    pub fn function(mut self, name: &str, kind: FunctionKind, f: impl Fn(&Record) -> Outcome + Send + Sync + 'static) -> Self {
-        self.manifest.functions.push(FunctionInfo { name: name.to_owned(), kind: kind.as_str().to_owned(), description: String::new() });
+    pub fn function(
+        mut self,
+        name: &str,
+        kind: FunctionKind,
+        f: impl Fn(&Record) -> Outcome + Send + Sync + 'static,
+    ) -> Self {
+        self.manifest.functions.push(FunctionInfo {
+            name: name.to_owned(),
+            kind: kind.as_str().to_owned(),
+            description: String::new(),
+        });
         self.functions.push(Arc::new(f));
         self
     }
@@ -50,8 +66,17 @@ impl Plugin for NativePlugin {
 }
 
 impl Instance for NativePlugin {
-    fn call(&mut self, index: u32, _kind: FunctionKind, records: &[Record], out: &mut Vec<Outcome>) -> Result<(), CallError> {
-        let f = self.functions.get(index as usize).ok_or_else(|| CallError::Protocol(format!("no function {index}")))?;
+    fn call(
+        &mut self,
+        index: u32,
+        _kind: FunctionKind,
+        records: &[Record],
+        out: &mut Vec<Outcome>,
+    ) -> Result<(), CallError> {
+        let f = self
+            .functions
+            .get(index as usize)
+            .ok_or_else(|| CallError::Protocol(format!("no function {index}")))?;
         out.extend(records.iter().map(|r| f(r)));
         Ok(())
     }
