@@ -85,17 +85,12 @@ impl<'a> RecordView<'a> {
 
     /// Iterates over the record's headers in order.
     pub fn headers(&self) -> Headers<'a> {
-        Headers {
-            reader: Reader::new(self.header_bytes),
-            left: self.header_count,
-        }
+        Headers { reader: Reader::new(self.header_bytes), left: self.header_count }
     }
 
     /// The first header with this name, if any.
     pub fn header(&self, name: &str) -> Option<HeaderView<'a>> {
-        self.headers()
-            .filter_map(Result::ok)
-            .find(|h| h.name == name)
+        self.headers().filter_map(Result::ok).find(|h| h.name == name)
     }
 }
 
@@ -187,28 +182,18 @@ impl<'a> Reader<'a> {
     /// Reads an optional length-prefixed byte string.
     pub fn opt_bytes(&mut self) -> Result<Option<&'a [u8]>, DecodeError> {
         let len = self.u32()?;
-        if len == NONE_LEN {
-            Ok(None)
-        } else {
-            self.take(len as usize).map(Some)
-        }
+        if len == NONE_LEN { Ok(None) } else { self.take(len as usize).map(Some) }
     }
 
     /// Reads a UTF-8 string.
     pub fn str(&mut self) -> Result<&'a str, DecodeError> {
         let at = self.pos;
         let b = self.bytes()?;
-        core::str::from_utf8(b).map_err(|_| DecodeError {
-            at,
-            what: "string is not UTF-8",
-        })
+        core::str::from_utf8(b).map_err(|_| DecodeError { at, what: "string is not UTF-8" })
     }
 
     fn header(&mut self) -> Result<HeaderView<'a>, DecodeError> {
-        Ok(HeaderView {
-            name: self.str()?,
-            value: self.opt_bytes()?,
-        })
+        Ok(HeaderView { name: self.str()?, value: self.opt_bytes()? })
     }
 
     /// Reads one record.
@@ -221,13 +206,7 @@ impl<'a> Reader<'a> {
         for _ in 0..header_count {
             self.header()?;
         }
-        Ok(RecordView {
-            timestamp,
-            key,
-            value,
-            header_count,
-            header_bytes: &self.buf[start..self.pos],
-        })
+        Ok(RecordView { timestamp, key, value, header_count, header_bytes: &self.buf[start..self.pos] })
     }
 }
 
@@ -245,9 +224,7 @@ impl Writer {
 
     /// An empty writer with room for `capacity` bytes.
     pub fn with_capacity(capacity: usize) -> Self {
-        Writer {
-            buf: Vec::with_capacity(capacity),
-        }
+        Writer { buf: Vec::with_capacity(capacity) }
     }
 
     /// Wraps an existing buffer (cleared first), to reuse its allocation.
@@ -348,8 +325,7 @@ impl Writer {
         header_count: usize,
         headers: impl FnOnce(&mut Writer),
     ) {
-        self.buf
-            .reserve(24 + key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len));
+        self.buf.reserve(24 + key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len));
         self.put_i64(timestamp);
         self.put_opt_bytes(key);
         self.put_opt_bytes(value);
@@ -388,35 +364,15 @@ mod tests {
     fn record_round_trips_with_absent_parts() {
         let mut w = Writer::new();
         w.put_record::<&str>(-5, None, Some(b""), &[]);
-        w.put_record(
-            7,
-            Some(b"key"),
-            None,
-            &[("a", None), ("b", Some(&b"x"[..]))],
-        );
+        w.put_record(7, Some(b"key"), None, &[("a", None), ("b", Some(&b"x"[..]))]);
         let buf = w.into_inner();
         let mut r = Reader::new(&buf);
         let a = r.record().unwrap();
-        assert_eq!(
-            (a.timestamp, a.key, a.value, a.header_count()),
-            (-5, None, Some(&b""[..]), 0)
-        );
+        assert_eq!((a.timestamp, a.key, a.value, a.header_count()), (-5, None, Some(&b""[..]), 0));
         let b = r.record().unwrap();
         assert_eq!((b.timestamp, b.key, b.value), (7, Some(&b"key"[..]), None));
         let hs: Vec<_> = b.headers().map(Result::unwrap).collect();
-        assert_eq!(
-            hs,
-            [
-                HeaderView {
-                    name: "a",
-                    value: None
-                },
-                HeaderView {
-                    name: "b",
-                    value: Some(b"x")
-                }
-            ]
-        );
+        assert_eq!(hs, [HeaderView { name: "a", value: None }, HeaderView { name: "b", value: Some(b"x") }]);
         assert_eq!(b.header("b").unwrap().value, Some(&b"x"[..]));
         assert!(r.is_empty());
     }
@@ -443,9 +399,6 @@ mod tests {
         let mut huge = Writer::new();
         huge.put_i64(0);
         huge.put_u32(u32::MAX - 1);
-        assert_eq!(
-            Reader::new(huge.as_slice()).record().unwrap_err().what,
-            "buffer ends early"
-        );
+        assert_eq!(Reader::new(huge.as_slice()).record().unwrap_err().what, "buffer ends early");
     }
 }

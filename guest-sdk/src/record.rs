@@ -35,33 +35,25 @@ impl<'a> Record<'a> {
 
     /// The key as UTF-8 text; an error if absent or not UTF-8.
     pub fn key_str(&self) -> Result<&'a str> {
-        let key = self
-            .key()
-            .ok_or_else(|| Error::invalid("record has no key"))?;
+        let key = self.key().ok_or_else(|| Error::invalid("record has no key"))?;
         Ok(std::str::from_utf8(key)?)
     }
 
     /// The value as UTF-8 text; an error if absent or not UTF-8.
     pub fn value_str(&self) -> Result<&'a str> {
-        let value = self
-            .value()
-            .ok_or_else(|| Error::invalid("record has no value"))?;
+        let value = self.value().ok_or_else(|| Error::invalid("record has no value"))?;
         Ok(std::str::from_utf8(value)?)
     }
 
     /// The value parsed as JSON into `T`.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
-        let value = self
-            .value()
-            .ok_or_else(|| Error::invalid("record has no value"))?;
+        let value = self.value().ok_or_else(|| Error::invalid("record has no value"))?;
         Ok(serde_json::from_slice(value)?)
     }
 
     /// The key parsed as JSON into `T`.
     pub fn key_json<T: DeserializeOwned>(&self) -> Result<T> {
-        let key = self
-            .key()
-            .ok_or_else(|| Error::invalid("record has no key"))?;
+        let key = self.key().ok_or_else(|| Error::invalid("record has no key"))?;
         Ok(serde_json::from_slice(key)?)
     }
 
@@ -72,10 +64,7 @@ impl<'a> Record<'a> {
 
     /// All headers, in order.
     pub fn headers(&self) -> impl Iterator<Item = (&'a str, Option<&'a [u8]>)> + 'a {
-        self.view
-            .headers()
-            .filter_map(|h| h.ok())
-            .map(|h: HeaderView<'a>| (h.name, h.value))
+        self.view.headers().filter_map(|h| h.ok()).map(|h: HeaderView<'a>| (h.name, h.value))
     }
 
     /// A copy of this record that the function can change and return.
@@ -84,10 +73,7 @@ impl<'a> Record<'a> {
             key: self.key().map(<[u8]>::to_vec),
             value: self.value().map(<[u8]>::to_vec),
             timestamp: Some(self.timestamp()),
-            headers: self
-                .headers()
-                .map(|(n, v)| (n.to_owned(), v.map(<[u8]>::to_vec)))
-                .collect(),
+            headers: self.headers().map(|(n, v)| (n.to_owned(), v.map(<[u8]>::to_vec))).collect(),
         }
     }
 }
@@ -108,11 +94,7 @@ pub struct OwnedRecord {
 impl OwnedRecord {
     /// A record with this key and value, keeping the input's timestamp.
     pub fn new(key: impl IntoValue, value: impl IntoValue) -> Result<Self> {
-        Ok(OwnedRecord {
-            key: key.into_value()?,
-            value: value.into_value()?,
-            ..Default::default()
-        })
+        Ok(OwnedRecord { key: key.into_value()?, value: value.into_value()?, ..Default::default() })
     }
 
     /// Sets the event time.
@@ -166,11 +148,7 @@ impl EncodedRecord {
     /// # Panics
     /// Never for a value made by [`OwnedRecord::encode`].
     pub fn record(&self) -> Record<'_> {
-        Record::new(
-            Reader::new(&self.0)
-                .record()
-                .expect("OwnedRecord::encode writes a valid record"),
-        )
+        Record::new(Reader::new(&self.0).record().expect("OwnedRecord::encode writes a valid record"))
     }
 }
 
@@ -220,8 +198,6 @@ pub struct Json<T>(pub T);
 
 impl<T: Serialize> IntoValue for Json<T> {
     fn into_value(self) -> Result<Option<Vec<u8>>> {
-        serde_json::to_vec(&self.0)
-            .map(Some)
-            .map_err(|e| Error::failed(format!("JSON encoding: {e}")))
+        serde_json::to_vec(&self.0).map(Some).map_err(|e| Error::failed(format!("JSON encoding: {e}")))
     }
 }

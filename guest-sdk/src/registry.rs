@@ -44,16 +44,8 @@ fn write_value(w: &mut Writer, v: impl IntoValue) -> Result<()> {
 
 impl Registry {
     fn add(&mut self, name: &str, kind: &'static str, body: Body) -> FunctionBuilder<'_> {
-        assert!(
-            self.functions.iter().all(|f| f.name != name),
-            "plugin registers function '{name}' twice"
-        );
-        self.functions.push(Function {
-            name: name.to_owned(),
-            kind,
-            description: String::new(),
-            body,
-        });
+        assert!(self.functions.iter().all(|f| f.name != name), "plugin registers function '{name}' twice");
+        self.functions.push(Function { name: name.to_owned(), kind, description: String::new(), body });
         let function = self.functions.last_mut().expect("just pushed");
         FunctionBuilder { function }
     }
@@ -66,7 +58,10 @@ impl Registry {
         self.add(
             name,
             "predicate",
-            Box::new(move |r, w| Ok(w.put_u8(f(r)? as u8))),
+            Box::new(move |r, w| {
+                w.put_u8(f(r)? as u8);
+                Ok(())
+            }),
         )
     }
 
@@ -78,7 +73,10 @@ impl Registry {
         self.add(
             name,
             "map",
-            Box::new(move |r, w| Ok(f(r)?.write(w, r.timestamp()))),
+            Box::new(move |r, w| {
+                f(r)?.write(w, r.timestamp());
+                Ok(())
+            }),
         )
     }
 
@@ -88,11 +86,7 @@ impl Registry {
         V: IntoValue,
         F: Fn(&Record<'_>) -> Result<V> + Send + Sync + 'static,
     {
-        self.add(
-            name,
-            "map-values",
-            Box::new(move |r, w| write_value(w, f(r)?)),
-        )
+        self.add(name, "map-values", Box::new(move |r, w| write_value(w, f(r)?)))
     }
 
     /// A function from a record to a new key; value and timestamp are kept.
@@ -101,11 +95,7 @@ impl Registry {
         K: IntoValue,
         F: Fn(&Record<'_>) -> Result<K> + Send + Sync + 'static,
     {
-        self.add(
-            name,
-            "select-key",
-            Box::new(move |r, w| write_value(w, f(r)?)),
-        )
+        self.add(name, "select-key", Box::new(move |r, w| write_value(w, f(r)?)))
     }
 
     /// A function from a record to zero or more records.
@@ -186,11 +176,7 @@ pub(crate) fn manifest<P: Plugin>(name: &str, version: &str) -> Manifest {
     let functions = registry::<P>()
         .functions
         .iter()
-        .map(|f| FunctionInfo {
-            name: f.name.clone(),
-            kind: f.kind.to_owned(),
-            description: f.description.clone(),
-        })
+        .map(|f| FunctionInfo { name: f.name.clone(), kind: f.kind.to_owned(), description: f.description.clone() })
         .collect();
     Manifest {
         name: name.to_owned(),
@@ -201,14 +187,8 @@ pub(crate) fn manifest<P: Plugin>(name: &str, version: &str) -> Manifest {
     }
 }
 
-pub(crate) fn invoke<P: Plugin>(
-    function: u32,
-    batch: &[u8],
-) -> std::result::Result<Vec<u8>, WitError> {
-    let f = registry::<P>()
-        .functions
-        .get(function as usize)
-        .ok_or(WitError::UnknownFunction(function))?;
+pub(crate) fn invoke<P: Plugin>(function: u32, batch: &[u8]) -> std::result::Result<Vec<u8>, WitError> {
+    let f = registry::<P>().functions.get(function as usize).ok_or(WitError::UnknownFunction(function))?;
     run_batch(&f.body, batch).map_err(|e| WitError::MalformedBatch(e.to_string()))
 }
 

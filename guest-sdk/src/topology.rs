@@ -35,18 +35,12 @@ pub struct Branch {
 impl Branch {
     /// Records for which `predicate` holds (and no earlier branch took).
     pub fn when(name: &str, predicate: &str) -> Self {
-        Branch {
-            name: name.to_owned(),
-            predicate: Some(predicate.to_owned()),
-        }
+        Branch { name: name.to_owned(), predicate: Some(predicate.to_owned()) }
     }
 
     /// Every record no earlier branch took.
     pub fn otherwise(name: &str) -> Self {
-        Branch {
-            name: name.to_owned(),
-            predicate: None,
-        }
+        Branch { name: name.to_owned(), predicate: None }
     }
 }
 

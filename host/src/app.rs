@@ -86,7 +86,7 @@ pub enum AppError {
         /// The application file.
         path: PathBuf,
         /// What is wrong.
-        source: TopologyError,
+        source: Box<TopologyError>,
     },
 }
 
@@ -112,24 +112,14 @@ pub struct App {
 impl App {
     /// Loads an application file and its plugin, and checks the topology.
     pub fn load(path: &Path) -> Result<App, AppError> {
-        let text = std::fs::read_to_string(path).map_err(|source| AppError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        let invalid = |problem: String| AppError::Invalid {
-            path: path.to_owned(),
-            problem,
-        };
+        let text = std::fs::read_to_string(path).map_err(|source| AppError::Read { path: path.to_owned(), source })?;
+        let invalid = |problem: String| AppError::Invalid { path: path.to_owned(), problem };
         let mut doc: AppDoc = serde_yaml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
         let plugin_path = path.parent().unwrap_or(Path::new(".")).join(&doc.plugin);
         let defaults = Limits::default();
         let limits = Limits {
-            memory_bytes: doc
-                .memory_limit_mb
-                .map_or(defaults.memory_bytes, |mb| mb << 20),
-            call_timeout: doc
-                .call_timeout_ms
-                .map_or(defaults.call_timeout, Duration::from_millis),
+            memory_bytes: doc.memory_limit_mb.map_or(defaults.memory_bytes, |mb| mb << 20),
+            call_timeout: doc.call_timeout_ms.map_or(defaults.call_timeout, Duration::from_millis),
         };
         let plugin = WasmPlugin::load(&plugin_path, limits)?;
         let topology = match doc.topology.take() {
@@ -144,13 +134,10 @@ impl App {
                 }
             },
         }
-        .map_err(|source| AppError::Topology { path: path.to_owned(), source })?;
+        .map_err(|source| AppError::Topology { path: path.to_owned(), source: Box::new(source) })?;
         App::new(doc, Arc::new(plugin), topology).map_err(|e| match e {
             AppError::Invalid { problem, .. } => invalid(problem),
-            AppError::Topology { source, .. } => AppError::Topology {
-                path: path.to_owned(),
-                source,
-            },
+            AppError::Topology { source, .. } => AppError::Topology { path: path.to_owned(), source },
             other => other,
         })
     }
@@ -178,10 +165,7 @@ impl App {
     }
 
     fn new(doc: AppDoc, plugin: Arc<dyn Plugin>, topology: Topology) -> Result<App, AppError> {
-        let invalid = |problem: String| AppError::Invalid {
-            path: PathBuf::from("(application)"),
-            problem,
-        };
+        let invalid = |problem: String| AppError::Invalid { path: PathBuf::from("(application)"), problem };
         check_topic_name(&doc.application_id).map_err(|_| {
             invalid(format!(
                 "application-id '{}': use only ASCII letters, digits, '.', '_' and '-'",
@@ -190,19 +174,13 @@ impl App {
         })?;
         topology
             .check_functions(plugin.manifest())
-            .map_err(|source| AppError::Topology {
-                path: PathBuf::new(),
-                source,
-            })?;
+            .map_err(|source| AppError::Topology { path: PathBuf::new(), source: Box::new(source) })?;
         let threads = doc.threads.unwrap_or(1);
         if threads == 0 || threads > 256 {
             return Err(invalid(format!("threads: {threads}; use 1 to 256")));
         }
-        let dead_letter_topic = doc
-            .dead_letter_topic
-            .unwrap_or_else(|| format!("{}-dlq", doc.application_id));
-        check_topic_name(&dead_letter_topic)
-            .map_err(|e| invalid(format!("dead-letter-topic: {e}")))?;
+        let dead_letter_topic = doc.dead_letter_topic.unwrap_or_else(|| format!("{}-dlq", doc.application_id));
+        check_topic_name(&dead_letter_topic).map_err(|e| invalid(format!("dead-letter-topic: {e}")))?;
         Ok(App {
             id: doc.application_id,
             plugin,

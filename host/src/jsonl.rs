@@ -35,37 +35,28 @@ impl LineFormat {
     /// Parses one JSON line into a record; `now` is the timestamp when the
     /// line has none.
     pub fn parse(&self, line_no: usize, line: &str, now: i64) -> Result<Record, LineError> {
-        let err = |problem: String| LineError {
-            line: line_no,
-            problem,
-        };
+        let err = |problem: String| LineError { line: line_no, problem };
         let v: Value = serde_json::from_str(line).map_err(|e| err(format!("not JSON: {e}")))?;
         let Value::Object(mut obj) = v else {
-            return Err(err("expected an object like {\"key\": ..., \"value\": ...} (use --value-only for plain lines)".into()));
+            return Err(err(
+                "expected an object like {\"key\": ..., \"value\": ...} (use --value-only for plain lines)".into(),
+            ));
         };
-        let bytes =
-            |serde: Serde, field: &str, v: Option<Value>| -> Result<Option<Bytes>, LineError> {
-                match v {
-                    None | Some(Value::Null) => Ok(None),
-                    Some(v) => serde
-                        .from_json(&v)
-                        .map(Some)
-                        .map_err(|e| err(format!("{field}: {e}"))),
-                }
-            };
+        let bytes = |serde: Serde, field: &str, v: Option<Value>| -> Result<Option<Bytes>, LineError> {
+            match v {
+                None | Some(Value::Null) => Ok(None),
+                Some(v) => serde.from_json(&v).map(Some).map_err(|e| err(format!("{field}: {e}"))),
+            }
+        };
         let key = bytes(self.key, "key", obj.remove("key"))?;
         let value = bytes(self.value, "value", obj.remove("value"))?;
         let timestamp = match obj.remove("timestamp") {
             None | Some(Value::Null) => now,
-            Some(Value::Number(n)) => n.as_i64().ok_or_else(|| {
-                err(format!(
-                    "timestamp {n} is not an integer (ms since the epoch)"
-                ))
-            })?,
+            Some(Value::Number(n)) => {
+                n.as_i64().ok_or_else(|| err(format!("timestamp {n} is not an integer (ms since the epoch)")))?
+            }
             Some(other) => {
-                return Err(err(format!(
-                    "timestamp {other} is not an integer (ms since the epoch)"
-                )));
+                return Err(err(format!("timestamp {other} is not an integer (ms since the epoch)")));
             }
         };
         let mut headers = Vec::new();
@@ -82,82 +73,40 @@ impl LineFormat {
                 }
             }
             Some(other) => {
-                return Err(err(format!(
-                    "headers must be an object of name: value, got {other}"
-                )));
+                return Err(err(format!("headers must be an object of name: value, got {other}")));
             }
         }
         if let Some(field) = obj.keys().next() {
-            return Err(err(format!(
-                "unknown field '{field}': a line has key, value, timestamp and headers"
-            )));
+            return Err(err(format!("unknown field '{field}': a line has key, value, timestamp and headers")));
         }
-        Ok(Record {
-            key,
-            value,
-            timestamp,
-            headers,
-        })
+        Ok(Record { key, value, timestamp, headers })
     }
 
     /// Takes a whole line as the value (`--value-only`).
-    pub fn parse_value_only(
-        &self,
-        line_no: usize,
-        line: &str,
-        now: i64,
-    ) -> Result<Record, LineError> {
+    pub fn parse_value_only(&self, line_no: usize, line: &str, now: i64) -> Result<Record, LineError> {
         let value = match self.value {
             Serde::Json => {
-                self.value.check(line.as_bytes()).map_err(|e| LineError {
-                    line: line_no,
-                    problem: e.0,
-                })?;
+                self.value.check(line.as_bytes()).map_err(|e| LineError { line: line_no, problem: e.0 })?;
                 Bytes::copy_from_slice(line.as_bytes())
             }
             serde => serde
                 .from_json(&Value::String(line.to_owned()))
-                .map_err(|e| LineError {
-                    line: line_no,
-                    problem: e.0,
-                })?,
+                .map_err(|e| LineError { line: line_no, problem: e.0 })?,
         };
-        Ok(Record {
-            key: None,
-            value: Some(value),
-            timestamp: now,
-            headers: Vec::new(),
-        })
+        Ok(Record { key: None, value: Some(value), timestamp: now, headers: Vec::new() })
     }
 
     /// Shows a record as a JSON object: key, value, timestamp, and headers if any.
     pub fn render(&self, r: &Record) -> Map<String, Value> {
         let mut m = Map::new();
-        m.insert(
-            "key".into(),
-            r.key
-                .as_deref()
-                .map_or(Value::Null, |k| self.key.to_json(k)),
-        );
-        m.insert(
-            "value".into(),
-            r.value
-                .as_deref()
-                .map_or(Value::Null, |v| self.value.to_json(v)),
-        );
+        m.insert("key".into(), r.key.as_deref().map_or(Value::Null, |k| self.key.to_json(k)));
+        m.insert("value".into(), r.value.as_deref().map_or(Value::Null, |v| self.value.to_json(v)));
         m.insert("timestamp".into(), Value::from(r.timestamp));
         if !r.headers.is_empty() {
             let hs: Map<String, Value> = r
                 .headers
                 .iter()
-                .map(|h| {
-                    (
-                        h.name.clone(),
-                        h.value
-                            .as_deref()
-                            .map_or(Value::Null, |v| Serde::Bytes.to_json(v)),
-                    )
-                })
+                .map(|h| (h.name.clone(), h.value.as_deref().map_or(Value::Null, |v| Serde::Bytes.to_json(v))))
                 .collect();
             m.insert("headers".into(), Value::Object(hs));
         }
@@ -167,9 +116,7 @@ impl LineFormat {
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 #[cfg(test)]
@@ -179,17 +126,8 @@ mod tests {
 
     #[test]
     fn parses_and_renders_lines() {
-        let f = LineFormat {
-            key: Serde::String,
-            value: Serde::Json,
-        };
-        let r = f
-            .parse(
-                1,
-                r#"{"key":"p1","value":{"hr":72},"timestamp":5,"headers":{"src":"icu"}}"#,
-                0,
-            )
-            .unwrap();
+        let f = LineFormat { key: Serde::String, value: Serde::Json };
+        let r = f.parse(1, r#"{"key":"p1","value":{"hr":72},"timestamp":5,"headers":{"src":"icu"}}"#, 0).unwrap();
         assert_eq!(r.key.as_deref(), Some(&b"p1"[..]));
         assert_eq!(r.value.as_deref(), Some(&br#"{"hr":72}"#[..]));
         assert_eq!(r.header("src"), Some(&b"icu"[..]));
@@ -205,35 +143,11 @@ mod tests {
     fn bad_lines_say_what_and_where() {
         let f = LineFormat::default();
         assert_eq!(f.parse(3, "{oops", 0).unwrap_err().line, 3);
-        assert!(
-            f.parse(1, "[1]", 0)
-                .unwrap_err()
-                .problem
-                .contains("--value-only")
-        );
-        assert!(
-            f.parse(1, r#"{"vlaue": 1}"#, 0)
-                .unwrap_err()
-                .problem
-                .contains("unknown field 'vlaue'")
-        );
-        assert!(
-            f.parse(1, r#"{"timestamp": "noon"}"#, 0)
-                .unwrap_err()
-                .problem
-                .contains("not an integer")
-        );
-        let json = LineFormat {
-            key: Serde::Bytes,
-            value: Serde::Json,
-        };
+        assert!(f.parse(1, "[1]", 0).unwrap_err().problem.contains("--value-only"));
+        assert!(f.parse(1, r#"{"vlaue": 1}"#, 0).unwrap_err().problem.contains("unknown field 'vlaue'"));
+        assert!(f.parse(1, r#"{"timestamp": "noon"}"#, 0).unwrap_err().problem.contains("not an integer"));
+        let json = LineFormat { key: Serde::Bytes, value: Serde::Json };
         assert!(json.parse_value_only(1, "{not json", 0).is_err());
-        assert_eq!(
-            json.parse_value_only(1, r#"{"a":1}"#, 7)
-                .unwrap()
-                .value
-                .as_deref(),
-            Some(&br#"{"a":1}"#[..])
-        );
+        assert_eq!(json.parse_value_only(1, r#"{"a":1}"#, 7).unwrap().value.as_deref(), Some(&br#"{"a":1}"#[..]));
     }
 }

@@ -51,10 +51,7 @@ mod tests {
             (b"foobar", -790332482),
             (b"a-little-bit-long-string", -985981536),
             (b"a-little-bit-longer-string", -1486304829),
-            (
-                b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8",
-                -58897971,
-            ),
+            (b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971),
             (b"abc", 479470107),
         ];
         for (key, want) in cases {
@@ -71,9 +68,6 @@ mod tests {
             assert_eq!(p, partition_for_key(key.as_bytes(), 7));
         }
         // toPositive(murmur2("foobar")) % 4, computed by hand from Kafka's value.
-        assert_eq!(
-            partition_for_key(b"foobar", 4),
-            ((-790332482i32 & 0x7fff_ffff) as u32) % 4
-        );
+        assert_eq!(partition_for_key(b"foobar", 4), ((-790332482i32 & 0x7fff_ffff) as u32) % 4);
     }
 }

@@ -57,29 +57,12 @@ pub struct PipelineStats {
 }
 
 enum Exec {
-    Source {
-        topics: Vec<String>,
-        key: Serde,
-        value: Serde,
-    },
-    Filter {
-        function: u32,
-        negate: bool,
-    },
-    Transform {
-        kind: FunctionKind,
-        function: u32,
-    },
-    Split {
-        branches: Vec<(usize, Option<u32>)>,
-    },
+    Source { topics: Vec<String>, key: Serde, value: Serde },
+    Filter { function: u32, negate: bool },
+    Transform { kind: FunctionKind, function: u32 },
+    Split { branches: Vec<(usize, Option<u32>)> },
     Pass,
-    Sink {
-        partitions: Vec<TopicPartition>,
-        key: Serde,
-        value: Serde,
-        next: u32,
-    },
+    Sink { partitions: Vec<TopicPartition>, key: Serde, value: Serde, next: u32 },
 }
 
 /// Records in flight, each with the index of the input record it came from.
@@ -91,10 +74,7 @@ struct Batch {
 
 impl Batch {
     fn with_capacity(n: usize) -> Self {
-        Batch {
-            records: Vec::with_capacity(n),
-            origins: Vec::with_capacity(n),
-        }
+        Batch { records: Vec::with_capacity(n), origins: Vec::with_capacity(n) }
     }
 
     fn push(&mut self, r: Record, origin: u32) {
@@ -142,9 +122,7 @@ pub struct Pipeline {
 }
 
 fn partitions_of(log: &dyn Log, topic: &str) -> Result<Vec<TopicPartition>, LogError> {
-    let n = log
-        .partitions(topic)?
-        .ok_or_else(|| LogError::UnknownTopic(topic.to_owned()))?;
+    let n = log.partitions(topic)?.ok_or_else(|| LogError::UnknownTopic(topic.to_owned()))?;
     Ok((0..n).map(|p| TopicPartition::new(topic, p)).collect())
 }
 
@@ -152,54 +130,26 @@ impl Pipeline {
     /// Prepares `app`'s topology; sink and dead-letter topics must exist in `log`.
     pub fn new(app: &App, log: &dyn Log) -> Result<Pipeline, ProcessError> {
         let manifest = app.plugin.manifest();
-        let index = |name: &str| {
-            manifest
-                .index_of(name)
-                .expect("topology was checked against the manifest")
-        };
+        let index = |name: &str| manifest.index_of(name).expect("topology was checked against the manifest");
         let mut execs = Vec::with_capacity(app.topology.nodes.len());
         for node in &app.topology.nodes {
             execs.push(match &node.op {
-                Op::Source {
-                    topics,
-                    key_serde,
-                    value_serde,
-                } => Exec::Source {
-                    topics: topics.clone(),
-                    key: *key_serde,
-                    value: *value_serde,
-                },
-                Op::Filter { function, negate } => Exec::Filter {
-                    function: index(function),
-                    negate: *negate,
-                },
-                Op::Transform { kind, function } => Exec::Transform {
-                    kind: *kind,
-                    function: index(function),
-                },
-                Op::Split { branches } => Exec::Split {
-                    branches: branches
-                        .iter()
-                        .map(|(b, p)| (*b, p.as_deref().map(index)))
-                        .collect(),
-                },
+                Op::Source { topics, key_serde, value_serde } => {
+                    Exec::Source { topics: topics.clone(), key: *key_serde, value: *value_serde }
+                }
+                Op::Filter { function, negate } => Exec::Filter { function: index(function), negate: *negate },
+                Op::Transform { kind, function } => Exec::Transform { kind: *kind, function: index(function) },
+                Op::Split { branches } => {
+                    Exec::Split { branches: branches.iter().map(|(b, p)| (*b, p.as_deref().map(index))).collect() }
+                }
                 Op::Branch | Op::Merge => Exec::Pass,
-                Op::Sink {
-                    topic,
-                    key_serde,
-                    value_serde,
-                } => Exec::Sink {
-                    partitions: partitions_of(log, topic)?,
-                    key: *key_serde,
-                    value: *value_serde,
-                    next: 0,
-                },
+                Op::Sink { topic, key_serde, value_serde } => {
+                    Exec::Sink { partitions: partitions_of(log, topic)?, key: *key_serde, value: *value_serde, next: 0 }
+                }
             });
         }
         let dead_letter = match app.error_policy {
-            ErrorPolicy::DeadLetter => Some(DeadLetter {
-                partitions: partitions_of(log, &app.dead_letter_topic)?,
-            }),
+            ErrorPolicy::DeadLetter => Some(DeadLetter { partitions: partitions_of(log, &app.dead_letter_topic)? }),
             _ => None,
         };
         Ok(Pipeline {
@@ -237,9 +187,7 @@ impl Pipeline {
                     .and_then(|()| check(value, lr.record.value.as_deref(), "value"));
                 match checked {
                     Ok(()) => batch.push(lr.record.clone(), i as u32),
-                    Err(e) => {
-                        self.reject(node, i as u32, FailureKind::Deserialization, e, input, out)?
-                    }
+                    Err(e) => self.reject(node, i as u32, FailureKind::Deserialization, e, input, out)?,
                 }
             }
             self.forward(node, batch, input, out)?;
@@ -263,10 +211,7 @@ impl Pipeline {
                 return Ok(());
             };
             for &child in rest {
-                let copy = Batch {
-                    records: batch.records.clone(),
-                    origins: batch.origins.clone(),
-                };
+                let copy = Batch { records: batch.records.clone(), origins: batch.origins.clone() };
                 self.push(child, copy, input, out)?;
             }
             self.push(last, batch, input, out)
@@ -275,13 +220,7 @@ impl Pipeline {
         result
     }
 
-    fn push(
-        &mut self,
-        node: usize,
-        batch: Batch,
-        input: &Fetched,
-        out: &mut dyn Producer,
-    ) -> Result<(), ProcessError> {
+    fn push(&mut self, node: usize, batch: Batch, input: &Fetched, out: &mut dyn Producer) -> Result<(), ProcessError> {
         match &self.execs[node] {
             Exec::Source { .. } => unreachable!("sources have no inputs"),
             Exec::Pass => self.forward(node, batch, input, out),
@@ -289,12 +228,7 @@ impl Pipeline {
                 let mut outcomes = self.call(function, FunctionKind::Predicate, &batch.records)?;
                 let mut kept = Batch::with_capacity(batch.len());
                 let mut failures = Vec::new();
-                for ((r, origin), outcome) in batch
-                    .records
-                    .into_iter()
-                    .zip(batch.origins)
-                    .zip(outcomes.drain(..))
-                {
+                for ((r, origin), outcome) in batch.records.into_iter().zip(batch.origins).zip(outcomes.drain(..)) {
                     match outcome {
                         Outcome::Keep(k) if k != negate => kept.push(r, origin),
                         Outcome::Keep(_) => {}
@@ -311,12 +245,7 @@ impl Pipeline {
                 let mut outcomes = self.call(function, kind, &batch.records)?;
                 let mut next = Batch::with_capacity(batch.len());
                 let mut failures = Vec::new();
-                for ((mut r, origin), outcome) in batch
-                    .records
-                    .into_iter()
-                    .zip(batch.origins)
-                    .zip(outcomes.drain(..))
-                {
+                for ((mut r, origin), outcome) in batch.records.into_iter().zip(batch.origins).zip(outcomes.drain(..)) {
                     match (kind, outcome) {
                         (FunctionKind::Map, Outcome::Record(new)) => next.push(new, origin),
                         (FunctionKind::MapValues, Outcome::Value(v)) => {
@@ -332,13 +261,7 @@ impl Pipeline {
                         }
                         (FunctionKind::FlatMapValues, Outcome::Values(vs)) => {
                             for v in vs {
-                                next.push(
-                                    Record {
-                                        value: v,
-                                        ..r.clone()
-                                    },
-                                    origin,
-                                );
+                                next.push(Record { value: v, ..r.clone() }, origin);
                             }
                         }
                         (FunctionKind::Peek, Outcome::Done) => next.push(r, origin),
@@ -362,23 +285,15 @@ impl Pipeline {
                     if rest.len() == 0 {
                         break;
                     }
-                    let mut outcomes =
-                        self.call(function, FunctionKind::Predicate, &rest.records)?;
+                    let mut outcomes = self.call(function, FunctionKind::Predicate, &rest.records)?;
                     let mut taken = Batch::default();
                     let mut left = Batch::default();
                     let mut failures = Vec::new();
-                    for ((r, origin), outcome) in rest
-                        .records
-                        .into_iter()
-                        .zip(rest.origins)
-                        .zip(outcomes.drain(..))
-                    {
+                    for ((r, origin), outcome) in rest.records.into_iter().zip(rest.origins).zip(outcomes.drain(..)) {
                         match outcome {
                             Outcome::Keep(true) => taken.push(r, origin),
                             Outcome::Keep(false) => left.push(r, origin),
-                            other => {
-                                failures.push((origin, failure(other, FunctionKind::Predicate)))
-                            }
+                            other => failures.push((origin, failure(other, FunctionKind::Predicate))),
                         }
                     }
                     self.scratch = outcomes;
@@ -394,25 +309,11 @@ impl Pipeline {
         }
     }
 
-    fn sink(
-        &mut self,
-        node: usize,
-        batch: Batch,
-        input: &Fetched,
-        out: &mut dyn Producer,
-    ) -> Result<(), ProcessError> {
+    fn sink(&mut self, node: usize, batch: Batch, input: &Fetched, out: &mut dyn Producer) -> Result<(), ProcessError> {
         for (r, origin) in batch.records.into_iter().zip(batch.origins) {
-            let Exec::Sink {
-                partitions,
-                key,
-                value,
-                next,
-            } = &mut self.execs[node]
-            else {
-                unreachable!("sink node")
-            };
-            let checked = check(*key, r.key.as_deref(), "key")
-                .and_then(|()| check(*value, r.value.as_deref(), "value"));
+            let Exec::Sink { partitions, key, value, next } = &mut self.execs[node] else { unreachable!("sink node") };
+            let checked =
+                check(*key, r.key.as_deref(), "key").and_then(|()| check(*value, r.value.as_deref(), "value"));
             if let Err(e) = checked {
                 self.reject(node, origin, FailureKind::Serialization, e, input, out)?;
                 continue;
@@ -432,12 +333,7 @@ impl Pipeline {
     }
 
     /// Calls a function over a batch, isolating the records a trap is about.
-    fn call(
-        &mut self,
-        function: u32,
-        kind: FunctionKind,
-        records: &[Record],
-    ) -> Result<Vec<Outcome>, ProcessError> {
+    fn call(&mut self, function: u32, kind: FunctionKind, records: &[Record]) -> Result<Vec<Outcome>, ProcessError> {
         let mut out = std::mem::take(&mut self.scratch);
         out.clear();
         if self.instance.is_none() {
@@ -452,10 +348,7 @@ impl Pipeline {
                 return Ok(out);
             }
             Err(e) => {
-                tracing::debug!(
-                    "batch of {} failed ({e}); retrying record by record",
-                    records.len()
-                );
+                tracing::debug!("batch of {} failed ({e}); retrying record by record", records.len());
                 self.instance = None;
             }
         }
@@ -500,30 +393,18 @@ impl Pipeline {
                 Ok(())
             }
             ErrorPolicy::DeadLetter => {
-                let dl = self
-                    .dead_letter
-                    .as_ref()
-                    .expect("dead-letter policy has a topic");
+                let dl = self.dead_letter.as_ref().expect("dead-letter policy has a topic");
                 let record = source
                     .record
                     .clone()
                     .with_header("eddy.error", error)
                     .with_header("eddy.error.kind", kind.as_str())
                     .with_header("eddy.error.node", Bytes::from(node_name.clone()))
-                    .with_header(
-                        "eddy.source.topic",
-                        Bytes::from(input.partition.topic.to_string()),
-                    )
-                    .with_header(
-                        "eddy.source.partition",
-                        input.partition.partition.to_string(),
-                    )
+                    .with_header("eddy.source.topic", Bytes::from(input.partition.topic.to_string()))
+                    .with_header("eddy.source.partition", input.partition.partition.to_string())
                     .with_header("eddy.source.offset", source.offset.to_string());
                 let n = dl.partitions.len() as u32;
-                let p = record
-                    .key
-                    .as_deref()
-                    .map_or(input.partition.partition % n, |k| partition_for_key(k, n));
+                let p = record.key.as_deref().map_or(input.partition.partition % n, |k| partition_for_key(k, n));
                 out.send(&dl.partitions[p as usize], record)?;
                 self.stats.dead_lettered += 1;
                 Ok(())
@@ -534,9 +415,7 @@ impl Pipeline {
 
 fn check(serde: Serde, data: Option<&[u8]>, what: &str) -> Result<(), String> {
     match data {
-        Some(d) => serde
-            .check(d)
-            .map_err(|e| format!("{what} is not {serde}: {e}")),
+        Some(d) => serde.check(d).map_err(|e| format!("{what} is not {serde}: {e}")),
         None => Ok(()),
     }
 }

@@ -28,32 +28,17 @@ pub struct Header {
 
 impl Record {
     /// A record with this key, value and timestamp and no headers.
-    pub fn new(
-        key: Option<impl Into<Bytes>>,
-        value: Option<impl Into<Bytes>>,
-        timestamp: i64,
-    ) -> Self {
-        Record {
-            key: key.map(Into::into),
-            value: value.map(Into::into),
-            timestamp,
-            headers: Vec::new(),
-        }
+    pub fn new(key: Option<impl Into<Bytes>>, value: Option<impl Into<Bytes>>, timestamp: i64) -> Self {
+        Record { key: key.map(Into::into), value: value.map(Into::into), timestamp, headers: Vec::new() }
     }
 
     /// Appends the record in the packed encoding.
     pub fn encode(&self, w: &mut Writer) {
-        w.put_record_with(
-            self.timestamp,
-            self.key.as_deref(),
-            self.value.as_deref(),
-            self.headers.len(),
-            |w| {
-                for h in &self.headers {
-                    w.put_header(&h.name, h.value.as_deref());
-                }
-            },
-        );
+        w.put_record_with(self.timestamp, self.key.as_deref(), self.value.as_deref(), self.headers.len(), |w| {
+            for h in &self.headers {
+                w.put_header(&h.name, h.value.as_deref());
+            }
+        });
     }
 
     /// Builds a record from a view into `backing`, sharing its bytes where
@@ -75,40 +60,27 @@ impl Record {
             headers: view
                 .headers()
                 .filter_map(Result::ok)
-                .map(|h| Header {
-                    name: h.name.to_owned(),
-                    value: h.value.map(share),
-                })
+                .map(|h| Header { name: h.name.to_owned(), value: h.value.map(share) })
                 .collect(),
         }
     }
 
     /// Adds a header.
     pub fn with_header(mut self, name: &str, value: impl Into<Bytes>) -> Self {
-        self.headers.push(Header {
-            name: name.to_owned(),
-            value: Some(value.into()),
-        });
+        self.headers.push(Header { name: name.to_owned(), value: Some(value.into()) });
         self
     }
 
     /// The value of the first header named `name`.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers
-            .iter()
-            .find(|h| h.name == name)
-            .and_then(|h| h.value.as_deref())
+        self.headers.iter().find(|h| h.name == name).and_then(|h| h.value.as_deref())
     }
 
     /// Bytes the record occupies, roughly: for buffer sizing and metrics.
     pub fn size(&self) -> usize {
         24 + self.key.as_ref().map_or(0, Bytes::len)
             + self.value.as_ref().map_or(0, Bytes::len)
-            + self
-                .headers
-                .iter()
-                .map(|h| 8 + h.name.len() + h.value.as_ref().map_or(0, Bytes::len))
-                .sum::<usize>()
+            + self.headers.iter().map(|h| 8 + h.name.len() + h.value.as_ref().map_or(0, Bytes::len)).sum::<usize>()
     }
 }
 
@@ -126,8 +98,6 @@ mod tests {
         let back = Record::from_view(&Reader::new(&buf).record().unwrap(), &buf);
         assert_eq!(back, rec);
         let value = back.value.unwrap();
-        assert!(
-            buf.as_ptr() <= value.as_ptr() && value.as_ptr() < buf.as_ptr().wrapping_add(buf.len())
-        );
+        assert!(buf.as_ptr() <= value.as_ptr() && value.as_ptr() < buf.as_ptr().wrapping_add(buf.len()));
     }
 }

@@ -34,12 +34,7 @@ pub struct RunOptions {
 impl Default for RunOptions {
     /// The app's threads, run until stopped, batches of up to 4096 records.
     fn default() -> Self {
-        RunOptions {
-            threads: None,
-            until_idle: false,
-            max_poll_records: 4096,
-            stop: Arc::new(AtomicBool::new(false)),
-        }
+        RunOptions { threads: None, until_idle: false, max_poll_records: 4096, stop: Arc::new(AtomicBool::new(false)) }
     }
 }
 
@@ -96,20 +91,12 @@ pub enum RunError {
 pub fn plan_tasks(app: &App, log: &dyn Log) -> Result<Vec<Vec<TopicPartition>>, RunError> {
     let mut counts = Vec::new();
     for topic in app.topology.source_topics() {
-        let n = log
-            .partitions(topic)?
-            .ok_or_else(|| LogError::UnknownTopic(topic.to_owned()))?;
+        let n = log.partitions(topic)?.ok_or_else(|| LogError::UnknownTopic(topic.to_owned()))?;
         counts.push((topic, n));
     }
     let tasks = counts.iter().map(|(_, n)| *n).max().unwrap_or(0);
     Ok((0..tasks)
-        .map(|i| {
-            counts
-                .iter()
-                .filter(|(_, n)| i < *n)
-                .map(|(t, _)| TopicPartition::new(t, i))
-                .collect()
-        })
+        .map(|i| counts.iter().filter(|(_, n)| i < *n).map(|(t, _)| TopicPartition::new(t, i)).collect())
         .collect())
 }
 
@@ -126,9 +113,7 @@ pub fn run_with_stats(
     stats: Arc<RunStats>,
 ) -> Result<RunReport, RunError> {
     app.topology.check_topics(&*log)?;
-    if app.error_policy == ErrorPolicy::DeadLetter
-        && log.partitions(&app.dead_letter_topic)?.is_none()
-    {
+    if app.error_policy == ErrorPolicy::DeadLetter && log.partitions(&app.dead_letter_topic)?.is_none() {
         match log.create_topic(&app.dead_letter_topic, 1) {
             Ok(()) => tracing::info!("created dead-letter topic '{}'", app.dead_letter_topic),
             Err(LogError::TopicExists { .. }) => {}
@@ -136,10 +121,7 @@ pub fn run_with_stats(
         }
     }
     let tasks = plan_tasks(app, &*log)?;
-    let threads = options
-        .threads
-        .unwrap_or(app.threads)
-        .clamp(1, tasks.len().max(1));
+    let threads = options.threads.unwrap_or(app.threads).clamp(1, tasks.len().max(1));
     let mut per_thread: Vec<Vec<TopicPartition>> = vec![Vec::new(); threads];
     for (i, task) in tasks.iter().enumerate() {
         per_thread[i % threads].extend(task.iter().cloned());
@@ -150,22 +132,14 @@ pub fn run_with_stats(
             .into_iter()
             .enumerate()
             .map(|(i, partitions)| {
-                let (log, options, stats, first_error) = (
-                    log.clone(),
-                    options.clone(),
-                    stats.clone(),
-                    first_error.clone(),
-                );
+                let (log, options, stats, first_error) =
+                    (log.clone(), options.clone(), stats.clone(), first_error.clone());
                 let thread = std::thread::Builder::new().name(format!("eddy-worker-{i}"));
                 let handle = thread.spawn_scoped(scope, move || {
-                    let result = Worker::new(app, &*log, &options, &stats, partitions)
-                        .and_then(|mut w| w.run());
+                    let result = Worker::new(app, &*log, &options, &stats, partitions).and_then(|mut w| w.run());
                     if let Err(e) = result {
                         options.stop.store(true, Ordering::SeqCst);
-                        first_error
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .get_or_insert(e);
+                        first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
                     }
                 });
                 handle.map_err(|_| RunError::Panicked(i))
@@ -173,14 +147,10 @@ pub fn run_with_stats(
             .collect();
         for (i, h) in handles.into_iter().enumerate() {
             let joined = h.map(|h| h.join().is_ok()).unwrap_or(false);
-            match joined {
-                true => {}
-                false => {
+            if !joined {
+                {
                     options.stop.store(true, Ordering::SeqCst);
-                    first_error
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .get_or_insert(RunError::Panicked(i));
+                    first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(RunError::Panicked(i));
                 }
             }
         }
@@ -261,19 +231,14 @@ impl<'a> Worker<'a> {
             if self.options.stop.load(Ordering::SeqCst) {
                 return self.commit();
             }
-            let fetched = self
-                .consumer
-                .poll(self.options.max_poll_records, poll_timeout)?;
+            let fetched = self.consumer.poll(self.options.max_poll_records, poll_timeout)?;
             let idle = fetched.is_empty();
             for f in &fetched {
                 self.pipeline.process(f, &mut *self.producer)?;
                 if let Some(last) = f.records.last() {
-                    self.positions
-                        .insert(f.partition.clone(), (last.offset + 1, true));
+                    self.positions.insert(f.partition.clone(), (last.offset + 1, true));
                 }
-                self.stats
-                    .records_in
-                    .fetch_add(f.records.len() as u64, Ordering::Relaxed);
+                self.stats.records_in.fetch_add(f.records.len() as u64, Ordering::Relaxed);
             }
             self.report();
             if last_commit.elapsed() >= self.app.commit_interval {
@@ -296,12 +261,8 @@ impl<'a> Worker<'a> {
     }
 
     fn commit(&mut self) -> Result<(), RunError> {
-        let moved: Vec<(TopicPartition, u64)> = self
-            .positions
-            .iter()
-            .filter(|(_, (_, moved))| *moved)
-            .map(|(tp, (o, _))| (tp.clone(), *o))
-            .collect();
+        let moved: Vec<(TopicPartition, u64)> =
+            self.positions.iter().filter(|(_, (_, moved))| *moved).map(|(tp, (o, _))| (tp.clone(), *o)).collect();
         if moved.is_empty() && self.producer.pending() == 0 {
             return Ok(());
         }
@@ -316,15 +277,9 @@ impl<'a> Worker<'a> {
     fn report(&mut self) {
         let now = self.pipeline.stats();
         let before = std::mem::replace(&mut self.reported, now);
-        self.stats
-            .records_out
-            .fetch_add(now.records_out - before.records_out, Ordering::Relaxed);
-        self.stats
-            .skipped
-            .fetch_add(now.skipped - before.skipped, Ordering::Relaxed);
-        self.stats
-            .dead_lettered
-            .fetch_add(now.dead_lettered - before.dead_lettered, Ordering::Relaxed);
+        self.stats.records_out.fetch_add(now.records_out - before.records_out, Ordering::Relaxed);
+        self.stats.skipped.fetch_add(now.skipped - before.skipped, Ordering::Relaxed);
+        self.stats.dead_lettered.fetch_add(now.dead_lettered - before.dead_lettered, Ordering::Relaxed);
     }
 }
 

@@ -38,9 +38,7 @@ impl FromStr for Serde {
             "string" => Ok(Serde::String),
             "json" => Ok(Serde::Json),
             "i64" | "long" => Ok(Serde::I64),
-            other => Err(SerdeError(format!(
-                "unknown serde '{other}': use bytes, string, json or i64"
-            ))),
+            other => Err(SerdeError(format!("unknown serde '{other}': use bytes, string, json or i64"))),
         }
     }
 }
@@ -61,9 +59,9 @@ impl Serde {
     pub fn check(self, data: &[u8]) -> Result<(), SerdeError> {
         match self {
             Serde::Bytes => Ok(()),
-            Serde::String => std::str::from_utf8(data)
-                .map(|_| ())
-                .map_err(|e| SerdeError(format!("not UTF-8 text: {e}"))),
+            Serde::String => {
+                std::str::from_utf8(data).map(|_| ()).map_err(|e| SerdeError(format!("not UTF-8 text: {e}")))
+            }
             Serde::Json => serde_json::from_slice::<serde::de::IgnoredAny>(data)
                 .map(|_| ())
                 .map_err(|e| SerdeError(format!("not JSON: {e}"))),
@@ -79,9 +77,9 @@ impl Serde {
         match (self, v) {
             (Serde::Bytes | Serde::String, Value::String(s)) => Ok(Bytes::from(s.clone())),
             (Serde::Bytes, other) => Ok(Bytes::from(other.to_string())),
-            (Serde::String, other) => Err(SerdeError(format!(
-                "expected a JSON string for a string serde, got {other}"
-            ))),
+            (Serde::String, other) => {
+                Err(SerdeError(format!("expected a JSON string for a string serde, got {other}")))
+            }
             (Serde::Json, other) => Ok(Bytes::from(other.to_string())),
             (Serde::I64, Value::Number(n)) => match n.as_i64() {
                 Some(i) => Ok(Bytes::copy_from_slice(&i.to_be_bytes())),
@@ -91,9 +89,7 @@ impl Serde {
                 .parse::<i64>()
                 .map(|i| Bytes::copy_from_slice(&i.to_be_bytes()))
                 .map_err(|_| SerdeError(format!("{s:?} is not a 64-bit integer"))),
-            (Serde::I64, other) => Err(SerdeError(format!(
-                "expected an integer for an i64 serde, got {other}"
-            ))),
+            (Serde::I64, other) => Err(SerdeError(format!("expected an integer for an i64 serde, got {other}"))),
         }
     }
 
@@ -102,12 +98,8 @@ impl Serde {
     pub fn to_json(self, data: &[u8]) -> Value {
         let shown = match self {
             Serde::Json => serde_json::from_slice(data).ok(),
-            Serde::I64 => <[u8; 8]>::try_from(data)
-                .ok()
-                .map(|b| Value::from(i64::from_be_bytes(b))),
-            Serde::String | Serde::Bytes => std::str::from_utf8(data)
-                .ok()
-                .map(|s| Value::String(s.to_owned())),
+            Serde::I64 => <[u8; 8]>::try_from(data).ok().map(|b| Value::from(i64::from_be_bytes(b))),
+            Serde::String | Serde::Bytes => std::str::from_utf8(data).ok().map(|s| Value::String(s.to_owned())),
         };
         shown.unwrap_or_else(|| serde_json::json!({ "hex": hex(data) }))
     }
@@ -128,18 +120,9 @@ mod tests {
         assert!(Serde::String.check(b"caf\xc3\xa9").is_ok());
         assert!(Serde::String.check(b"\xff").is_err());
         assert!(Serde::Json.check(br#"{"a":[1,2]}"#).is_ok());
-        assert!(
-            Serde::Json
-                .check(br#"{"a":"#)
-                .unwrap_err()
-                .0
-                .starts_with("not JSON")
-        );
+        assert!(Serde::Json.check(br#"{"a":"#).unwrap_err().0.starts_with("not JSON"));
         assert!(Serde::I64.check(&7i64.to_be_bytes()).is_ok());
-        assert_eq!(
-            Serde::I64.check(b"abc").unwrap_err().0,
-            "an i64 is 8 bytes, got 3"
-        );
+        assert_eq!(Serde::I64.check(b"abc").unwrap_err().0, "an i64 is 8 bytes, got 3");
         assert!(Serde::Bytes.check(b"\xff\x00").is_ok());
     }
 
@@ -155,19 +138,10 @@ mod tests {
             serde.check(&b).unwrap();
             assert_eq!(serde.to_json(&b), v, "{serde}");
         }
-        assert_eq!(
-            Serde::I64.from_json(&json!("7")).unwrap(),
-            Bytes::copy_from_slice(&7i64.to_be_bytes())
-        );
+        assert_eq!(Serde::I64.from_json(&json!("7")).unwrap(), Bytes::copy_from_slice(&7i64.to_be_bytes()));
         assert!(Serde::I64.from_json(&json!(1.5)).is_err());
         assert_eq!(Serde::Json.to_json(b"{oops"), json!({"hex": "7b6f6f7073"}));
         assert_eq!("long".parse::<Serde>().unwrap(), Serde::I64);
-        assert!(
-            "xml"
-                .parse::<Serde>()
-                .unwrap_err()
-                .0
-                .contains("use bytes, string, json or i64")
-        );
+        assert!("xml".parse::<Serde>().unwrap_err().0.contains("use bytes, string, json or i64"));
     }
 }

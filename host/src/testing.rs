@@ -80,43 +80,18 @@ impl TestDriver {
         let mut formats = HashMap::new();
         for node in &app.topology.nodes {
             match &node.op {
-                Op::Source {
-                    topics,
-                    key_serde,
-                    value_serde,
-                } => {
+                Op::Source { topics, key_serde, value_serde } => {
                     for t in topics {
-                        formats.entry(t.clone()).or_insert(LineFormat {
-                            key: *key_serde,
-                            value: *value_serde,
-                        });
+                        formats.entry(t.clone()).or_insert(LineFormat { key: *key_serde, value: *value_serde });
                     }
                 }
-                Op::Sink {
-                    topic,
-                    key_serde,
-                    value_serde,
-                } => {
-                    formats.insert(
-                        topic.clone(),
-                        LineFormat {
-                            key: *key_serde,
-                            value: *value_serde,
-                        },
-                    );
+                Op::Sink { topic, key_serde, value_serde } => {
+                    formats.insert(topic.clone(), LineFormat { key: *key_serde, value: *value_serde });
                 }
                 _ => {}
             }
         }
-        Ok(TestDriver {
-            app,
-            log,
-            _dir: dir,
-            now: 0,
-            read: HashMap::new(),
-            formats,
-            last_report: RunReport::default(),
-        })
+        Ok(TestDriver { app, log, _dir: dir, now: 0, read: HashMap::new(), formats, last_report: RunReport::default() })
     }
 
     /// Creates a topic with `partitions` partitions (before piping into it).
@@ -129,9 +104,7 @@ impl TestDriver {
             return Ok(n);
         }
         match self.log.create_topic(name, 1) {
-            Ok(()) | Err(LogError::TopicExists { .. }) => {
-                Ok(self.log.partitions(name)?.unwrap_or(1))
-            }
+            Ok(()) | Err(LogError::TopicExists { .. }) => Ok(self.log.partitions(name)?.unwrap_or(1)),
             Err(e) => Err(e.into()),
         }
     }
@@ -150,12 +123,7 @@ impl TestDriver {
 
     /// Pipes one record into `topic`. A record without a timestamp gets the
     /// driver's clock.
-    pub fn pipe(
-        &mut self,
-        topic: &str,
-        mut record: Record,
-        timestamp: Option<i64>,
-    ) -> Result<(), DriverError> {
+    pub fn pipe(&mut self, topic: &str, mut record: Record, timestamp: Option<i64>) -> Result<(), DriverError> {
         record.timestamp = timestamp.unwrap_or(self.now);
         self.pipe_records(topic, vec![record])
     }
@@ -165,10 +133,7 @@ impl TestDriver {
         let partitions = self.ensure_topic(topic)?;
         let mut producer = self.log.producer()?;
         for (i, r) in records.into_iter().enumerate() {
-            let p = r
-                .key
-                .as_deref()
-                .map_or(i as u32 % partitions, |k| partition_for_key(k, partitions));
+            let p = r.key.as_deref().map_or(i as u32 % partitions, |k| partition_for_key(k, partitions));
             producer.send(&TopicPartition::new(topic, p), r)?;
         }
         producer.commit(None, &[])?;
@@ -209,14 +174,7 @@ impl TestDriver {
     /// Processes everything piped so far and commits it.
     pub fn process(&mut self) -> Result<RunReport, DriverError> {
         self.ensure_topics()?;
-        let report = run(
-            &self.app,
-            Arc::new(self.log.clone()),
-            RunOptions {
-                until_idle: true,
-                ..Default::default()
-            },
-        )?;
+        let report = run(&self.app, Arc::new(self.log.clone()), RunOptions { until_idle: true, ..Default::default() })?;
         self.last_report = report;
         Ok(report)
     }
@@ -259,21 +217,17 @@ impl TestDriver {
     /// with the topic's serdes (the sink's, for an output topic).
     pub fn read_output_json(&mut self, topic: &str) -> Result<Vec<Value>, DriverError> {
         let format = self.format(topic);
-        Ok(self
-            .read_output(topic)?
-            .iter()
-            .map(|r| Value::Object(format.render(r)))
-            .collect())
+        Ok(self.read_output(topic)?.iter().map(|r| Value::Object(format.render(r))).collect())
     }
 
     /// The topics the application writes, in topology order.
     pub fn output_topics(&self) -> Vec<String> {
         let mut topics: Vec<String> = Vec::new();
         for node in &self.app.topology.nodes {
-            if let Op::Sink { topic, .. } = &node.op {
-                if !topics.contains(topic) {
-                    topics.push(topic.clone());
-                }
+            if let Op::Sink { topic, .. } = &node.op
+                && !topics.contains(topic)
+            {
+                topics.push(topic.clone());
             }
         }
         if self.app.error_policy == crate::app::ErrorPolicy::DeadLetter {
@@ -284,7 +238,6 @@ impl TestDriver {
 
     /// Sets the format used to show `topic` (for topics no node describes).
     pub fn set_format(&mut self, topic: &str, key: Serde, value: Serde) {
-        self.formats
-            .insert(topic.to_owned(), LineFormat { key, value });
+        self.formats.insert(topic.to_owned(), LineFormat { key, value });
     }
 }

@@ -1,6 +1,8 @@
 //! The `eddy` binary answers `--help` for every command (and cargo builds the
 //! binary for the end-to-end tests in `tests/` because this test exists).
 
+#![allow(clippy::unwrap_used)]
+
 use std::process::Command;
 
 #[test]
@@ -20,17 +22,10 @@ fn every_command_has_help() {
         &["plugin", "build"],
     ];
     for args in commands {
-        let out = Command::new(env!("CARGO_BIN_EXE_eddy"))
-            .args(args)
-            .arg("--help")
-            .output()
-            .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_eddy")).args(args).arg("--help").output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "eddy {args:?} --help failed");
-        assert!(
-            text.contains("Usage: eddy"),
-            "eddy {args:?} --help printed:\n{text}"
-        );
+        assert!(text.contains("Usage: eddy"), "eddy {args:?} --help printed:\n{text}");
     }
 }
 

@@ -26,12 +26,7 @@ use serde_json::Value;
 #[command(name = "eddy", version, about, long_about = None)]
 pub struct Cli {
     /// Where the embedded log keeps its data.
-    #[arg(
-        long,
-        global = true,
-        env = "EDDY_DATA_DIR",
-        default_value = "./eddy-data"
-    )]
+    #[arg(long, global = true, env = "EDDY_DATA_DIR", default_value = "./eddy-data")]
     data_dir: PathBuf,
     /// Log more (or set EDDY_LOG, e.g. EDDY_LOG=debug).
     #[arg(short, long, global = true)]
@@ -88,10 +83,7 @@ struct SerdeArgs {
 
 impl SerdeArgs {
     fn format(&self) -> LineFormat {
-        LineFormat {
-            key: self.key_serde,
-            value: self.value_serde,
-        }
+        LineFormat { key: self.key_serde, value: self.value_serde }
     }
 }
 
@@ -152,15 +144,10 @@ struct TestArgs {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let data_dir = cli.data_dir;
     let open = || {
-        EmbeddedLog::open(&data_dir, true)
-            .with_context(|| format!("opening the data directory {}", data_dir.display()))
+        EmbeddedLog::open(&data_dir, true).with_context(|| format!("opening the data directory {}", data_dir.display()))
     };
     match cli.command {
-        Command::Topic(TopicCommand::Create {
-            name,
-            partitions,
-            if_not_exists,
-        }) => {
+        Command::Topic(TopicCommand::Create { name, partitions, if_not_exists }) => {
             let log = open()?;
             match log.create_topic(&name, partitions) {
                 Ok(()) => println!("created topic {name} with {partitions} partition(s)"),
@@ -232,17 +219,11 @@ fn produce(log: &EmbeddedLog, args: ProduceArgs) -> Result<()> {
 }
 
 fn consume(log: &EmbeddedLog, args: ConsumeArgs) -> Result<()> {
-    let partitions = log
-        .partitions(&args.topic)?
-        .with_context(|| format!("topic '{}' does not exist", args.topic))?;
+    let partitions = log.partitions(&args.topic)?.with_context(|| format!("topic '{}' does not exist", args.topic))?;
     let mut assignment = Vec::new();
     for p in 0..partitions {
         let tp = TopicPartition::new(&args.topic, p);
-        let from = if args.from_beginning {
-            0
-        } else {
-            log.end_offset(&tp)?
-        };
+        let from = if args.from_beginning { 0 } else { log.end_offset(&tp)? };
         assignment.push((tp, from));
     }
     let mut consumer = log.consumer()?;
@@ -286,22 +267,12 @@ fn run_app(log: EmbeddedLog, args: RunArgs) -> Result<()> {
     let _instance = lock_app(&log, &app.id)?;
     let log: Arc<dyn Log> = Arc::new(log);
     let stats = Arc::new(RunStats::default());
-    let options = RunOptions {
-        threads: args.threads,
-        until_idle: args.until_idle,
-        ..Default::default()
-    };
+    let options = RunOptions { threads: args.threads, until_idle: args.until_idle, ..Default::default() };
     let started = Instant::now();
-    let progress = Progress::start(
-        app.clone(),
-        log.clone(),
-        stats.clone(),
-        options.stop.clone(),
-    );
+    let progress = Progress::start(app.clone(), log.clone(), stats.clone(), options.stop.clone());
     let result = run_with_stats(&app, log.clone(), options, stats.clone());
     progress.finish();
-    let report =
-        result.with_context(|| format!("application {} ({})", app.id, args.app.display()))?;
+    let report = result.with_context(|| format!("application {} ({})", app.id, args.app.display()))?;
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
         "{}: {} record(s) in, {} out, {} skipped, {} dead-lettered; {} task(s) on {} thread(s); {:.0} records/s; lag {}",
@@ -333,15 +304,9 @@ fn lock_app(log: &EmbeddedLog, id: &str) -> Result<std::fs::File> {
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => {
-            bail!(
-                "application '{id}' is already running on {} (lock {})",
-                log.dir().display(),
-                path.display()
-            )
+            bail!("application '{id}' is already running on {} (lock {})", log.dir().display(), path.display())
         }
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(e).with_context(|| format!("locking {}", path.display()))
-        }
+        Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("locking {}", path.display())),
     }
 }
 
@@ -352,12 +317,7 @@ struct Progress {
 }
 
 impl Progress {
-    fn start(
-        app: App,
-        log: Arc<dyn Log>,
-        stats: Arc<RunStats>,
-        stop: Arc<std::sync::atomic::AtomicBool>,
-    ) -> Progress {
+    fn start(app: App, log: Arc<dyn Log>, stats: Arc<RunStats>, stop: Arc<std::sync::atomic::AtomicBool>) -> Progress {
         let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let bar = indicatif::ProgressBar::new_spinner();
         if bar.is_hidden() {
@@ -381,10 +341,7 @@ impl Progress {
             }
             bar.finish_and_clear();
         });
-        Progress {
-            done,
-            handle: Some(handle),
-        }
+        Progress { done, handle: Some(handle) }
     }
 
     fn finish(self) {
@@ -398,14 +355,10 @@ impl Progress {
 fn test_app(args: TestArgs) -> Result<()> {
     let mut driver = TestDriver::from_file(&args.app)?;
     for input in &args.inputs {
-        let (topic, file) = input
-            .split_once('=')
-            .with_context(|| format!("--input {input}: expected TOPIC=FILE.jsonl"))?;
-        let text =
-            std::fs::read_to_string(Path::new(file)).with_context(|| format!("reading {file}"))?;
-        let n = driver
-            .pipe_json_lines(topic, &text)
-            .with_context(|| format!("in {file}"))?;
+        let (topic, file) =
+            input.split_once('=').with_context(|| format!("--input {input}: expected TOPIC=FILE.jsonl"))?;
+        let text = std::fs::read_to_string(Path::new(file)).with_context(|| format!("reading {file}"))?;
+        let n = driver.pipe_json_lines(topic, &text).with_context(|| format!("in {file}"))?;
         tracing::info!("piped {n} record(s) from {file} into {topic}");
     }
     let mut outputs = BTreeMap::new();

@@ -48,8 +48,7 @@ pub fn run(cmd: PluginCommand) -> Result<()> {
         PluginCommand::Build { dir, out } => {
             let wasm = build(&dir)?;
             if let Some(out) = out {
-                std::fs::copy(&wasm, &out)
-                    .with_context(|| format!("copying to {}", out.display()))?;
+                std::fs::copy(&wasm, &out).with_context(|| format!("copying to {}", out.display()))?;
                 println!("{}", out.display());
             } else {
                 println!("{}", wasm.display());
@@ -65,21 +64,13 @@ fn inspect(file: &Path) -> Result<()> {
     println!("plugin {} {} (built with {})", m.name, m.version, m.sdk);
     println!("functions:");
     for f in &m.functions {
-        let doc = if f.description.is_empty() {
-            String::new()
-        } else {
-            format!("  {}", f.description)
-        };
+        let doc = if f.description.is_empty() { String::new() } else { format!("  {}", f.description) };
         println!("  {:<24} {:<16}{doc}", f.name, f.kind);
     }
     match &m.topology {
         Some(t) => {
-            let pretty: serde_json::Value =
-                serde_json::from_str(t).context("the plugin's topology is not JSON")?;
-            println!(
-                "topology (built in code):\n{}",
-                serde_yaml::to_string(&pretty)?
-            );
+            let pretty: serde_json::Value = serde_json::from_str(t).context("the plugin's topology is not JSON")?;
+            println!("topology (built in code):\n{}", serde_yaml::to_string(&pretty)?);
         }
         None => println!("topology: none (the application file gives one)"),
     }
@@ -87,45 +78,21 @@ fn inspect(file: &Path) -> Result<()> {
 }
 
 fn new(name: &str, dir: Option<PathBuf>, sdk: Option<PathBuf>) -> Result<()> {
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         bail!("plugin name '{name}': use ASCII letters, digits, '-' and '_'");
     }
     let dir = dir.unwrap_or_else(|| PathBuf::from(name));
-    if dir.exists()
-        && dir
-            .read_dir()
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(true)
-    {
-        bail!(
-            "{} exists and is not empty; choose another name or --dir",
-            dir.display()
-        );
+    if dir.exists() && dir.read_dir().map(|mut d| d.next().is_some()).unwrap_or(true) {
+        bail!("{} exists and is not empty; choose another name or --dir", dir.display());
     }
     let sdk = sdk.unwrap_or_else(|| PathBuf::from(SDK_DIR));
-    let sdk = sdk
-        .canonicalize()
-        .with_context(|| format!("eddy-sdk not found at {} (pass --sdk PATH)", sdk.display()))?;
-    std::fs::create_dir_all(dir.join("src"))
-        .with_context(|| format!("creating {}", dir.display()))?;
+    let sdk =
+        sdk.canonicalize().with_context(|| format!("eddy-sdk not found at {} (pass --sdk PATH)", sdk.display()))?;
+    std::fs::create_dir_all(dir.join("src")).with_context(|| format!("creating {}", dir.display()))?;
     let files = [
-        (
-            "Cargo.toml",
-            CARGO_TOML
-                .replace("{name}", name)
-                .replace("{sdk}", &sdk.display().to_string()),
-        ),
+        ("Cargo.toml", CARGO_TOML.replace("{name}", name).replace("{sdk}", &sdk.display().to_string())),
         ("src/lib.rs", LIB_RS.to_owned()),
-        (
-            "app.yaml",
-            APP_YAML
-                .replace("{name}", name)
-                .replace("{lib}", &name.replace('-', "_")),
-        ),
+        ("app.yaml", APP_YAML.replace("{name}", name).replace("{lib}", &name.replace('-', "_"))),
         ("input.jsonl", INPUT.to_owned()),
         (".gitignore", "/target\n*.wasm\n/eddy-data\n".to_owned()),
     ];
@@ -146,10 +113,7 @@ fn new(name: &str, dir: Option<PathBuf>, sdk: Option<PathBuf>) -> Result<()> {
 pub fn build(dir: &Path) -> Result<PathBuf> {
     let manifest = dir.join("Cargo.toml");
     if !manifest.exists() {
-        bail!(
-            "{} has no Cargo.toml: point `eddy plugin build` at a plugin crate",
-            dir.display()
-        );
+        bail!("{} has no Cargo.toml: point `eddy plugin build` at a plugin crate", dir.display());
     }
     let output = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .args([
@@ -176,25 +140,14 @@ pub fn build(dir: &Path) -> Result<PathBuf> {
             continue;
         };
         if msg["reason"] == "compiler-artifact"
-            && msg["target"]["kind"]
-                .as_array()
-                .is_some_and(|k| k.iter().any(|k| k == "cdylib"))
+            && msg["target"]["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "cdylib"))
+            && let Some(files) = msg["filenames"].as_array()
         {
-            if let Some(files) = msg["filenames"].as_array() {
-                wasm = files
-                    .iter()
-                    .filter_map(|f| f.as_str())
-                    .find(|f| f.ends_with(".wasm"))
-                    .map(PathBuf::from)
-                    .or(wasm);
-            }
+            wasm = files.iter().filter_map(|f| f.as_str()).find(|f| f.ends_with(".wasm")).map(PathBuf::from).or(wasm);
         }
     }
     wasm.with_context(|| {
-        format!(
-            "cargo built no .wasm for {}: is the crate a cdylib (crate-type = [\"cdylib\"])?",
-            manifest.display()
-        )
+        format!("cargo built no .wasm for {}: is the crate a cdylib (crate-type = [\"cdylib\"])?", manifest.display())
     })
 }
 

@@ -31,10 +31,7 @@ use bytes::{Bytes, BytesMut};
 use eddy_codec::{Reader, Writer};
 use serde::{Deserialize, Serialize};
 
-use super::{
-    Consumer, Fetched, Log, LogError, LogRecord, Producer, TopicInfo, TopicPartition,
-    check_topic_name,
-};
+use super::{Consumer, Fetched, Log, LogError, LogRecord, Producer, TopicInfo, TopicPartition, check_topic_name};
 use crate::record::Record;
 
 const JOURNAL: &str = "journal";
@@ -45,25 +42,15 @@ const READ_CHUNK: usize = 1 << 20;
 const FOREIGN_POLL: Duration = Duration::from_millis(20);
 
 fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> LogError + 'a {
-    move |source| LogError::Io {
-        op,
-        path: path.to_owned(),
-        source,
-    }
+    move |source| LogError::Io { op, path: path.to_owned(), source }
 }
 
 /// One line of the journal.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 enum Entry {
-    Create {
-        topic: String,
-        partitions: u32,
-    },
-    Commit {
-        appends: Vec<Append>,
-        offsets: Vec<GroupOffset>,
-    },
+    Create { topic: String, partitions: u32 },
+    Commit { appends: Vec<Append>, offsets: Vec<GroupOffset> },
 }
 
 /// A partition's new end after a commit.
@@ -104,48 +91,31 @@ impl State {
     fn apply(&mut self, entry: Entry) {
         match entry {
             Entry::Create { topic, partitions } => {
-                let fresh = PartitionState {
-                    seek_points: vec![(0, 0)],
-                    ..Default::default()
-                };
-                self.topics
-                    .entry(topic)
-                    .or_insert_with(|| vec![fresh; partitions as usize]);
+                let fresh = PartitionState { seek_points: vec![(0, 0)], ..Default::default() };
+                self.topics.entry(topic).or_insert_with(|| vec![fresh; partitions as usize]);
             }
             Entry::Commit { appends, offsets } => {
                 for a in appends {
-                    if let Some(p) = self
-                        .topics
-                        .get_mut(&a.topic)
-                        .and_then(|ps| ps.get_mut(a.partition as usize))
-                    {
+                    if let Some(p) = self.topics.get_mut(&a.topic).and_then(|ps| ps.get_mut(a.partition as usize)) {
                         p.end_offset = a.end_offset;
                         p.end_bytes = a.end_bytes;
                         p.seek_points.push((a.end_offset, a.end_bytes));
                     }
                 }
                 for o in offsets {
-                    self.offsets.insert(
-                        (o.group, TopicPartition::new(&o.topic, o.partition)),
-                        o.offset,
-                    );
+                    self.offsets.insert((o.group, TopicPartition::new(&o.topic, o.partition)), o.offset);
                 }
             }
         }
     }
 
     fn partition(&self, tp: &TopicPartition) -> Result<&PartitionState, LogError> {
-        let parts = self
-            .topics
-            .get(&*tp.topic)
-            .ok_or_else(|| LogError::UnknownTopic(tp.topic.to_string()))?;
-        parts
-            .get(tp.partition as usize)
-            .ok_or_else(|| LogError::UnknownPartition {
-                topic: tp.topic.to_string(),
-                partition: tp.partition,
-                partitions: parts.len() as u32,
-            })
+        let parts = self.topics.get(&*tp.topic).ok_or_else(|| LogError::UnknownTopic(tp.topic.to_string()))?;
+        parts.get(tp.partition as usize).ok_or_else(|| LogError::UnknownPartition {
+            topic: tp.topic.to_string(),
+            partition: tp.partition,
+            partitions: parts.len() as u32,
+        })
     }
 }
 
@@ -200,11 +170,7 @@ impl EmbeddedLog {
     }
 
     fn partition_path(&self, topic: &str, partition: u32) -> PathBuf {
-        self.shared
-            .dir
-            .join("topics")
-            .join(topic)
-            .join(format!("{partition}.log"))
+        self.shared.dir.join("topics").join(topic).join(format!("{partition}.log"))
     }
 
     fn read_state(&self) -> std::sync::RwLockReadGuard<'_, State> {
@@ -229,8 +195,7 @@ impl EmbeddedLog {
             return Ok(state.journal_len);
         }
         let mut file = File::open(&path).map_err(io("open", &path))?;
-        file.seek(SeekFrom::Start(state.journal_len))
-            .map_err(io("seek", &path))?;
+        file.seek(SeekFrom::Start(state.journal_len)).map_err(io("seek", &path))?;
         let mut text = Vec::new();
         file.read_to_end(&mut text).map_err(io("read", &path))?;
         let mut used = 0usize;
@@ -249,20 +214,14 @@ impl EmbeddedLog {
 
     fn append_journal(&self, valid_len: u64, entry: &Entry) -> Result<(), LogError> {
         let path = self.journal_path();
-        let mut file = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io("open", &path))?;
+        let mut file =
+            OpenOptions::new().create(true).write(true).truncate(false).open(&path).map_err(io("open", &path))?;
         // Cut off a torn line left by a process that died while writing it.
         file.set_len(valid_len).map_err(io("truncate", &path))?;
-        file.seek(SeekFrom::Start(valid_len))
-            .map_err(io("seek", &path))?;
+        file.seek(SeekFrom::Start(valid_len)).map_err(io("seek", &path))?;
         let json = serde_json::to_string(entry).expect("journal entries serialize");
         let line = format!("{:08x} {json}\n", crc32fast::hash(json.as_bytes()));
-        file.write_all(line.as_bytes())
-            .map_err(io("write", &path))?;
+        file.write_all(line.as_bytes()).map_err(io("write", &path))?;
         if self.shared.fsync {
             file.sync_data().map_err(io("sync", &path))?;
         }
@@ -285,11 +244,7 @@ impl EmbeddedLog {
         let result = f(valid_len);
         drop(lock);
         if result.is_ok() {
-            let mut generation = self
-                .shared
-                .generation
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
+            let mut generation = self.shared.generation.lock().unwrap_or_else(|e| e.into_inner());
             *generation += 1;
             self.shared.committed.notify_all();
         }
@@ -320,10 +275,8 @@ impl EmbeddedLog {
                     .map_err(io("open", &path))?;
                 // Bytes past the committed end belong to a commit that never finished.
                 file.set_len(end_bytes).map_err(io("truncate", &path))?;
-                file.seek(SeekFrom::Start(end_bytes))
-                    .map_err(io("seek", &path))?;
-                file.write_all(frames.as_slice())
-                    .map_err(io("write", &path))?;
+                file.seek(SeekFrom::Start(end_bytes)).map_err(io("seek", &path))?;
+                file.write_all(frames.as_slice()).map_err(io("write", &path))?;
                 if self.shared.fsync {
                     file.sync_data().map_err(io("sync", &path))?;
                 }
@@ -357,22 +310,14 @@ impl EmbeddedLog {
     }
 
     fn wait_for_commit(&self, seen: u64, timeout: Duration) {
-        let generation = self
-            .shared
-            .generation
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let generation = self.shared.generation.lock().unwrap_or_else(|e| e.into_inner());
         if *generation == seen {
             let _unused = self.shared.committed.wait_timeout(generation, timeout);
         }
     }
 
     fn generation(&self) -> u64 {
-        *self
-            .shared
-            .generation
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        *self.shared.generation.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -394,10 +339,7 @@ impl Log for EmbeddedLog {
         }
         self.locked(|valid_len| {
             if let Some(parts) = self.read_state().topics.get(name) {
-                return Err(LogError::TopicExists {
-                    name: name.to_owned(),
-                    partitions: parts.len() as u32,
-                });
+                return Err(LogError::TopicExists { name: name.to_owned(), partitions: parts.len() as u32 });
             }
             let dir = self.shared.dir.join("topics").join(name);
             fs::create_dir_all(&dir).map_err(io("create directory", &dir))?;
@@ -405,10 +347,7 @@ impl Log for EmbeddedLog {
                 let path = self.partition_path(name, p);
                 File::create(&path).map_err(io("create", &path))?;
             }
-            let entry = Entry::Create {
-                topic: name.to_owned(),
-                partitions,
-            };
+            let entry = Entry::Create { topic: name.to_owned(), partitions };
             self.append_journal(valid_len, &entry)?;
             self.write_state().apply(entry);
             Ok(())
@@ -418,14 +357,7 @@ impl Log for EmbeddedLog {
     fn topics(&self) -> Result<Vec<TopicInfo>, LogError> {
         self.refresh()?;
         let state = self.read_state();
-        Ok(state
-            .topics
-            .iter()
-            .map(|(n, p)| TopicInfo {
-                name: n.clone(),
-                partitions: p.len() as u32,
-            })
-            .collect())
+        Ok(state.topics.iter().map(|(n, p)| TopicInfo { name: n.clone(), partitions: p.len() as u32 }).collect())
     }
 
     fn partitions(&self, topic: &str) -> Result<Option<u32>, LogError> {
@@ -440,20 +372,11 @@ impl Log for EmbeddedLog {
 
     fn committed(&self, group: &str, tp: &TopicPartition) -> Result<Option<u64>, LogError> {
         self.refresh()?;
-        Ok(self
-            .read_state()
-            .offsets
-            .get(&(group.to_owned(), tp.clone()))
-            .copied())
+        Ok(self.read_state().offsets.get(&(group.to_owned(), tp.clone())).copied())
     }
 
     fn consumer(&self) -> Result<Box<dyn Consumer>, LogError> {
-        Ok(Box::new(EmbeddedConsumer {
-            log: self.clone(),
-            readers: Vec::new(),
-            next: 0,
-            last_refresh: Instant::now(),
-        }))
+        Ok(Box::new(EmbeddedConsumer { log: self.clone(), readers: Vec::new(), next: 0, last_refresh: Instant::now() }))
     }
 
     fn producer(&self) -> Result<Box<dyn Producer>, LogError> {
@@ -485,8 +408,7 @@ impl Producer for EmbeddedProducer {
             }
         }
         if !self.pending.contains_key(tp) {
-            self.pending
-                .insert(tp.clone(), Writer::with_capacity(64 * 1024));
+            self.pending.insert(tp.clone(), Writer::with_capacity(64 * 1024));
         }
         let w = self.pending.get_mut(tp).expect("inserted above");
         let start = w.len();
@@ -502,13 +424,8 @@ impl Producer for EmbeddedProducer {
         Ok(())
     }
 
-    fn commit(
-        &mut self,
-        group: Option<&str>,
-        offsets: &[(TopicPartition, u64)],
-    ) -> Result<(), LogError> {
-        self.log
-            .commit_batch(&self.pending, &self.counts, group, offsets)?;
+    fn commit(&mut self, group: Option<&str>, offsets: &[(TopicPartition, u64)]) -> Result<(), LogError> {
+        self.log.commit_batch(&self.pending, &self.counts, group, offsets)?;
         self.abort();
         Ok(())
     }
@@ -541,18 +458,9 @@ impl PartitionReader {
             let state = log.read_state();
             let p = state.partition(&tp)?;
             let i = p.seek_points.partition_point(|&(o, _)| o <= offset);
-            p.seek_points
-                .get(i.wrapping_sub(1))
-                .copied()
-                .unwrap_or((0, 0))
+            p.seek_points.get(i.wrapping_sub(1)).copied().unwrap_or((0, 0))
         };
-        let mut reader = PartitionReader {
-            tp,
-            path,
-            file: None,
-            offset: start_offset,
-            pos: start_pos,
-        };
+        let mut reader = PartitionReader { tp, path, file: None, offset: start_offset, pos: start_pos };
         // Skip forward from the commit point to the requested offset.
         while reader.offset < offset {
             let limit = log.read_state().partition(&reader.tp)?.end_bytes;
@@ -577,36 +485,26 @@ impl PartitionReader {
         let mut want = (limit - self.pos).min(READ_CHUNK as u64) as usize;
         loop {
             let mut buf = BytesMut::zeroed(want);
-            file.seek(SeekFrom::Start(self.pos))
-                .map_err(io("seek", &self.path))?;
+            file.seek(SeekFrom::Start(self.pos)).map_err(io("seek", &self.path))?;
             file.read_exact(&mut buf).map_err(io("read", &self.path))?;
             let chunk: Bytes = buf.freeze();
             let mut at = 0usize;
             let mut n = 0;
             while n < max && at + FRAME_HEADER <= chunk.len() {
-                let len =
-                    u32::from_le_bytes(chunk[at..at + 4].try_into().expect("4 bytes")) as usize;
+                let len = u32::from_le_bytes(chunk[at..at + 4].try_into().expect("4 bytes")) as usize;
                 let crc = u32::from_le_bytes(chunk[at + 4..at + 8].try_into().expect("4 bytes"));
                 let body_at = at + FRAME_HEADER;
                 if body_at + len > chunk.len() {
                     break;
                 }
                 let body = &chunk[body_at..body_at + len];
-                let corrupt = |detail: String| LogError::Corrupt {
-                    path: self.path.clone(),
-                    at: self.pos + at as u64,
-                    detail,
-                };
+                let corrupt =
+                    |detail: String| LogError::Corrupt { path: self.path.clone(), at: self.pos + at as u64, detail };
                 if crc32fast::hash(body) != crc {
                     return Err(corrupt("frame checksum mismatch".into()));
                 }
-                let view = Reader::new(body)
-                    .record()
-                    .map_err(|e| corrupt(e.to_string()))?;
-                out.push(LogRecord {
-                    offset: self.offset,
-                    record: Record::from_view(&view, &chunk),
-                });
+                let view = Reader::new(body).record().map_err(|e| corrupt(e.to_string()))?;
+                out.push(LogRecord { offset: self.offset, record: Record::from_view(&view, &chunk) });
                 self.offset += 1;
                 at = body_at + len;
                 n += 1;
@@ -615,11 +513,7 @@ impl PartitionReader {
                 // One frame is larger than the chunk: read it whole.
                 if want as u64 >= limit - self.pos {
                     let detail = "frame runs past the committed end".to_owned();
-                    return Err(LogError::Corrupt {
-                        path: self.path.clone(),
-                        at: self.pos,
-                        detail,
-                    });
+                    return Err(LogError::Corrupt { path: self.path.clone(), at: self.pos, detail });
                 }
                 let len = u32::from_le_bytes(chunk[..4].try_into().expect("4 bytes")) as u64;
                 want = (len + FRAME_HEADER as u64).min(limit - self.pos) as usize;
@@ -667,10 +561,7 @@ impl Consumer for EmbeddedConsumer {
                 reader.read(left, limit, &mut records)?;
                 if !records.is_empty() {
                     left -= records.len();
-                    fetched.push(Fetched {
-                        partition: reader.tp.clone(),
-                        records,
-                    });
+                    fetched.push(Fetched { partition: reader.tp.clone(), records });
                 }
             }
             if n > 0 {
@@ -688,8 +579,7 @@ impl Consumer for EmbeddedConsumer {
                 self.last_refresh = now;
                 continue;
             }
-            self.log
-                .wait_for_commit(seen, (deadline - now).min(FOREIGN_POLL));
+            self.log.wait_for_commit(seen, (deadline - now).min(FOREIGN_POLL));
         }
     }
 }
@@ -713,10 +603,7 @@ mod tests {
             }
             for f in batch {
                 for r in f.records {
-                    out.push((
-                        r.offset,
-                        String::from_utf8(r.record.value.unwrap().to_vec()).unwrap(),
-                    ));
+                    out.push((r.offset, String::from_utf8(r.record.value.unwrap().to_vec()).unwrap()));
                 }
             }
         }
@@ -732,32 +619,19 @@ mod tests {
         p.send(&tp, rec("a")).unwrap();
         p.send(&tp, rec("b")).unwrap();
         assert_eq!(log.end_offset(&tp).unwrap(), 0);
-        p.commit(Some("app"), &[(TopicPartition::new("in", 0), 7)])
-            .unwrap();
+        p.commit(Some("app"), &[(TopicPartition::new("in", 0), 7)]).unwrap();
         assert_eq!(log.end_offset(&tp).unwrap(), 2);
-        assert_eq!(
-            log.committed("app", &TopicPartition::new("in", 0)).unwrap(),
-            Some(7)
-        );
+        assert_eq!(log.committed("app", &TopicPartition::new("in", 0)).unwrap(), Some(7));
         p.send(&tp, rec("c")).unwrap();
         p.abort();
         p.send(&tp, rec("d")).unwrap();
         p.commit(None, &[]).unwrap();
-        assert_eq!(
-            read_all(&log, &tp, 0),
-            [(0, "a".into()), (1, "b".into()), (2, "d".into())]
-        );
+        assert_eq!(read_all(&log, &tp, 0), [(0, "a".into()), (1, "b".into()), (2, "d".into())]);
         assert_eq!(read_all(&log, &tp, 1), [(1, "b".into()), (2, "d".into())]);
         // Another handle on the same directory sees the same state.
         let again = EmbeddedLog::open(dir.path(), false).unwrap();
         assert_eq!(read_all(&again, &tp, 2), [(2, "d".into())]);
-        assert_eq!(
-            again.topics().unwrap(),
-            [TopicInfo {
-                name: "t".into(),
-                partitions: 2
-            }]
-        );
+        assert_eq!(again.topics().unwrap(), [TopicInfo { name: "t".into(), partitions: 2 }]);
     }
 
     #[test]
@@ -771,18 +645,8 @@ mod tests {
         p.commit(None, &[]).unwrap();
         // A process died mid-commit: garbage after the committed end, half a journal line.
         let part = log.partition_path("t", 0);
-        OpenOptions::new()
-            .append(true)
-            .open(&part)
-            .unwrap()
-            .write_all(b"garbage")
-            .unwrap();
-        OpenOptions::new()
-            .append(true)
-            .open(log.journal_path())
-            .unwrap()
-            .write_all(b"0000 {\"comm")
-            .unwrap();
+        OpenOptions::new().append(true).open(&part).unwrap().write_all(b"garbage").unwrap();
+        OpenOptions::new().append(true).open(log.journal_path()).unwrap().write_all(b"0000 {\"comm").unwrap();
         let reopened = EmbeddedLog::open(dir.path(), false).unwrap();
         assert_eq!(read_all(&reopened, &tp, 0), [(0, "a".into())]);
         let mut p = reopened.producer().unwrap();
@@ -796,28 +660,13 @@ mod tests {
     fn rejects_bad_topics() {
         let dir = tempfile::tempdir().unwrap();
         let log = EmbeddedLog::open(dir.path(), false).unwrap();
-        assert!(matches!(
-            log.create_topic("a/b", 1),
-            Err(LogError::InvalidTopic { .. })
-        ));
-        assert!(matches!(
-            log.create_topic("a", 0),
-            Err(LogError::InvalidTopic { .. })
-        ));
+        assert!(matches!(log.create_topic("a/b", 1), Err(LogError::InvalidTopic { .. })));
+        assert!(matches!(log.create_topic("a", 0), Err(LogError::InvalidTopic { .. })));
         log.create_topic("a", 3).unwrap();
-        assert_eq!(
-            log.create_topic("a", 1).unwrap_err().to_string(),
-            "topic 'a' already exists with 3 partition(s)"
-        );
+        assert_eq!(log.create_topic("a", 1).unwrap_err().to_string(), "topic 'a' already exists with 3 partition(s)");
         let mut p = log.producer().unwrap();
-        assert!(matches!(
-            p.send(&TopicPartition::new("a", 3), rec("x")),
-            Err(LogError::UnknownPartition { .. })
-        ));
-        assert!(matches!(
-            p.send(&TopicPartition::new("nope", 0), rec("x")),
-            Err(LogError::UnknownTopic(_))
-        ));
+        assert!(matches!(p.send(&TopicPartition::new("a", 3), rec("x")), Err(LogError::UnknownPartition { .. })));
+        assert!(matches!(p.send(&TopicPartition::new("nope", 0), rec("x")), Err(LogError::UnknownTopic(_))));
     }
 
     #[test]

@@ -33,10 +33,7 @@ pub struct TopicPartition {
 impl TopicPartition {
     /// The partition `partition` of `topic`.
     pub fn new(topic: &str, partition: u32) -> Self {
-        TopicPartition {
-            topic: Arc::from(topic),
-            partition,
-        }
+        TopicPartition { topic: Arc::from(topic), partition }
     }
 }
 
@@ -133,22 +130,14 @@ pub enum LogError {
 /// Checks a topic name the way Kafka does: 1-249 characters of ASCII letters,
 /// digits, `.`, `_` and `-`, and not `.` or `..`.
 pub fn check_topic_name(name: &str) -> Result<(), LogError> {
-    let bad = |reason: &str| {
-        Err(LogError::InvalidTopic {
-            name: name.to_owned(),
-            reason: reason.to_owned(),
-        })
-    };
+    let bad = |reason: &str| Err(LogError::InvalidTopic { name: name.to_owned(), reason: reason.to_owned() });
     if name.is_empty() || name.len() > 249 {
         return bad("a topic name has 1 to 249 characters");
     }
     if name == "." || name == ".." {
         return bad("'.' and '..' are not topic names");
     }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-    {
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
         return bad("use only ASCII letters, digits, '.', '_' and '-'");
     }
     Ok(())
@@ -196,11 +185,7 @@ pub trait Producer: Send {
 
     /// Commits the records sent since the last commit and, if `group` is
     /// given, the group's offsets for the partitions listed: all or nothing.
-    fn commit(
-        &mut self,
-        group: Option<&str>,
-        offsets: &[(TopicPartition, u64)],
-    ) -> Result<(), LogError>;
+    fn commit(&mut self, group: Option<&str>, offsets: &[(TopicPartition, u64)]) -> Result<(), LogError>;
 
     /// Drops the records sent since the last commit.
     fn abort(&mut self);

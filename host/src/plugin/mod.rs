@@ -103,10 +103,7 @@ pub struct Manifest {
 impl Manifest {
     /// Index of the function named `name`.
     pub fn index_of(&self, name: &str) -> Option<u32> {
-        self.functions
-            .iter()
-            .position(|f| f.name == name)
-            .map(|i| i as u32)
+        self.functions.iter().position(|f| f.name == name).map(|i| i as u32)
     }
 }
 

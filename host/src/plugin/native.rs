@@ -3,9 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{
-    CallError, FunctionInfo, FunctionKind, Instance, Manifest, Outcome, Plugin, PluginError,
-};
+use super::{CallError, FunctionInfo, FunctionKind, Instance, Manifest, Outcome, Plugin, PluginError};
 use crate::record::Record;
 
 type NativeFn = Arc<dyn Fn(&Record) -> Outcome + Send + Sync>;
@@ -73,10 +71,8 @@ impl Instance for NativePlugin {
         records: &[Record],
         out: &mut Vec<Outcome>,
     ) -> Result<(), CallError> {
-        let f = self
-            .functions
-            .get(index as usize)
-            .ok_or_else(|| CallError::Protocol(format!("no function {index}")))?;
+        let f =
+            self.functions.get(index as usize).ok_or_else(|| CallError::Protocol(format!("no function {index}")))?;
         out.extend(records.iter().map(|r| f(r)));
         Ok(())
     }

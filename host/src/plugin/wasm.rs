@@ -18,16 +18,12 @@ use eddy_codec::{ERR_INVALID_RECORD, RESULT_ERR, Reader, Writer};
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
-    StoreLimitsBuilder,
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder,
 };
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::{
-    CallError, FunctionInfo, FunctionKind, Instance, Manifest, Outcome, Plugin, PluginError,
-    RecordError,
-};
+use super::{CallError, FunctionInfo, FunctionKind, Instance, Manifest, Outcome, Plugin, PluginError, RecordError};
 use crate::record::Record;
 
 mod generated {
@@ -56,10 +52,7 @@ pub struct Limits {
 impl Default for Limits {
     /// 256 MiB of memory and 10 s per batch.
     fn default() -> Self {
-        Limits {
-            memory_bytes: 256 << 20,
-            call_timeout: Duration::from_secs(10),
-        }
+        Limits { memory_bytes: 256 << 20, call_timeout: Duration::from_secs(10) }
     }
 }
 
@@ -93,10 +86,7 @@ pub fn engine() -> Result<&'static Engine, PluginError> {
             .map_err(|e| format!("cannot start the epoch thread: {e}"))?;
         Ok(engine)
     });
-    made.as_ref().map_err(|e| PluginError::Instance {
-        name: "(engine)".into(),
-        problem: e.clone(),
-    })
+    made.as_ref().map_err(|e| PluginError::Instance { name: "(engine)".into(), problem: e.clone() })
 }
 
 /// Where compiled components are cached: `$EDDY_CACHE_DIR`, else
@@ -125,10 +115,7 @@ struct HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
@@ -157,26 +144,20 @@ impl WasmPlugin {
     /// Loads the component at `path` (compiling it, or taking it from the
     /// cache) and reads its manifest.
     pub fn load(path: &Path, limits: Limits) -> Result<WasmPlugin, PluginError> {
-        let bytes = std::fs::read(path).map_err(|source| PluginError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let bytes =
+            std::fs::read(path).map_err(|source| PluginError::Read { path: path.display().to_string(), source })?;
         WasmPlugin::from_bytes(&path.display().to_string(), &bytes, limits)
     }
 
     /// Like [`WasmPlugin::load`], for bytes already in memory; `name` is
     /// used in errors.
     pub fn from_bytes(name: &str, bytes: &[u8], limits: Limits) -> Result<WasmPlugin, PluginError> {
-        let invalid = |problem: String| PluginError::Invalid {
-            path: name.to_owned(),
-            problem,
-        };
+        let invalid = |problem: String| PluginError::Invalid { path: name.to_owned(), problem };
         check_header(bytes).map_err(invalid)?;
         let engine = engine()?;
         let component = compile_cached(engine, bytes).map_err(invalid)?;
         let mut linker = Linker::<HostState>::new(engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
-            .map_err(|e| invalid(format!("linking WASI: {e:#}")))?;
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| invalid(format!("linking WASI: {e:#}")))?;
         context::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| invalid(format!("linking eddy:plugin/context: {e:#}")))?;
         let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
@@ -189,20 +170,12 @@ impl WasmPlugin {
                 "it does not implement the Eddy plugin world: {e:#}; build it with eddy-sdk (`eddy plugin build`)"
             ))
         })?;
-        let mut plugin = WasmPlugin {
-            name: Arc::from(name),
-            pre,
-            manifest: Manifest::default(),
-            limits,
-        };
+        let mut plugin = WasmPlugin { name: Arc::from(name), pre, manifest: Manifest::default(), limits };
         let (mut store, bindings) = plugin.instantiate_raw()?;
-        let m = bindings
-            .eddy_plugin_operators()
-            .call_describe(&mut store)
-            .map_err(|e| PluginError::Instance {
-                name: name.to_owned(),
-                problem: format!("describe() failed: {}", trap_message(&e, &store)),
-            })?;
+        let m = bindings.eddy_plugin_operators().call_describe(&mut store).map_err(|e| PluginError::Instance {
+            name: name.to_owned(),
+            problem: format!("describe() failed: {}", trap_message(&e, &store)),
+        })?;
         plugin.manifest = Manifest {
             name: m.name,
             version: m.version,
@@ -210,11 +183,7 @@ impl WasmPlugin {
             functions: m
                 .functions
                 .into_iter()
-                .map(|f| FunctionInfo {
-                    name: f.name,
-                    kind: f.kind,
-                    description: f.description,
-                })
+                .map(|f| FunctionInfo { name: f.name, kind: f.kind, description: f.description })
                 .collect(),
             topology: m.topology,
         };
@@ -233,23 +202,17 @@ impl WasmPlugin {
             plugin: self.name.clone(),
             wasi,
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(self.limits.memory_bytes)
-                .instances(64)
-                .build(),
+            limits: StoreLimitsBuilder::new().memory_size(self.limits.memory_bytes).instances(64).build(),
             stderr,
         };
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline(self.deadline_ticks());
         store.epoch_deadline_trap();
-        let bindings = self
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| PluginError::Instance {
-                name: self.name.to_string(),
-                problem: format!("cannot instantiate: {e:#}"),
-            })?;
+        let bindings = self.pre.instantiate(&mut store).map_err(|e| PluginError::Instance {
+            name: self.name.to_string(),
+            problem: format!("cannot instantiate: {e:#}"),
+        })?;
         Ok((store, bindings))
     }
 
@@ -265,12 +228,7 @@ impl Plugin for WasmPlugin {
 
     fn instantiate(&self) -> Result<Box<dyn Instance>, PluginError> {
         let (store, bindings) = self.instantiate_raw()?;
-        Ok(Box::new(WasmInstance {
-            store,
-            bindings,
-            deadline: self.deadline_ticks(),
-            input: Vec::new(),
-        }))
+        Ok(Box::new(WasmInstance { store, bindings, deadline: self.deadline_ticks(), input: Vec::new() }))
     }
 }
 
@@ -297,10 +255,7 @@ impl Instance for WasmInstance {
             r.encode(&mut w);
         }
         self.store.set_epoch_deadline(self.deadline);
-        let result =
-            self.bindings
-                .eddy_plugin_operators()
-                .call_invoke(&mut self.store, index, w.as_slice());
+        let result = self.bindings.eddy_plugin_operators().call_invoke(&mut self.store, index, w.as_slice());
         self.input = w.into_inner();
         match result {
             Err(e) => Err(CallError::Trap(trap_message(&e, &self.store))),
@@ -323,9 +278,7 @@ fn trap_message(e: &wasmtime::Error, store: &Store<HostState>) -> String {
         Some(trap) => trap.to_string(),
         None => format!("{e:#}"),
     };
-    let said = String::from_utf8_lossy(&store.data().stderr.contents())
-        .trim()
-        .to_owned();
+    let said = String::from_utf8_lossy(&store.data().stderr.contents()).trim().to_owned();
     if !said.is_empty() {
         let last: Vec<&str> = said.lines().rev().take(5).collect();
         msg.push_str("; plugin stderr: ");
@@ -379,10 +332,7 @@ fn decode_outcomes(
         });
     }
     if !r.is_empty() {
-        return Err(eddy_codec::DecodeError {
-            at: r.position(),
-            what: "bytes left after the last result",
-        });
+        return Err(eddy_codec::DecodeError { at: r.position(), what: "bytes left after the last result" });
     }
     Ok(())
 }
@@ -416,8 +366,7 @@ fn compile_cached(engine: &Engine, bytes: &[u8]) -> Result<Component, String> {
             Err(e) => tracing::warn!("ignoring unusable cache entry {}: {e:#}", path.display()),
         }
     }
-    let component =
-        Component::new(engine, bytes).map_err(|e| format!("it is not a valid component: {e:#}"))?;
+    let component = Component::new(engine, bytes).map_err(|e| format!("it is not a valid component: {e:#}"))?;
     match component.serialize() {
         Ok(compiled) => {
             let tmp = dir.join(format!(".{key}.{}.tmp", std::process::id()));
@@ -439,16 +388,8 @@ mod tests {
 
     #[test]
     fn explains_non_components() {
-        assert!(
-            check_header(b"hello world")
-                .unwrap_err()
-                .contains("not WebAssembly")
-        );
-        assert!(
-            check_header(b"\0asm\x01\0\0\0")
-                .unwrap_err()
-                .contains("core WebAssembly module")
-        );
+        assert!(check_header(b"hello world").unwrap_err().contains("not WebAssembly"));
+        assert!(check_header(b"\0asm\x01\0\0\0").unwrap_err().contains("core WebAssembly module"));
         assert!(check_header(b"\0asm\x0d\0\x01\0").is_ok());
     }
 
@@ -459,32 +400,15 @@ mod tests {
         w.put_opt_bytes(Some(b"v"));
         w.put_error(ERR_INVALID_RECORD, "nope");
         let mut out = Vec::new();
-        decode_outcomes(
-            FunctionKind::MapValues,
-            2,
-            Bytes::from(w.as_slice().to_vec()),
-            &mut out,
-        )
-        .unwrap();
+        decode_outcomes(FunctionKind::MapValues, 2, Bytes::from(w.as_slice().to_vec()), &mut out).unwrap();
         assert_eq!(
             out,
-            [
-                Outcome::Value(Some(Bytes::from_static(b"v"))),
-                Outcome::Failed(RecordError::Invalid("nope".into()))
-            ]
+            [Outcome::Value(Some(Bytes::from_static(b"v"))), Outcome::Failed(RecordError::Invalid("nope".into()))]
         );
         let mut w2 = Writer::new();
         w2.put_u8(0);
         w2.put_u8(1);
         w2.put_u8(9);
-        assert!(
-            decode_outcomes(
-                FunctionKind::Predicate,
-                1,
-                Bytes::from(w2.into_inner()),
-                &mut Vec::new()
-            )
-            .is_err()
-        );
+        assert!(decode_outcomes(FunctionKind::Predicate, 1, Bytes::from(w2.into_inner()), &mut Vec::new()).is_err());
     }
 }

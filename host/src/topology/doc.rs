@@ -94,61 +94,19 @@ impl NodeDoc {
                 ops.push((key, op));
             }
         };
-        take(
-            "source",
-            self.source.take().map(|s| DocOp::Source(s.into_vec())),
-        );
-        take(
-            "filter",
-            self.filter.take().map(|f| DocOp::Filter(f, false)),
-        );
-        take(
-            "filter-not",
-            self.filter_not.take().map(|f| DocOp::Filter(f, true)),
-        );
-        take(
-            "map",
-            self.map
-                .take()
-                .map(|f| DocOp::Transform(FunctionKind::Map, f)),
-        );
-        take(
-            "map-values",
-            self.map_values
-                .take()
-                .map(|f| DocOp::Transform(FunctionKind::MapValues, f)),
-        );
-        take(
-            "flat-map",
-            self.flat_map
-                .take()
-                .map(|f| DocOp::Transform(FunctionKind::FlatMap, f)),
-        );
-        take(
-            "flat-map-values",
-            self.flat_map_values
-                .take()
-                .map(|f| DocOp::Transform(FunctionKind::FlatMapValues, f)),
-        );
-        take(
-            "select-key",
-            self.select_key
-                .take()
-                .map(|f| DocOp::Transform(FunctionKind::SelectKey, f)),
-        );
-        take(
-            "peek",
-            self.peek
-                .take()
-                .map(|f| DocOp::Transform(FunctionKind::Peek, f)),
-        );
+        take("source", self.source.take().map(|s| DocOp::Source(s.into_vec())));
+        take("filter", self.filter.take().map(|f| DocOp::Filter(f, false)));
+        take("filter-not", self.filter_not.take().map(|f| DocOp::Filter(f, true)));
+        take("map", self.map.take().map(|f| DocOp::Transform(FunctionKind::Map, f)));
+        take("map-values", self.map_values.take().map(|f| DocOp::Transform(FunctionKind::MapValues, f)));
+        take("flat-map", self.flat_map.take().map(|f| DocOp::Transform(FunctionKind::FlatMap, f)));
+        take("flat-map-values", self.flat_map_values.take().map(|f| DocOp::Transform(FunctionKind::FlatMapValues, f)));
+        take("select-key", self.select_key.take().map(|f| DocOp::Transform(FunctionKind::SelectKey, f)));
+        take("peek", self.peek.take().map(|f| DocOp::Transform(FunctionKind::Peek, f)));
         take("split", self.split.take().map(DocOp::Split));
         take("merge", self.merge.take().map(DocOp::Merge));
         take("to", self.to.take().map(DocOp::Sink));
-        let bad = |problem: String| TopologyError::BadNode {
-            node: label.to_owned(),
-            problem,
-        };
+        let bad = |problem: String| TopologyError::BadNode { node: label.to_owned(), problem };
         match ops.len() {
             1 => Ok(ops.pop().expect("one op").1),
             0 => Err(bad(
@@ -177,14 +135,8 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
     };
 
     for (position, mut doc) in docs.into_iter().enumerate() {
-        let label = doc
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("#{} (unnamed)", position + 1));
-        let bad = |problem: String| TopologyError::BadNode {
-            node: label.clone(),
-            problem,
-        };
+        let label = doc.name.clone().unwrap_or_else(|| format!("#{} (unnamed)", position + 1));
+        let bad = |problem: String| TopologyError::BadNode { node: label.clone(), problem };
         let op = doc.op(&label)?;
         let name = match doc.name.take() {
             Some(n) if n.trim().is_empty() => return Err(bad("the name is empty".into())),
@@ -192,21 +144,15 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
             None => format!("{}-{}", op_keyword(&op), position + 1),
         };
         let resolve = |from: &str| {
-            by_name
-                .get(from)
-                .copied()
-                .ok_or_else(|| TopologyError::UnknownInput {
-                    node: name.clone(),
-                    from: from.to_owned(),
-                    why: "is not defined before it: define nodes before the nodes that read them"
-                        .into(),
-                })
+            by_name.get(from).copied().ok_or_else(|| TopologyError::UnknownInput {
+                node: name.clone(),
+                from: from.to_owned(),
+                why: "is not defined before it: define nodes before the nodes that read them".into(),
+            })
         };
         let is_sink_or_source = matches!(op, DocOp::Source(_) | DocOp::Sink(_));
         if !is_sink_or_source && (doc.key_serde.is_some() || doc.value_serde.is_some()) {
-            return Err(bad(
-                "key-serde and value-serde belong on a source or a `to` node".into(),
-            ));
+            return Err(bad("key-serde and value-serde belong on a source or a `to` node".into()));
         }
         let inputs = match (&op, doc.from.take()) {
             (DocOp::Source(_), Some(_)) => {
@@ -222,11 +168,7 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
                 }
                 names.iter().map(|n| resolve(n)).collect::<Result<_, _>>()?
             }
-            (_, Some(from)) => from
-                .into_vec()
-                .iter()
-                .map(|n| resolve(n))
-                .collect::<Result<_, _>>()?,
+            (_, Some(from)) => from.into_vec().iter().map(|n| resolve(n)).collect::<Result<_, _>>()?,
             (_, None) => match &previous {
                 Ok(p) => vec![*p],
                 Err(why) => {
@@ -265,46 +207,21 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
                 if branches.is_empty() {
                     return Err(bad("a split needs at least one branch".into()));
                 }
-                if let Some(i) = branches
-                    .iter()
-                    .take(branches.len() - 1)
-                    .position(|b| b.predicate.is_none())
-                {
+                if let Some(i) = branches.iter().take(branches.len() - 1).position(|b| b.predicate.is_none()) {
                     let b = &branches[i].branch;
                     return Err(bad(format!(
                         "branch '{b}' has no predicate, so it takes every record and the branches after it get none; give it a predicate or make it the last branch"
                     )));
                 }
-                (
-                    Op::Split {
-                        branches: Vec::new(),
-                    },
-                    branches,
-                )
+                (Op::Split { branches: Vec::new() }, branches)
             }
         };
         let is_sink = matches!(op, Op::Sink { .. });
         let is_split = matches!(op, Op::Split { .. });
-        let index = add(
-            &mut nodes,
-            &mut by_name,
-            Node {
-                name: name.clone(),
-                inputs,
-                op,
-            },
-        )?;
+        let index = add(&mut nodes, &mut by_name, Node { name: name.clone(), inputs, op })?;
         let mut resolved = Vec::new();
         for b in branches {
-            let branch = add(
-                &mut nodes,
-                &mut by_name,
-                Node {
-                    name: b.branch,
-                    inputs: vec![index],
-                    op: Op::Branch,
-                },
-            )?;
+            let branch = add(&mut nodes, &mut by_name, Node { name: b.branch, inputs: vec![index], op: Op::Branch })?;
             resolved.push((branch, b.predicate));
         }
         if let Op::Split { branches } = &mut nodes[index].op {
@@ -315,9 +232,7 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
                 return Err(TopologyError::UnknownInput {
                     node: name.clone(),
                     from: nodes[input].name.clone(),
-                    why: format!(
-                        "writes to topic '{topic}' and passes nothing on: read a node before it"
-                    ),
+                    why: format!("writes to topic '{topic}' and passes nothing on: read a node before it"),
                 });
             }
         }
@@ -352,8 +267,7 @@ mod tests {
     use super::*;
 
     fn parse(yaml: &str) -> Result<Topology, TopologyError> {
-        let docs: Vec<NodeDoc> =
-            serde_yaml::from_str(yaml).map_err(|e| TopologyError::Syntax(e.to_string()))?;
+        let docs: Vec<NodeDoc> = serde_yaml::from_str(yaml).map_err(|e| TopologyError::Syntax(e.to_string()))?;
         Topology::parse(docs)
     }
 
@@ -374,63 +288,31 @@ mod tests {
         )
         .unwrap();
         let names: Vec<_> = t.nodes.iter().map(|n| n.name.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "in",
-                "ok",
-                "route",
-                "hot",
-                "rest",
-                "hot-out",
-                "map-values-5",
-                "to-6"
-            ]
-        );
+        assert_eq!(names, ["in", "ok", "route", "hot", "rest", "hot-out", "map-values-5", "to-6"]);
         assert_eq!(t.nodes[1].inputs, [0]);
         assert_eq!(t.nodes[5].inputs, [3]);
         assert_eq!(t.nodes[7].inputs, [6]);
-        assert_eq!(
-            t.nodes[2].op,
-            Op::Split {
-                branches: vec![(3, Some("is_hot".into())), (4, None)]
-            }
-        );
+        assert_eq!(t.nodes[2].op, Op::Split { branches: vec![(3, Some("is_hot".into())), (4, None)] });
         assert_eq!(t.source_topics(), ["a", "b"]);
     }
 
     #[test]
     fn structural_errors_name_the_node_and_the_fix() {
         let cases = [
-            (
-                "- { name: x, source: [a] }\n- { name: x, filter: f }",
-                "node name 'x' is used twice",
-            ),
+            ("- { name: x, source: [a] }\n- { name: x, filter: f }", "node name 'x' is used twice"),
             (
                 "- { name: s, source: [a] }\n- { name: f, from: nope, filter: f }",
                 "node 'f' reads from 'nope', which is not defined",
             ),
-            (
-                "- { name: s, source: [a] }\n- { name: f, filter: f, map: g }",
-                "node f: has 2 operators (filter, map)",
-            ),
-            (
-                "- { name: s, source: [a] }\n- { name: f }",
-                "node f: no operator",
-            ),
-            (
-                "- { name: f, filter: f }",
-                "node 'f' reads from '(the previous node)', which is the first node",
-            ),
+            ("- { name: s, source: [a] }\n- { name: f, filter: f, map: g }", "node f: has 2 operators (filter, map)"),
+            ("- { name: s, source: [a] }\n- { name: f }", "node f: no operator"),
+            ("- { name: f, filter: f }", "node 'f' reads from '(the previous node)', which is the first node"),
             (
                 "- { name: s, source: [a] }\n- { to: out }\n- { name: m, map: g }",
                 "which writes to a topic: say what it reads",
             ),
             ("- { name: m, merge: [a, b] }", "reads from 'a'"),
-            (
-                "- { name: s, source: [a] }\n- { name: f, filter: p, value-serde: json }",
-                "belong on a source",
-            ),
+            ("- { name: s, source: [a] }\n- { name: f, filter: p, value-serde: json }", "belong on a source"),
             (
                 "- { name: s, source: [a] }\n- { name: x, split: [{ branch: a2 }, { branch: b, predicate: p }] }",
                 "make it the last branch",
@@ -443,10 +325,7 @@ mod tests {
         ];
         for (yaml, want) in cases {
             let err = parse(yaml).unwrap_err().to_string();
-            assert!(
-                err.contains(want),
-                "for {yaml:?}\n got: {err}\nwant: {want}"
-            );
+            assert!(err.contains(want), "for {yaml:?}\n got: {err}\nwant: {want}");
         }
     }
 }

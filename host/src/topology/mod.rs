@@ -144,14 +144,10 @@ pub enum TopologyError {
         why: String,
     },
     /// The topology has no source.
-    #[error(
-        "the topology has no source: start it with a node like `- {{ name: input, source: [my-topic] }}`"
-    )]
+    #[error("the topology has no source: start it with a node like `- {{ name: input, source: [my-topic] }}`")]
     NoSource,
     /// A node names a function the plugin does not export.
-    #[error(
-        "node '{node}' ({op}) calls '{function}', which the plugin does not export; it exports: {available}"
-    )]
+    #[error("node '{node}' ({op}) calls '{function}', which the plugin does not export; it exports: {available}")]
     UnknownFunction {
         /// The node.
         node: String,
@@ -210,8 +206,7 @@ impl Topology {
 
     /// Parses a JSON topology document, as a plugin's builder produces.
     pub fn from_json(json: &str) -> Result<Topology, TopologyError> {
-        let docs: Vec<NodeDoc> =
-            serde_json::from_str(json).map_err(|e| TopologyError::Syntax(e.to_string()))?;
+        let docs: Vec<NodeDoc> = serde_json::from_str(json).map_err(|e| TopologyError::Syntax(e.to_string()))?;
         Topology::parse(docs)
     }
 
@@ -236,16 +231,10 @@ impl Topology {
         let mut uses = Vec::new();
         for n in &self.nodes {
             match &n.op {
-                Op::Filter { function, .. } => {
-                    uses.push((n, function.as_str(), FunctionKind::Predicate))
-                }
+                Op::Filter { function, .. } => uses.push((n, function.as_str(), FunctionKind::Predicate)),
                 Op::Transform { kind, function } => uses.push((n, function.as_str(), *kind)),
-                Op::Split { branches } => uses.extend(
-                    branches
-                        .iter()
-                        .filter_map(|(_, p)| p.as_deref())
-                        .map(|p| (n, p, FunctionKind::Predicate)),
-                ),
+                Op::Split { branches } => uses
+                    .extend(branches.iter().filter_map(|(_, p)| p.as_deref()).map(|p| (n, p, FunctionKind::Predicate))),
                 _ => {}
             }
         }
@@ -254,29 +243,19 @@ impl Topology {
 
     /// Checks that every function a node calls exists with the right kind.
     pub fn check_functions(&self, manifest: &Manifest) -> Result<(), TopologyError> {
-        let by_name: HashMap<&str, &str> = manifest
-            .functions
-            .iter()
-            .map(|f| (f.name.as_str(), f.kind.as_str()))
-            .collect();
+        let by_name: HashMap<&str, &str> =
+            manifest.functions.iter().map(|f| (f.name.as_str(), f.kind.as_str())).collect();
         for (node, function, expected) in self.function_uses() {
             match by_name.get(function) {
                 None => {
-                    let mut names: Vec<_> = manifest
-                        .functions
-                        .iter()
-                        .map(|f| format!("{} ({})", f.name, f.kind))
-                        .collect();
+                    let mut names: Vec<_> =
+                        manifest.functions.iter().map(|f| format!("{} ({})", f.name, f.kind)).collect();
                     names.sort();
                     return Err(TopologyError::UnknownFunction {
                         node: node.name.clone(),
                         op: node.op.keyword(),
                         function: function.to_owned(),
-                        available: if names.is_empty() {
-                            "nothing".into()
-                        } else {
-                            names.join(", ")
-                        },
+                        available: if names.is_empty() { "nothing".into() } else { names.join(", ") },
                     });
                 }
                 Some(found) if *found != expected.as_str() => {
@@ -304,11 +283,7 @@ impl Topology {
             };
             for topic in topics {
                 if log.partitions(&topic)?.is_none() {
-                    return Err(TopologyError::MissingTopic {
-                        node: n.name.clone(),
-                        verb,
-                        topic,
-                    });
+                    return Err(TopologyError::MissingTopic { node: n.name.clone(), verb, topic });
                 }
             }
         }

@@ -18,12 +18,8 @@ struct Bench;
 
 impl Plugin for Bench {
     fn register(r: &mut Registry) {
-        r.predicate("is_ok", |rec: &Record| {
-            Ok(is_ok(rec.value().unwrap_or_default()))
-        });
-        r.map_values("shout", |rec: &Record| -> Result<Vec<u8>> {
-            Ok(shout(rec.value().unwrap_or_default()))
-        });
+        r.predicate("is_ok", |rec: &Record| Ok(is_ok(rec.value().unwrap_or_default())));
+        r.map_values("shout", |rec: &Record| -> Result<Vec<u8>> { Ok(shout(rec.value().unwrap_or_default())) });
     }
 }
 

@@ -33,12 +33,9 @@ struct Faulty;
 
 impl Plugin for Faulty {
     fn register(r: &mut Registry) {
-        r.map_values("checked_upper", checked_upper)
-            .doc("uppercases; error on 'bad'");
-        r.map_values("panicky_upper", panicky_upper)
-            .doc("uppercases; traps on 'boom'");
-        r.predicate("spin", spin)
-            .doc("true; loops forever on 'spin'");
+        r.map_values("checked_upper", checked_upper).doc("uppercases; error on 'bad'");
+        r.map_values("panicky_upper", panicky_upper).doc("uppercases; traps on 'boom'");
+        r.predicate("spin", spin).doc("true; loops forever on 'spin'");
     }
 }
 

@@ -50,10 +50,7 @@ pub fn critical_reasons(r: &Reading) -> Vec<String> {
         reasons.push(format!("bradycardia ({} bpm)", r.heart_rate));
     }
     if r.systolic >= 180.0 || r.diastolic >= 120.0 {
-        reasons.push(format!(
-            "hypertensive crisis ({}/{})",
-            r.systolic, r.diastolic
-        ));
+        reasons.push(format!("hypertensive crisis ({}/{})", r.systolic, r.diastolic));
     }
     if r.systolic < 90.0 {
         reasons.push(format!("hypotension ({}/{})", r.systolic, r.diastolic));
@@ -71,11 +68,7 @@ fn is_critical(rec: &Record) -> Result<bool> {
 
 fn to_alert(rec: &Record) -> Result<Json<Alert>> {
     let reading: Reading = rec.json()?;
-    Ok(Json(Alert {
-        reasons: critical_reasons(&reading),
-        patient: reading.patient,
-        at: rec.timestamp(),
-    }))
+    Ok(Json(Alert { reasons: critical_reasons(&reading), patient: reading.patient, at: rec.timestamp() }))
 }
 
 fn patient_key(rec: &Record) -> Result<String> {
@@ -86,14 +79,10 @@ struct Vitals;
 
 impl Plugin for Vitals {
     fn register(r: &mut Registry) {
-        r.predicate("valid_reading", valid_reading)
-            .doc("drops physiologically impossible readings");
-        r.predicate("is_critical", is_critical)
-            .doc("true for readings that need attention now");
-        r.map_values("to_alert", to_alert)
-            .doc("turns a critical reading into an alert");
-        r.select_key("patient_key", patient_key)
-            .doc("keys a reading by its patient id");
+        r.predicate("valid_reading", valid_reading).doc("drops physiologically impossible readings");
+        r.predicate("is_critical", is_critical).doc("true for readings that need attention now");
+        r.map_values("to_alert", to_alert).doc("turns a critical reading into an alert");
+        r.select_key("patient_key", patient_key).doc("keys a reading by its patient id");
     }
 }
 
@@ -105,10 +94,7 @@ mod tests {
     use eddy_sdk::OwnedRecord;
 
     fn reading(json: &str) -> eddy_sdk::EncodedRecord {
-        OwnedRecord::new("bed-1", json)
-            .unwrap()
-            .with_timestamp(1000)
-            .encode()
+        OwnedRecord::new("bed-1", json).unwrap().with_timestamp(1000).encode()
     }
 
     #[test]
@@ -118,10 +104,7 @@ mod tests {
         let garbage = reading("not json");
         assert!(valid_reading(&ok.record()).unwrap());
         assert!(!valid_reading(&bad.record()).unwrap());
-        assert!(matches!(
-            valid_reading(&garbage.record()),
-            Err(eddy_sdk::Error::InvalidRecord(_))
-        ));
+        assert!(matches!(valid_reading(&garbage.record()), Err(eddy_sdk::Error::InvalidRecord(_))));
     }
 
     #[test]
@@ -130,10 +113,7 @@ mod tests {
         assert!(is_critical(&rec.record()).unwrap());
         let Json(alert) = to_alert(&rec.record()).unwrap();
         assert_eq!(alert.patient, "p2");
-        assert_eq!(
-            alert.reasons,
-            ["tachycardia (150 bpm)", "hypertensive crisis (190/100)"]
-        );
+        assert_eq!(alert.reasons, ["tachycardia (150 bpm)", "hypertensive crisis (190/100)"]);
         assert_eq!(alert.at, 1000);
     }
 }

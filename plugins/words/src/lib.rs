@@ -13,17 +13,14 @@ pub fn words(line: &str) -> impl Iterator<Item = String> + '_ {
 }
 
 fn split_words(rec: &Record) -> Result<Vec<OwnedRecord>> {
-    words(rec.value_str()?)
-        .map(|w| OwnedRecord::new(w.clone(), w))
-        .collect()
+    words(rec.value_str()?).map(|w| OwnedRecord::new(w.clone(), w)).collect()
 }
 
 struct Words;
 
 impl Plugin for Words {
     fn register(r: &mut Registry) {
-        r.flat_map("split_words", split_words)
-            .doc("one record per word, keyed by the word");
+        r.flat_map("split_words", split_words).doc("one record per word, keyed by the word");
     }
 
     fn topology() -> Option<Topology> {

@@ -1,6 +1,8 @@
 //! End-to-end tests: the `eddy` binary and the test driver with real compiled
 //! plugins on a real embedded log. One binary, one module per topic.
 
+#![allow(clippy::unwrap_used)]
+
 mod bad_input;
 mod crash;
 mod driver;
@@ -15,11 +17,7 @@ use serde_json::Value;
 /// The `eddy` binary cargo built next to this test.
 pub fn eddy_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let bin = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps")
-        .join("eddy");
+    let bin = exe.parent().and_then(Path::parent).expect("target/<profile>/deps").join("eddy");
     assert!(
         bin.exists(),
         "{} is missing: run the tests with `cargo test --workspace` (scripts/test.sh)",
@@ -34,12 +32,16 @@ pub struct Env {
     pub dir: tempfile::TempDir,
 }
 
+impl Default for Env {
+    fn default() -> Self {
+        Env::new()
+    }
+}
+
 impl Env {
     /// A fresh temporary directory.
     pub fn new() -> Env {
-        Env {
-            dir: tempfile::tempdir().expect("temp dir"),
-        }
+        Env { dir: tempfile::tempdir().expect("temp dir") }
     }
 
     /// A path inside the directory.
@@ -97,10 +99,7 @@ impl Env {
     pub fn consume_all(&self, topic: &str, serdes: &[&str]) -> Vec<Value> {
         let mut args = vec!["consume", topic, "--from-beginning", "--timeout-ms", "300"];
         args.extend_from_slice(serdes);
-        self.eddy(&args)
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("consume prints JSON lines"))
-            .collect()
+        self.eddy(&args).lines().map(|l| serde_json::from_str(l).expect("consume prints JSON lines")).collect()
     }
 }
 

@@ -29,38 +29,22 @@ pub const READINGS: &str = r#"{"key": "bed-1", "value": {"patient": "p1", "heart
 "#;
 
 pub fn vitals_app(env: &Env, policy: &str) -> std::path::PathBuf {
-    let body =
-        format!("application-id: vitals\nthreads: 2\nerror-policy: {policy}\n{VITALS_TOPOLOGY}");
+    let body = format!("application-id: vitals\nthreads: 2\nerror-policy: {policy}\n{VITALS_TOPOLOGY}");
     app_file(env, "vitals.yaml", eddy_tests::VITALS, &body)
 }
 
 pub fn expected_alerts() -> Vec<(Value, Value)> {
     vec![
-        (
-            json!("p1"),
-            json!({"patient": "p1", "reasons": ["hypertensive crisis (185/122)"], "at": 4000}),
-        ),
-        (
-            json!("p2"),
-            json!({"patient": "p2", "reasons": ["tachycardia (142 bpm)"], "at": 2000}),
-        ),
-        (
-            json!("p5"),
-            json!({"patient": "p5", "reasons": ["bradycardia (35 bpm)", "hypotension (85/50)"], "at": 7000}),
-        ),
+        (json!("p1"), json!({"patient": "p1", "reasons": ["hypertensive crisis (185/122)"], "at": 4000})),
+        (json!("p2"), json!({"patient": "p2", "reasons": ["tachycardia (142 bpm)"], "at": 2000})),
+        (json!("p5"), json!({"patient": "p5", "reasons": ["bradycardia (35 bpm)", "hypotension (85/50)"], "at": 7000})),
     ]
 }
 
 pub fn expected_clean() -> Vec<(Value, Value)> {
     vec![
-        (
-            json!("p1"),
-            json!({"patient": "p1", "heart_rate": 72, "systolic": 118, "diastolic": 76}),
-        ),
-        (
-            json!("p2"),
-            json!({"patient": "p2", "heart_rate": 88, "systolic": 122, "diastolic": 79}),
-        ),
+        (json!("p1"), json!({"patient": "p1", "heart_rate": 72, "systolic": 118, "diastolic": 76})),
+        (json!("p2"), json!({"patient": "p2", "heart_rate": 88, "systolic": 122, "diastolic": 79})),
     ]
 }
 
@@ -91,33 +75,19 @@ fn vitals_runs_on_the_embedded_log() {
 
     let serdes = ["--key-serde", "string", "--value-serde", "json"];
     let alerts = env.consume_all("alerts", &serdes);
-    assert_eq!(
-        sorted(alerts.iter().map(key_value).collect()),
-        expected_alerts()
-    );
+    assert_eq!(sorted(alerts.iter().map(key_value).collect()), expected_alerts());
     let clean = env.consume_all("vitals-clean", &serdes);
-    assert_eq!(
-        sorted(clean.iter().map(key_value).collect()),
-        expected_clean()
-    );
+    assert_eq!(sorted(clean.iter().map(key_value).collect()), expected_clean());
     // Alerts are keyed by patient, so each lands where Kafka would put it.
     for a in &alerts {
         let key = a["key"].as_str().unwrap();
-        assert_eq!(
-            a["partition"],
-            json!(eddy_host::partition::partition_for_key(key.as_bytes(), 2))
-        );
+        assert_eq!(a["partition"], json!(eddy_host::partition::partition_for_key(key.as_bytes(), 2)));
     }
     let dlq = env.consume_all("vitals-dlq", &serdes);
     assert_eq!(dlq.len(), 1);
     assert_eq!(dlq[0]["key"], json!("bed-6"));
     assert_eq!(dlq[0]["headers"]["eddy.error.node"], json!("valid"));
-    assert!(
-        dlq[0]["headers"]["eddy.error"]
-            .as_str()
-            .unwrap()
-            .contains("missing field `patient`")
-    );
+    assert!(dlq[0]["headers"]["eddy.error"].as_str().unwrap().contains("missing field `patient`"));
 
     // A second run finds nothing new: offsets were committed with the outputs.
     env.eddy(&["run", app.to_str().unwrap(), "--until-idle"]);
@@ -127,26 +97,10 @@ fn vitals_runs_on_the_embedded_log() {
 #[test]
 fn words_runs_through_eddy_test_with_the_plugins_topology() {
     let env = Env::new();
-    let app = app_file(
-        &env,
-        "words.yaml",
-        eddy_tests::WORDS,
-        "application-id: words\n",
-    );
-    let input = env.write(
-        "lines.jsonl",
-        "{\"value\": \"The cat's hat\"}\n\n{\"value\": \"the HAT!\"}\n",
-    );
-    let out = env.eddy(&[
-        "test",
-        app.to_str().unwrap(),
-        "--input",
-        &format!("lines={}", input.display()),
-    ]);
-    let got: Vec<Value> = out
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let app = app_file(&env, "words.yaml", eddy_tests::WORDS, "application-id: words\n");
+    let input = env.write("lines.jsonl", "{\"value\": \"The cat's hat\"}\n\n{\"value\": \"the HAT!\"}\n");
+    let out = env.eddy(&["test", app.to_str().unwrap(), "--input", &format!("lines={}", input.display())]);
+    let got: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let want: Vec<Value> = ["the", "cat's", "hat", "the", "hat"]
         .iter()
         .map(|w| json!({"topic": "words", "key": w, "value": w, "timestamp": 0}))
@@ -162,16 +116,7 @@ fn produce_and_consume_round_trip_every_field() {
         "in.jsonl",
         "{\"key\": 7, \"value\": -1, \"timestamp\": 5, \"headers\": {\"h\": \"x\"}}\n{\"key\": 8, \"value\": null, \"timestamp\": 6}\n",
     );
-    env.eddy(&[
-        "produce",
-        "t",
-        "-f",
-        lines.to_str().unwrap(),
-        "--key-serde",
-        "i64",
-        "--value-serde",
-        "i64",
-    ]);
+    env.eddy(&["produce", "t", "-f", lines.to_str().unwrap(), "--key-serde", "i64", "--value-serde", "i64"]);
     let mut got = env.consume_all("t", &["--key-serde", "i64", "--value-serde", "i64"]);
     got.sort_by_key(|v| v["timestamp"].as_i64());
     assert_eq!(got[0]["key"], json!(7));
@@ -185,25 +130,8 @@ fn produce_and_consume_round_trip_every_field() {
     // --value-only takes whole lines, and --max stops early.
     let plain = env.write("plain.txt", "alpha\nbeta\ngamma\n");
     env.eddy(&["topic", "create", "p"]);
-    env.eddy(&[
-        "produce",
-        "p",
-        "--value-only",
-        "--file",
-        plain.to_str().unwrap(),
-    ]);
-    let out = env.eddy(&[
-        "consume",
-        "p",
-        "--from-beginning",
-        "--max",
-        "2",
-        "--value-serde",
-        "string",
-    ]);
-    let values: Vec<Value> = out
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["value"].clone())
-        .collect();
+    env.eddy(&["produce", "p", "--value-only", "--file", plain.to_str().unwrap()]);
+    let out = env.eddy(&["consume", "p", "--from-beginning", "--max", "2", "--value-serde", "string"]);
+    let values: Vec<Value> = out.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["value"].clone()).collect();
     assert_eq!(values, [json!("alpha"), json!("beta")]);
 }
