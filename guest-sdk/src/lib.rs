@@ -150,6 +150,9 @@ macro_rules! export_plugin {
             }
         }
 
+        // Exported only in the component: a native build (unit tests, a
+        // benchmark linking the plugin's logic) has no WIT symbols to export.
+        #[cfg(target_arch = "wasm32")]
         $crate::bindings::__export_eddy_plugin!(__EddyExports with_types_in $crate::bindings);
     };
 }
