@@ -89,6 +89,7 @@ impl<'a> RecordView<'a> {
     }
 
     /// The first header with this name, if any.
+    #[inline]
     pub fn header(&self, name: &str) -> Option<HeaderView<'a>> {
         self.headers().filter_map(Result::ok).find(|h| h.name == name)
     }
@@ -121,20 +122,24 @@ pub struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     /// A reader positioned at the start of `buf`.
+    #[inline]
     pub fn new(buf: &'a [u8]) -> Self {
         Reader { buf, pos: 0 }
     }
 
     /// Current byte position.
+    #[inline]
     pub fn position(&self) -> usize {
         self.pos
     }
 
     /// True when every byte has been read.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.pos >= self.buf.len()
     }
 
+    #[inline]
     fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len());
         match end {
@@ -152,17 +157,20 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads one byte.
+    #[inline]
     pub fn u8(&mut self) -> Result<u8, DecodeError> {
         Ok(self.take(1)?[0])
     }
 
     /// Reads a little-endian `u32`.
+    #[inline]
     pub fn u32(&mut self) -> Result<u32, DecodeError> {
         let b = self.take(4)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
 
     /// Reads a little-endian `i64`.
+    #[inline]
     pub fn i64(&mut self) -> Result<i64, DecodeError> {
         let b = self.take(8)?;
         let mut a = [0u8; 8];
@@ -171,6 +179,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a length-prefixed byte string.
+    #[inline]
     pub fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
         let len = self.u32()?;
         if len == NONE_LEN {
@@ -180,23 +189,27 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads an optional length-prefixed byte string.
+    #[inline]
     pub fn opt_bytes(&mut self) -> Result<Option<&'a [u8]>, DecodeError> {
         let len = self.u32()?;
         if len == NONE_LEN { Ok(None) } else { self.take(len as usize).map(Some) }
     }
 
     /// Reads a UTF-8 string.
+    #[inline]
     pub fn str(&mut self) -> Result<&'a str, DecodeError> {
         let at = self.pos;
         let b = self.bytes()?;
         core::str::from_utf8(b).map_err(|_| DecodeError { at, what: "string is not UTF-8" })
     }
 
+    #[inline]
     fn header(&mut self) -> Result<HeaderView<'a>, DecodeError> {
         Ok(HeaderView { name: self.str()?, value: self.opt_bytes()? })
     }
 
     /// Reads one record.
+    #[inline]
     pub fn record(&mut self) -> Result<RecordView<'a>, DecodeError> {
         let timestamp = self.i64()?;
         let key = self.opt_bytes()?;
@@ -234,16 +247,19 @@ impl Writer {
     }
 
     /// Bytes written so far.
+    #[inline]
     pub fn len(&self) -> usize {
         self.buf.len()
     }
 
     /// True if nothing was written.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.buf.is_empty()
     }
 
     /// The bytes written so far.
+    #[inline]
     pub fn as_slice(&self) -> &[u8] {
         &self.buf
     }
@@ -255,6 +271,7 @@ impl Writer {
 
     /// Drops everything written after the first `len` bytes (to undo a
     /// partly written result).
+    #[inline]
     pub fn truncate(&mut self, len: usize) {
         self.buf.truncate(len);
     }
@@ -263,21 +280,25 @@ impl Writer {
     ///
     /// # Panics
     /// If fewer than four bytes were written after `at`.
+    #[inline]
     pub fn patch_u32(&mut self, at: usize, v: u32) {
         self.buf[at..at + 4].copy_from_slice(&v.to_le_bytes());
     }
 
     /// Appends one byte.
+    #[inline]
     pub fn put_u8(&mut self, v: u8) {
         self.buf.push(v);
     }
 
     /// Appends a little-endian `u32`.
+    #[inline]
     pub fn put_u32(&mut self, v: u32) {
         self.buf.extend_from_slice(&v.to_le_bytes());
     }
 
     /// Appends a little-endian `i64`.
+    #[inline]
     pub fn put_i64(&mut self, v: i64) {
         self.buf.extend_from_slice(&v.to_le_bytes());
     }
@@ -286,6 +307,7 @@ impl Writer {
     ///
     /// # Panics
     /// If `b` is 4 GiB or longer (no record may be).
+    #[inline]
     pub fn put_bytes(&mut self, b: &[u8]) {
         let len = u32::try_from(b.len()).ok().filter(|&l| l != NONE_LEN);
         self.put_u32(len.expect("byte strings are shorter than 4 GiB"));
@@ -293,6 +315,7 @@ impl Writer {
     }
 
     /// Appends an optional length-prefixed byte string.
+    #[inline]
     pub fn put_opt_bytes(&mut self, b: Option<&[u8]>) {
         match b {
             Some(b) => self.put_bytes(b),
@@ -317,6 +340,7 @@ impl Writer {
 
     /// Appends a record; `headers` must append exactly `header_count` headers
     /// with [`Writer::put_header`].
+    #[inline]
     pub fn put_record_with(
         &mut self,
         timestamp: i64,
@@ -334,12 +358,14 @@ impl Writer {
     }
 
     /// Appends one header; only valid inside [`Writer::put_record_with`].
+    #[inline]
     pub fn put_header(&mut self, name: &str, value: Option<&[u8]>) {
         self.put_bytes(name.as_bytes());
         self.put_opt_bytes(value);
     }
 
     /// Appends a copy of a decoded record.
+    #[inline]
     pub fn put_view(&mut self, r: &RecordView<'_>) {
         self.put_i64(r.timestamp);
         self.put_opt_bytes(r.key);
@@ -349,6 +375,7 @@ impl Writer {
     }
 
     /// Appends an error result to an output batch.
+    #[inline]
     pub fn put_error(&mut self, code: u8, message: &str) {
         self.put_u8(RESULT_ERR);
         self.put_u8(code);

@@ -16,7 +16,7 @@ use eddy_host::app::{App, ErrorPolicy};
 use eddy_host::log::{EmbeddedLog, Log, TopicPartition};
 use eddy_host::partition::partition_for_key;
 use eddy_host::plugin::wasm::Limits;
-use eddy_host::plugin::{FunctionKind, NativePlugin, Outcome, Plugin, WasmPlugin};
+use eddy_host::plugin::{FunctionKind, Instance, NativePlugin, Outcome, Plugin, WasmPlugin};
 use eddy_host::record::Record;
 use eddy_host::runtime::{RunOptions, run};
 use eddy_host::topology::Topology;
@@ -33,7 +33,7 @@ fn topology(input: &str, output: &str, logic: bool) -> Topology {
 }
 
 fn value(i: u64) -> Vec<u8> {
-    let status = if i % 10 == 0 { "error" } else { "ok" };
+    let status = if i.is_multiple_of(10) { "error" } else { "ok" };
     let mut v = format!(
         r#"{{"id":{i},"sensor":"s-{:04}","temp":{:.2},"status":"{status}","pad":""#,
         i % 10_000,
@@ -61,20 +61,31 @@ fn produce(log: &EmbeddedLog, topic: &str, n: u64) {
     p.commit(None, &[]).unwrap();
 }
 
-/// Runs `plugin` over the input with one thread; returns input records per second.
-fn measure(log: &EmbeddedLog, name: &str, plugin: Arc<dyn Plugin>, logic: bool, n: u64) -> f64 {
+/// CPU time (user + system) this process has used, in seconds.
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// Runs `plugin` over the input with one worker thread; returns input records
+/// per CPU-second of the process (records/s per core, robust to a busy
+/// machine) and per wall-clock second.
+fn measure(log: &EmbeddedLog, name: &str, plugin: Arc<dyn Plugin>, logic: bool, n: u64) -> (f64, f64) {
     let output = format!("out-{name}");
     log.create_topic(&output, PARTITIONS).unwrap();
     let app = App::from_parts(name, plugin, topology("in", &output, logic), ErrorPolicy::Fail).unwrap();
-    let started = Instant::now();
+    let (started, cpu) = (Instant::now(), cpu_seconds());
     let report =
         run(&app, Arc::new(log.clone()), RunOptions { threads: Some(1), until_idle: true, ..Default::default() })
             .unwrap();
-    let secs = started.elapsed().as_secs_f64();
+    let (secs, cpu) = (started.elapsed().as_secs_f64(), cpu_seconds() - cpu);
     assert_eq!(report.records_in, n);
     let expected_out = if logic { n - n.div_ceil(10) } else { n };
     assert_eq!(report.records_out, expected_out, "{name}");
-    n as f64 / secs
+    (n as f64 / cpu, n as f64 / secs)
 }
 
 fn native_plugin() -> Arc<dyn Plugin> {
@@ -89,37 +100,38 @@ fn native_plugin() -> Arc<dyn Plugin> {
     )
 }
 
-fn per_call_costs(plugin: &WasmPlugin) -> (f64, f64, f64) {
-    let records: Vec<Record> =
-        (0..4096).map(|i| Record::new(Some(format!("k{i}")), Some(value(i)), i as i64)).collect();
-    let mut inst = plugin.instantiate().unwrap();
-    let shout = plugin.manifest().index_of("shout").unwrap();
-    let mut out = Vec::new();
-    // Fixed cost: one record per call.
-    let one = &records[..1];
-    let calls = 20_000;
+/// Nanoseconds per call of `function` over `records`, `calls` times.
+fn time_calls(inst: &mut dyn Instance, function: u32, kind: FunctionKind, records: &[Record], calls: usize) -> f64 {
+    let mut out = Vec::with_capacity(records.len());
     let t = Instant::now();
     for _ in 0..calls {
         out.clear();
-        inst.call(shout, FunctionKind::MapValues, one, &mut out).unwrap();
+        inst.call(function, kind, records, &mut out).unwrap();
     }
-    let per_call = t.elapsed().as_nanos() as f64 / calls as f64;
-    // Per record in big batches.
-    let rounds = 200;
+    t.elapsed().as_nanos() as f64 / calls as f64
+}
+
+/// WASM call costs: (fixed per call, per record of a trivial predicate, of
+/// `is_ok`, of `shout`, instantiation), in nanoseconds.
+fn per_call_costs(plugin: &WasmPlugin) -> (f64, f64, f64, f64, f64) {
+    let records: Vec<Record> =
+        (0..4096).map(|i| Record::new(Some(format!("k{i}")), Some(value(i)), i as i64)).collect();
+    let mut inst = plugin.instantiate().unwrap();
+    let is_ok = plugin.manifest().index_of("is_ok").unwrap();
+    let shout = plugin.manifest().index_of("shout").unwrap();
+    let keep_all = plugin.manifest().index_of("keep_all").unwrap();
+    let fixed = time_calls(&mut *inst, keep_all, FunctionKind::Predicate, &records[..1], 20_000);
+    let n = records.len() as f64;
+    let boundary = time_calls(&mut *inst, keep_all, FunctionKind::Predicate, &records, 200) / n;
+    let predicate = time_calls(&mut *inst, is_ok, FunctionKind::Predicate, &records, 200) / n;
+    let map_values = time_calls(&mut *inst, shout, FunctionKind::MapValues, &records, 200) / n;
+    let count = 2000;
     let t = Instant::now();
-    for _ in 0..rounds {
-        out.clear();
-        inst.call(shout, FunctionKind::MapValues, &records, &mut out).unwrap();
-    }
-    let per_record = t.elapsed().as_nanos() as f64 / (rounds * records.len()) as f64;
-    // Instantiation (pooling allocator, InstancePre).
-    let n = 2000;
-    let t = Instant::now();
-    for _ in 0..n {
+    for _ in 0..count {
         drop(plugin.instantiate().unwrap());
     }
-    let instantiate = t.elapsed().as_nanos() as f64 / n as f64;
-    (per_call, per_record, instantiate)
+    let instantiate = t.elapsed().as_nanos() as f64 / count as f64;
+    (fixed, boundary, predicate, map_values, instantiate)
 }
 
 fn main() {
@@ -135,27 +147,40 @@ fn main() {
 
     let wasm = Arc::new(WasmPlugin::load(eddy_tests::BENCH.as_ref(), Limits::default()).unwrap());
     let native = native_plugin();
-    let (mut best_native, mut best_wasm, mut best_copy) = (0f64, 0f64, 0f64);
+    let best = |a: (f64, f64), b: (f64, f64)| (a.0.max(b.0), a.1.max(b.1));
+    let (mut best_native, mut best_wasm, mut best_copy) = ((0f64, 0f64), (0f64, 0f64), (0f64, 0f64));
+    // EDDY_BENCH_ONLY=copy|native|wasm runs one pipeline (for profiling).
+    let only = std::env::var("EDDY_BENCH_ONLY").unwrap_or_default();
+    let wanted = |name: &str| only.is_empty() || only == name;
     for round in 0..2 {
-        best_copy = best_copy.max(measure(&log, &format!("copy-{round}"), native.clone(), false, n));
-        best_native = best_native.max(measure(&log, &format!("native-{round}"), native.clone(), true, n));
-        best_wasm = best_wasm.max(measure(&log, &format!("wasm-{round}"), wasm.clone(), true, n));
+        if wanted("copy") {
+            best_copy = best(best_copy, measure(&log, &format!("copy-{round}"), native.clone(), false, n));
+        }
+        if wanted("native") {
+            best_native = best(best_native, measure(&log, &format!("native-{round}"), native.clone(), true, n));
+        }
+        if wanted("wasm") {
+            best_wasm = best(best_wasm, measure(&log, &format!("wasm-{round}"), wasm.clone(), true, n));
+        }
     }
-    let (per_call, per_record, instantiate) = per_call_costs(&wasm);
+    let (per_call, boundary, predicate, map_values, instantiate) = per_call_costs(&wasm);
 
     println!();
     println!("stateless pipeline, embedded log, {n} records of 100 B JSON, {PARTITIONS} partitions, 1 worker thread");
-    println!("{:<44} {:>14} {:>8}", "pipeline", "records/s/core", "ratio");
-    println!("{:<44} {:>14.0} {:>8.2}", "read -> write (no plugin calls)", best_copy, best_copy / best_native);
-    println!("{:<44} {:>14.0} {:>8.2}", "read -> filter -> map-values -> write, native", best_native, 1.0);
-    println!(
-        "{:<44} {:>14.0} {:>8.2}",
-        "read -> filter -> map-values -> write, WASM",
-        best_wasm,
-        best_wasm / best_native
-    );
+    println!("records/cpu-s: input records per CPU-second of the whole process (records/s per core); ratio: to native");
+    println!("{:<44} {:>14} {:>12} {:>8}", "pipeline", "records/cpu-s", "records/s", "ratio");
+    let rows = [
+        ("read -> write (no plugin calls)", best_copy),
+        ("read -> filter -> map-values -> write, native", best_native),
+        ("read -> filter -> map-values -> write, WASM", best_wasm),
+    ];
+    for (name, (per_cpu, per_wall)) in rows {
+        println!("{name:<44} {per_cpu:>14.0} {per_wall:>12.0} {:>8.2}", per_cpu / best_native.0);
+    }
     println!();
-    println!("WASM call, 1 record (fixed cost)      {per_call:>8.0} ns");
-    println!("WASM call, per record in 4096 batches  {per_record:>8.1} ns");
-    println!("instantiation (pooling, InstancePre)   {:>8.1} us", instantiate / 1000.0);
+    println!("WASM call, 1 record (fixed cost)             {per_call:>8.0} ns");
+    println!("WASM keep_all (call cost), per record in 4096s {boundary:>6.1} ns");
+    println!("WASM is_ok (predicate), per record in 4096s  {predicate:>8.1} ns");
+    println!("WASM shout (map-values), per record in 4096s {map_values:>8.1} ns");
+    println!("instantiation (pooling, InstancePre)         {:>8.1} us", instantiate / 1000.0);
 }

@@ -9,6 +9,10 @@ use clap::Subcommand;
 use eddy_host::plugin::wasm::Limits;
 use eddy_host::plugin::{Plugin, WasmPlugin};
 
+/// Plugins are built with WebAssembly SIMD, which wasmtime runs natively
+/// (unless CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS says otherwise).
+const SIMD: &str = "-C target-feature=+simd128";
+
 /// Where the guest SDK of this build lives, for scaffolded plugins.
 const SDK_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-sdk");
 
@@ -125,6 +129,10 @@ pub fn build(dir: &Path) -> Result<PathBuf> {
             "--manifest-path",
         ])
         .arg(&manifest)
+        .env(
+            "CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS",
+            std::env::var("CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS").unwrap_or_else(|_| SIMD.to_owned()),
+        )
         .stderr(Stdio::inherit())
         .output()
         .context("running cargo (is Rust installed?)")?;

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use eddy_codec::{Reader, Writer};
 use serde::{Deserialize, Serialize};
 
@@ -253,14 +253,13 @@ impl EmbeddedLog {
 
     fn commit_batch(
         &self,
-        pending: &BTreeMap<TopicPartition, Writer>,
-        counts: &HashMap<TopicPartition, u64>,
+        pending: &[PendingPartition],
         group: Option<&str>,
         offsets: &[(TopicPartition, u64)],
     ) -> Result<(), LogError> {
         self.locked(|valid_len| {
             let mut appends = Vec::with_capacity(pending.len());
-            for (tp, frames) in pending {
+            for PendingPartition { tp, frames, count } in pending {
                 let (end_offset, end_bytes) = {
                     let state = self.read_state();
                     let p = state.partition(tp)?;
@@ -283,7 +282,7 @@ impl EmbeddedLog {
                 appends.push(Append {
                     topic: tp.topic.to_string(),
                     partition: tp.partition,
-                    end_offset: end_offset + counts.get(tp).copied().unwrap_or(0),
+                    end_offset: end_offset + count,
                     end_bytes: end_bytes + frames.len() as u64,
                 });
             }
@@ -382,35 +381,63 @@ impl Log for EmbeddedLog {
     fn producer(&self) -> Result<Box<dyn Producer>, LogError> {
         Ok(Box::new(EmbeddedProducer {
             log: self.clone(),
-            pending: BTreeMap::new(),
-            counts: HashMap::new(),
+            pending: Vec::new(),
+            index: HashMap::new(),
+            last: 0,
             records: 0,
         }))
     }
 }
 
-/// Buffers a transaction's records, already framed, until commit.
+/// Records of one partition in an open transaction, already framed.
+struct PendingPartition {
+    tp: TopicPartition,
+    frames: Writer,
+    count: u64,
+}
+
+/// Buffers a transaction's records until commit.
 struct EmbeddedProducer {
     log: EmbeddedLog,
-    pending: BTreeMap<TopicPartition, Writer>,
-    counts: HashMap<TopicPartition, u64>,
+    pending: Vec<PendingPartition>,
+    /// Index into `pending` by partition, and the last one used.
+    index: HashMap<TopicPartition, usize>,
+    last: usize,
     records: usize,
+}
+
+impl EmbeddedProducer {
+    /// The pending slot of `tp`, checking the partition exists on first use.
+    fn slot(&mut self, tp: &TopicPartition) -> Result<usize, LogError> {
+        if self.pending.get(self.last).is_some_and(|p| p.tp == *tp) {
+            return Ok(self.last);
+        }
+        let i = match self.index.get(tp) {
+            Some(&i) => i,
+            None => {
+                if self.log.read_state().partition(tp).is_err() {
+                    self.log.refresh()?;
+                    self.log.read_state().partition(tp)?;
+                }
+                self.pending.push(PendingPartition {
+                    tp: tp.clone(),
+                    frames: Writer::with_capacity(64 * 1024),
+                    count: 0,
+                });
+                self.index.insert(tp.clone(), self.pending.len() - 1);
+                self.pending.len() - 1
+            }
+        };
+        self.last = i;
+        Ok(i)
+    }
 }
 
 impl Producer for EmbeddedProducer {
     fn send(&mut self, tp: &TopicPartition, record: Record) -> Result<(), LogError> {
-        {
-            let state = self.log.read_state();
-            if state.partition(tp).is_err() {
-                drop(state);
-                self.log.refresh()?;
-                self.log.read_state().partition(tp)?;
-            }
-        }
-        if !self.pending.contains_key(tp) {
-            self.pending.insert(tp.clone(), Writer::with_capacity(64 * 1024));
-        }
-        let w = self.pending.get_mut(tp).expect("inserted above");
+        let slot = self.slot(tp)?;
+        let p = &mut self.pending[slot];
+        let w = &mut p.frames;
         let start = w.len();
         w.put_u32(0);
         w.put_u32(0);
@@ -419,20 +446,20 @@ impl Producer for EmbeddedProducer {
         let (len, crc) = (body.len() as u32, crc32fast::hash(body));
         w.patch_u32(start, len);
         w.patch_u32(start + 4, crc);
-        *self.counts.entry(tp.clone()).or_default() += 1;
+        p.count += 1;
         self.records += 1;
         Ok(())
     }
 
     fn commit(&mut self, group: Option<&str>, offsets: &[(TopicPartition, u64)]) -> Result<(), LogError> {
-        self.log.commit_batch(&self.pending, &self.counts, group, offsets)?;
+        self.log.commit_batch(&self.pending, group, offsets)?;
         self.abort();
         Ok(())
     }
 
     fn abort(&mut self) {
         self.pending.clear();
-        self.counts.clear();
+        self.index.clear();
         self.records = 0;
     }
 
@@ -441,7 +468,7 @@ impl Producer for EmbeddedProducer {
     }
 }
 
-/// Reads one partition file sequentially from an offset.
+/// Reads one partition file sequentially from an offset, a chunk at a time.
 struct PartitionReader {
     tp: TopicPartition,
     path: PathBuf,
@@ -449,6 +476,16 @@ struct PartitionReader {
     /// Next offset to return and the byte position of its frame.
     offset: u64,
     pos: u64,
+    /// The last chunk read, and the file position of its first byte.
+    buf: Bytes,
+    buf_at: u64,
+}
+
+/// The length of the frame at the start of `b` (header included), if its
+/// header is there.
+fn frame_len(b: &[u8]) -> Option<usize> {
+    let len = u32::from_le_bytes(b.get(..4)?.try_into().ok()?) as usize;
+    (b.len() >= FRAME_HEADER).then_some(FRAME_HEADER + len)
 }
 
 impl PartitionReader {
@@ -460,7 +497,15 @@ impl PartitionReader {
             let i = p.seek_points.partition_point(|&(o, _)| o <= offset);
             p.seek_points.get(i.wrapping_sub(1)).copied().unwrap_or((0, 0))
         };
-        let mut reader = PartitionReader { tp, path, file: None, offset: start_offset, pos: start_pos };
+        let mut reader = PartitionReader {
+            tp,
+            path,
+            file: None,
+            offset: start_offset,
+            pos: start_pos,
+            buf: Bytes::new(),
+            buf_at: 0,
+        };
         // Skip forward from the commit point to the requested offset.
         while reader.offset < offset {
             let limit = log.read_state().partition(&reader.tp)?.end_bytes;
@@ -473,55 +518,65 @@ impl PartitionReader {
         Ok(reader)
     }
 
+    fn corrupt(&self, at: u64, detail: impl Into<String>) -> LogError {
+        LogError::Corrupt { path: self.path.clone(), at, detail: detail.into() }
+    }
+
     /// Reads up to `max` records below byte `limit` (the committed end).
     fn read(&mut self, max: usize, limit: u64, out: &mut Vec<LogRecord>) -> Result<(), LogError> {
-        if self.pos >= limit || max == 0 {
-            return Ok(());
+        let mut n = 0;
+        while n < max && self.pos < limit {
+            let rel = self.pos.wrapping_sub(self.buf_at) as usize;
+            let whole = self.pos >= self.buf_at
+                && rel <= self.buf.len()
+                && frame_len(&self.buf[rel..]).is_some_and(|len| rel + len <= self.buf.len());
+            if !whole {
+                self.fill(limit)?;
+                continue;
+            }
+            let len = frame_len(&self.buf[rel..]).expect("checked above");
+            let crc = u32::from_le_bytes(self.buf[rel + 4..rel + 8].try_into().expect("4 bytes"));
+            let body = &self.buf[rel + FRAME_HEADER..rel + len];
+            if crc32fast::hash(body) != crc {
+                return Err(self.corrupt(self.pos, "frame checksum mismatch"));
+            }
+            let view = Reader::new(body).record().map_err(|e| self.corrupt(self.pos, e.to_string()))?;
+            out.push(LogRecord { offset: self.offset, record: Record::from_view(&view, &self.buf) });
+            self.offset += 1;
+            self.pos += len as u64;
+            n += 1;
         }
+        Ok(())
+    }
+
+    /// Reads the next chunk from `pos`: up to [`READ_CHUNK`] bytes, more if
+    /// one frame is larger, never past `limit`.
+    fn fill(&mut self, limit: u64) -> Result<(), LogError> {
+        let avail = limit - self.pos;
+        let mut data = self.read_at(avail.min(READ_CHUNK as u64))?;
+        match frame_len(&data) {
+            Some(len) if len as u64 > avail => return Err(self.corrupt(self.pos, "frame runs past the committed end")),
+            Some(len) if len > data.len() => data = self.read_at(len as u64)?,
+            Some(_) => {}
+            None => return Err(self.corrupt(self.pos, "frame header runs past the committed end")),
+        }
+        self.buf = Bytes::from(data);
+        self.buf_at = self.pos;
+        Ok(())
+    }
+
+    fn read_at(&mut self, want: u64) -> Result<Vec<u8>, LogError> {
         if self.file.is_none() {
             self.file = Some(File::open(&self.path).map_err(io("open", &self.path))?);
         }
         let file = self.file.as_mut().expect("opened above");
-        let mut want = (limit - self.pos).min(READ_CHUNK as u64) as usize;
-        loop {
-            let mut buf = BytesMut::zeroed(want);
-            file.seek(SeekFrom::Start(self.pos)).map_err(io("seek", &self.path))?;
-            file.read_exact(&mut buf).map_err(io("read", &self.path))?;
-            let chunk: Bytes = buf.freeze();
-            let mut at = 0usize;
-            let mut n = 0;
-            while n < max && at + FRAME_HEADER <= chunk.len() {
-                let len = u32::from_le_bytes(chunk[at..at + 4].try_into().expect("4 bytes")) as usize;
-                let crc = u32::from_le_bytes(chunk[at + 4..at + 8].try_into().expect("4 bytes"));
-                let body_at = at + FRAME_HEADER;
-                if body_at + len > chunk.len() {
-                    break;
-                }
-                let body = &chunk[body_at..body_at + len];
-                let corrupt =
-                    |detail: String| LogError::Corrupt { path: self.path.clone(), at: self.pos + at as u64, detail };
-                if crc32fast::hash(body) != crc {
-                    return Err(corrupt("frame checksum mismatch".into()));
-                }
-                let view = Reader::new(body).record().map_err(|e| corrupt(e.to_string()))?;
-                out.push(LogRecord { offset: self.offset, record: Record::from_view(&view, &chunk) });
-                self.offset += 1;
-                at = body_at + len;
-                n += 1;
-            }
-            if n == 0 && at == 0 {
-                // One frame is larger than the chunk: read it whole.
-                if want as u64 >= limit - self.pos {
-                    let detail = "frame runs past the committed end".to_owned();
-                    return Err(LogError::Corrupt { path: self.path.clone(), at: self.pos, detail });
-                }
-                let len = u32::from_le_bytes(chunk[..4].try_into().expect("4 bytes")) as u64;
-                want = (len + FRAME_HEADER as u64).min(limit - self.pos) as usize;
-                continue;
-            }
-            self.pos += at as u64;
-            return Ok(());
+        file.seek(SeekFrom::Start(self.pos)).map_err(io("seek", &self.path))?;
+        let mut data = Vec::with_capacity(want as usize);
+        file.take(want).read_to_end(&mut data).map_err(io("read", &self.path))?;
+        if (data.len() as u64) < want {
+            return Err(self.corrupt(self.pos + data.len() as u64, "the file is shorter than its committed length"));
         }
+        Ok(data)
     }
 }
 

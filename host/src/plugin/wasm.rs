@@ -72,6 +72,10 @@ pub fn engine() -> Result<&'static Engine, PluginError> {
             .concurrency_support(false)
             .epoch_interruption(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        if std::env::var_os("EDDY_PERF_MAP").is_some() {
+            // Names JIT-compiled plugin code for `perf report`.
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config).map_err(|e| format!("cannot start wasmtime: {e:#}"))?;
         let ticker = engine.weak();
         std::thread::Builder::new()
