@@ -33,6 +33,10 @@ pub const NONE_LEN: u32 = u32::MAX;
 pub const RESULT_OK: u8 = 0;
 /// Tag of a failed result in an output batch.
 pub const RESULT_ERR: u8 = 1;
+/// Tag of a chain result: a filter in the chain dropped the record.
+pub const RESULT_DROPPED: u8 = 2;
+/// Tag of a chain result: the record passed every step unchanged.
+pub const RESULT_UNCHANGED: u8 = 3;
 /// Error code: the record is malformed for the function.
 pub const ERR_INVALID_RECORD: u8 = 0;
 /// Error code: the function failed for another reason.
@@ -367,9 +371,15 @@ impl Writer {
     /// Appends a copy of a decoded record.
     #[inline]
     pub fn put_view(&mut self, r: &RecordView<'_>) {
+        self.put_view_with(r, r.key, r.value);
+    }
+
+    /// Appends a copy of a decoded record with another key and value.
+    #[inline]
+    pub fn put_view_with(&mut self, r: &RecordView<'_>, key: Option<&[u8]>, value: Option<&[u8]>) {
         self.put_i64(r.timestamp);
-        self.put_opt_bytes(r.key);
-        self.put_opt_bytes(r.value);
+        self.put_opt_bytes(key);
+        self.put_opt_bytes(value);
         self.put_u32(r.header_count);
         self.buf.extend_from_slice(r.header_bytes);
     }

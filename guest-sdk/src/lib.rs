@@ -148,6 +148,13 @@ macro_rules! export_plugin {
             ) -> ::std::result::Result<::std::vec::Vec<u8>, $crate::bindings::eddy::plugin::types::Error> {
                 $crate::__invoke::<$plugin>(function, &batch)
             }
+
+            fn invoke_chain(
+                steps: ::std::vec::Vec<$crate::bindings::eddy::plugin::types::ChainStep>,
+                batch: ::std::vec::Vec<u8>,
+            ) -> ::std::result::Result<::std::vec::Vec<u8>, $crate::bindings::eddy::plugin::types::Error> {
+                $crate::__invoke_chain::<$plugin>(&steps, &batch)
+            }
         }
 
         // Exported only in the component: a native build (unit tests, a
@@ -160,6 +167,14 @@ macro_rules! export_plugin {
 #[doc(hidden)]
 pub fn __describe<P: Plugin>(name: &str, version: &str) -> bindings::eddy::plugin::types::Manifest {
     registry::manifest::<P>(name, version)
+}
+
+#[doc(hidden)]
+pub fn __invoke_chain<P: Plugin>(
+    steps: &[bindings::eddy::plugin::types::ChainStep],
+    batch: &[u8],
+) -> std::result::Result<Vec<u8>, bindings::eddy::plugin::types::Error> {
+    registry::invoke_chain::<P>(steps, batch)
 }
 
 #[doc(hidden)]

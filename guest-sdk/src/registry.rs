@@ -2,9 +2,12 @@
 
 use std::sync::OnceLock;
 
-use eddy_codec::{ERR_FAILED, ERR_INVALID_RECORD, RESULT_OK, Reader, RecordView, Writer};
+use eddy_codec::{
+    DecodeError, ERR_FAILED, ERR_INVALID_RECORD, RESULT_DROPPED, RESULT_ERR, RESULT_OK, RESULT_UNCHANGED, Reader,
+    RecordView, Writer,
+};
 
-use crate::bindings::eddy::plugin::types::{Error as WitError, FunctionInfo, Manifest};
+use crate::bindings::eddy::plugin::types::{ChainStep, Error as WitError, FunctionInfo, Manifest};
 use crate::record::{IntoValue, OwnedRecord, Record};
 use crate::{Error, Plugin, Result};
 
@@ -192,7 +195,81 @@ pub(crate) fn invoke<P: Plugin>(function: u32, batch: &[u8]) -> std::result::Res
     run_batch(&f.body, batch).map_err(|e| WitError::MalformedBatch(e.to_string()))
 }
 
-fn run_batch(body: &Body, batch: &[u8]) -> std::result::Result<Vec<u8>, eddy_codec::DecodeError> {
+pub(crate) fn invoke_chain<P: Plugin>(steps: &[ChainStep], batch: &[u8]) -> std::result::Result<Vec<u8>, WitError> {
+    let functions = &registry::<P>().functions;
+    let mut resolved = Vec::with_capacity(steps.len());
+    for s in steps {
+        let f = functions.get(s.function as usize).ok_or(WitError::UnknownFunction(s.function))?;
+        resolved.push((f, s.negate));
+    }
+    run_chain(&resolved, batch).map_err(|e| WitError::MalformedBatch(e.to_string()))
+}
+
+fn error_code(e: &Error) -> (u8, &str) {
+    match e {
+        Error::InvalidRecord(m) => (ERR_INVALID_RECORD, m),
+        Error::Failed(m) => (ERR_FAILED, m),
+    }
+}
+
+/// Runs each record through every step; a changed record is re-encoded into
+/// `current` so the next step sees it.
+fn run_chain(steps: &[(&Function, bool)], batch: &[u8]) -> std::result::Result<Vec<u8>, DecodeError> {
+    let mut input = Reader::new(batch);
+    let count = input.u32()?;
+    let mut out = Writer::with_capacity(batch.len() / 4 + 8);
+    let (mut payload, mut current, mut next) = (Writer::new(), Writer::new(), Writer::new());
+    'records: for _ in 0..count {
+        let original = input.record()?;
+        let mut changed = false;
+        for (i, (f, negate)) in steps.iter().enumerate() {
+            let view = if changed { Reader::new(current.as_slice()).record()? } else { original };
+            payload.truncate(0);
+            if let Err(e) = (f.body)(&Record::new(view), &mut payload) {
+                let (code, message) = error_code(&e);
+                out.put_u8(RESULT_ERR);
+                out.put_u32(i as u32);
+                out.put_u8(code);
+                out.put_bytes(message.as_bytes());
+                continue 'records;
+            }
+            let mut r = Reader::new(payload.as_slice());
+            next.truncate(0);
+            match f.kind {
+                "predicate" => {
+                    if (r.u8()? != 0) == *negate {
+                        out.put_u8(RESULT_DROPPED);
+                        out.put_u32(i as u32);
+                        continue 'records;
+                    }
+                    continue;
+                }
+                "peek" => continue,
+                "map" => next.put_view(&r.record()?),
+                "map-values" => next.put_view_with(&view, view.key, r.opt_bytes()?),
+                "select-key" => next.put_view_with(&view, r.opt_bytes()?, view.value),
+                _ => {
+                    out.put_u8(RESULT_ERR);
+                    out.put_u32(i as u32);
+                    out.put_u8(ERR_FAILED);
+                    out.put_bytes(format!("a {} function cannot run in a chain", f.kind).as_bytes());
+                    continue 'records;
+                }
+            }
+            std::mem::swap(&mut current, &mut next);
+            changed = true;
+        }
+        if changed {
+            out.put_u8(RESULT_OK);
+            out.put_view(&Reader::new(current.as_slice()).record()?);
+        } else {
+            out.put_u8(RESULT_UNCHANGED);
+        }
+    }
+    Ok(out.into_inner())
+}
+
+fn run_batch(body: &Body, batch: &[u8]) -> std::result::Result<Vec<u8>, DecodeError> {
     let mut input = Reader::new(batch);
     let count = input.u32()?;
     let mut out = Writer::with_capacity(batch.len() + 8);
@@ -202,10 +279,8 @@ fn run_batch(body: &Body, batch: &[u8]) -> std::result::Result<Vec<u8>, eddy_cod
         out.put_u8(RESULT_OK);
         if let Err(e) = body(&Record::new(view), &mut out) {
             out.truncate(mark);
-            match e {
-                Error::InvalidRecord(m) => out.put_error(ERR_INVALID_RECORD, &m),
-                Error::Failed(m) => out.put_error(ERR_FAILED, &m),
-            }
+            let (code, message) = error_code(&e);
+            out.put_error(code, message);
         }
     }
     Ok(out.into_inner())
@@ -214,6 +289,37 @@ fn run_batch(body: &Body, batch: &[u8]) -> std::result::Result<Vec<u8>, eddy_cod
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chains_filter_change_and_report_the_failing_step() {
+        let mut reg = Registry::default();
+        reg.predicate("short", |r: &Record<'_>| Ok(r.value().unwrap_or_default().len() < 4));
+        reg.map_values("upper", |r: &Record<'_>| {
+            let v = r.value_str()?;
+            if v == "bad" { Err(Error::invalid("bad")) } else { Ok(v.to_uppercase()) }
+        });
+        reg.select_key("by_value", |r: &Record<'_>| Ok(r.value().map(<[u8]>::to_vec)));
+        let steps: Vec<(&Function, bool)> =
+            vec![(&reg.functions[0], false), (&reg.functions[1], false), (&reg.functions[2], false)];
+        let mut w = Writer::new();
+        w.put_u32(3);
+        w.put_record(1, Some(b"k"), Some(b"abc"), &[("h", Some(&b"1"[..]))]);
+        w.put_record::<&str>(2, None, Some(b"too long"), &[]);
+        w.put_record::<&str>(3, None, Some(b"bad"), &[]);
+        let out = run_chain(&steps, w.as_slice()).unwrap();
+        let mut r = Reader::new(&out);
+        assert_eq!(r.u8().unwrap(), RESULT_OK);
+        let rec = r.record().unwrap();
+        assert_eq!((rec.timestamp, rec.key, rec.value), (1, Some(&b"ABC"[..]), Some(&b"ABC"[..])));
+        assert_eq!(rec.header("h").unwrap().value, Some(&b"1"[..]));
+        assert_eq!((r.u8().unwrap(), r.u32().unwrap()), (RESULT_DROPPED, 0));
+        assert_eq!((r.u8().unwrap(), r.u32().unwrap(), r.u8().unwrap()), (RESULT_ERR, 1, ERR_INVALID_RECORD));
+        assert_eq!(r.str().unwrap(), "bad");
+        assert!(r.is_empty());
+        // Only filters: nothing changes, one byte per record.
+        let out = run_chain(&[(&reg.functions[0], true)], w.as_slice()).unwrap();
+        assert_eq!(out, [RESULT_DROPPED, 0, 0, 0, 0, RESULT_UNCHANGED, RESULT_DROPPED, 0, 0, 0, 0]);
+    }
 
     #[test]
     fn errors_replace_partial_output() {

@@ -7,6 +7,11 @@
 //! [`ErrorPolicy`]. A trap kills the plugin instance; the pipeline makes a new
 //! one and replays the batch record by record, so that only the record that
 //! traps is treated as failed.
+//!
+//! Consecutive one-in-one-out plugin operators (filters, map, map-values,
+//! select-key, peek) with no branching between them are fused: the whole
+//! chain runs in one plugin call per batch, and errors still name the node
+//! whose function failed.
 
 use std::sync::Arc;
 
@@ -15,7 +20,7 @@ use bytes::Bytes;
 use crate::app::{App, ErrorPolicy};
 use crate::log::{Fetched, Log, LogError, Producer, TopicPartition};
 use crate::partition::partition_for_key;
-use crate::plugin::{FunctionKind, Instance, Outcome, Plugin, PluginError, RecordError};
+use crate::plugin::{ChainOutcome, ChainStep, FunctionKind, Instance, Outcome, Plugin, PluginError, RecordError};
 use crate::record::Record;
 use crate::serdes::Serde;
 use crate::topology::Op;
@@ -57,12 +62,34 @@ pub struct PipelineStats {
 }
 
 enum Exec {
-    Source { topics: Vec<String>, key: Serde, value: Serde },
-    Filter { function: u32, negate: bool },
-    Transform { kind: FunctionKind, function: u32 },
-    Split { branches: Vec<(usize, Option<u32>)> },
+    Source {
+        topics: Vec<String>,
+        key: Serde,
+        value: Serde,
+    },
+    Filter {
+        function: u32,
+        negate: bool,
+    },
+    Transform {
+        kind: FunctionKind,
+        function: u32,
+    },
+    Split {
+        branches: Vec<(usize, Option<u32>)>,
+    },
+    /// Fused operators: the steps, and the node of each step.
+    Chain {
+        steps: Arc<[ChainStep]>,
+        nodes: Arc<[usize]>,
+    },
     Pass,
-    Sink { partitions: Vec<TopicPartition>, key: Serde, value: Serde, next: u32 },
+    Sink {
+        partitions: Vec<TopicPartition>,
+        key: Serde,
+        value: Serde,
+        next: u32,
+    },
 }
 
 /// Records in flight, each with the index of the input record it came from.
@@ -148,6 +175,7 @@ impl Pipeline {
                 }
             });
         }
+        fuse_chains(app, &mut execs);
         let dead_letter = match app.error_policy {
             ErrorPolicy::DeadLetter => Some(DeadLetter { partitions: partitions_of(log, &app.dead_letter_topic)? }),
             _ => None,
@@ -306,7 +334,66 @@ impl Pipeline {
                 Ok(())
             }
             Exec::Sink { .. } => self.sink(node, batch, input, out),
+            Exec::Chain { steps, nodes } => {
+                let (steps, nodes) = (steps.clone(), nodes.clone());
+                let outcomes = self.call_chain(&steps, &batch.records)?;
+                let mut next = Batch::with_capacity(batch.len());
+                let mut failures = Vec::new();
+                for ((r, origin), outcome) in batch.records.into_iter().zip(batch.origins).zip(outcomes) {
+                    match outcome {
+                        ChainOutcome::Passed(None) => next.push(r, origin),
+                        ChainOutcome::Passed(Some(new)) => next.push(new, origin),
+                        ChainOutcome::Dropped => {}
+                        ChainOutcome::Failed { step, error } => failures.push((
+                            nodes.get(step as usize).copied().unwrap_or(node),
+                            origin,
+                            error.to_string(),
+                        )),
+                    }
+                }
+                for (failed_node, origin, e) in failures {
+                    self.reject(failed_node, origin, FailureKind::Function, e, input, out)?;
+                }
+                let tail = *nodes.last().expect("a chain has steps");
+                self.forward(tail, next, input, out)
+            }
         }
+    }
+
+    /// Runs a fused chain over a batch. If the plugin traps, each record is
+    /// run again step by step, so the trap is pinned to one record and node.
+    fn call_chain(&mut self, steps: &[ChainStep], records: &[Record]) -> Result<Vec<ChainOutcome>, ProcessError> {
+        let mut out = Vec::with_capacity(records.len());
+        match self.instance()?.call_chain(steps, records, &mut out) {
+            Ok(()) => return Ok(out),
+            Err(e) => {
+                tracing::debug!("chain over {} records failed ({e}); retrying step by step", records.len());
+                self.instance = None;
+                out.clear();
+            }
+        }
+        for r in records {
+            let mut current = None;
+            let mut done = None;
+            for (i, step) in steps.iter().enumerate() {
+                let record = current.clone().unwrap_or_else(|| r.clone());
+                let outcome = self.call(step.function, step.kind, std::slice::from_ref(&record))?.pop();
+                let outcome = outcome.unwrap_or(Outcome::Failed(RecordError::Failed("no result".into())));
+                if let Some(d) = step.apply(i as u32, outcome, &mut current, r) {
+                    done = Some(d);
+                    break;
+                }
+            }
+            out.push(done.unwrap_or(ChainOutcome::Passed(current)));
+        }
+        Ok(out)
+    }
+
+    fn instance(&mut self) -> Result<&mut Box<dyn Instance>, ProcessError> {
+        if self.instance.is_none() {
+            self.instance = Some(self.plugin.instantiate()?);
+        }
+        Ok(self.instance.as_mut().expect("instantiated above"))
     }
 
     fn sink(&mut self, node: usize, batch: Batch, input: &Fetched, out: &mut dyn Producer) -> Result<(), ProcessError> {
@@ -336,11 +423,7 @@ impl Pipeline {
     fn call(&mut self, function: u32, kind: FunctionKind, records: &[Record]) -> Result<Vec<Outcome>, ProcessError> {
         let mut out = std::mem::take(&mut self.scratch);
         out.clear();
-        if self.instance.is_none() {
-            self.instance = Some(self.plugin.instantiate()?);
-        }
-        let instance = self.instance.as_mut().expect("instantiated above");
-        match instance.call(function, kind, records, &mut out) {
+        match self.instance()?.call(function, kind, records, &mut out) {
             Ok(()) => return Ok(out),
             Err(e) if records.len() == 1 => {
                 self.instance = None;
@@ -353,11 +436,7 @@ impl Pipeline {
             }
         }
         for r in records {
-            if self.instance.is_none() {
-                self.instance = Some(self.plugin.instantiate()?);
-            }
-            let instance = self.instance.as_mut().expect("instantiated above");
-            if let Err(e) = instance.call(function, kind, std::slice::from_ref(r), &mut out) {
+            if let Err(e) = self.instance()?.call(function, kind, std::slice::from_ref(r), &mut out) {
                 self.instance = None;
                 out.push(Outcome::Failed(RecordError::Failed(e.to_string())));
             }
@@ -413,6 +492,46 @@ impl Pipeline {
     }
 }
 
+/// Replaces each maximal run of two or more fusable operators (each the only
+/// reader of the one before) with one [`Exec::Chain`] at its first node.
+fn fuse_chains(app: &App, execs: &mut [Exec]) {
+    let nodes = &app.topology.nodes;
+    let children = app.topology.children();
+    let step = |execs: &[Exec], i: usize| match execs[i] {
+        Exec::Filter { function, negate } => Some(ChainStep { function, kind: FunctionKind::Predicate, negate }),
+        Exec::Transform { kind, function } if kind.chains() => Some(ChainStep { function, kind, negate: false }),
+        _ => None,
+    };
+    let links = |execs: &[Exec], from: usize| match children[from].as_slice() {
+        [only] if nodes[*only].inputs.len() == 1 && step(execs, *only).is_some() => Some(*only),
+        _ => None,
+    };
+    let mut chains = Vec::new();
+    for (head, node) in nodes.iter().enumerate() {
+        if step(execs, head).is_none() {
+            continue;
+        }
+        // A node that continues its input's chain is fused from there.
+        if let [input] = node.inputs.as_slice()
+            && step(execs, *input).is_some()
+            && links(execs, *input) == Some(head)
+        {
+            continue;
+        }
+        let mut members = vec![head];
+        while let Some(next) = links(execs, *members.last().expect("not empty")) {
+            members.push(next);
+        }
+        if members.len() >= 2 {
+            let steps: Vec<ChainStep> = members.iter().map(|&m| step(execs, m).expect("fusable")).collect();
+            chains.push((head, steps, members));
+        }
+    }
+    for (head, steps, members) in chains {
+        execs[head] = Exec::Chain { steps: steps.into(), nodes: members.into() };
+    }
+}
+
 fn check(serde: Serde, data: Option<&[u8]>, what: &str) -> Result<(), String> {
     match data {
         Some(d) => serde.check(d).map_err(|e| format!("{what} is not {serde}: {e}")),
@@ -424,5 +543,59 @@ fn failure(outcome: Outcome, kind: FunctionKind) -> String {
     match outcome {
         Outcome::Failed(e) => e.to_string(),
         other => format!("a {kind} function returned {other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::EmbeddedLog;
+    use crate::plugin::NativePlugin;
+    use crate::topology::Topology;
+
+    #[test]
+    fn fuses_linear_runs_of_one_to_one_operators() {
+        let plugin = NativePlugin::new("t")
+            .function("p", FunctionKind::Predicate, |_| Outcome::Keep(true))
+            .function("m", FunctionKind::MapValues, |r| Outcome::Value(r.value.clone()))
+            .function("f", FunctionKind::FlatMap, |r| Outcome::Records(vec![r.clone()]));
+        let topology = Topology::from_json(
+            r#"[{"name": "in", "source": ["in"]},
+                {"name": "a", "filter": "p"}, {"name": "b", "map-values": "m"},
+                {"name": "c", "flat-map": "f"},
+                {"name": "d", "filter-not": "p"}, {"name": "e", "map-values": "m"},
+                {"name": "s", "split": [{"branch": "x", "predicate": "p"}, {"branch": "y"}]},
+                {"name": "g", "from": "x", "map-values": "m"}, {"name": "out", "to": "out"},
+                {"name": "h", "from": "y", "map-values": "m"}, {"name": "i", "filter": "p"},
+                {"name": "j", "from": "i", "to": "out"}, {"name": "k", "from": "i", "map-values": "m"}]"#,
+        )
+        .unwrap();
+        let app = App::from_parts("fuse", Arc::new(plugin), topology, ErrorPolicy::Fail).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let log = EmbeddedLog::open(dir.path(), false).unwrap();
+        log.create_topic("in", 1).unwrap();
+        log.create_topic("out", 1).unwrap();
+        let pipeline = Pipeline::new(&app, &log).unwrap();
+        let chains: Vec<(String, Vec<String>, Vec<bool>)> = pipeline
+            .execs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| match e {
+                Exec::Chain { steps, nodes } => Some((
+                    pipeline.names[i].clone(),
+                    nodes.iter().map(|&n| pipeline.names[n].clone()).collect(),
+                    steps.iter().map(|s| s.negate).collect(),
+                )),
+                _ => None,
+            })
+            .collect();
+        // a+b fuse; c (flat-map) does not; d+e fuse; g is alone; h+i fuse but
+        // not k, because i has two readers.
+        let expected = [
+            ("a".to_owned(), vec!["a".to_owned(), "b".to_owned()], vec![false, false]),
+            ("d".to_owned(), vec!["d".to_owned(), "e".to_owned()], vec![true, false]),
+            ("h".to_owned(), vec!["h".to_owned(), "i".to_owned()], vec![false, false]),
+        ];
+        assert_eq!(chains, expected);
     }
 }

@@ -146,6 +146,77 @@ pub enum Outcome {
     Failed(RecordError),
 }
 
+/// One step of a chain of functions run in one call (operator fusion).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainStep {
+    /// The function's index in the manifest.
+    pub function: u32,
+    /// Its kind: a predicate, map, map-values, select-key or peek.
+    pub kind: FunctionKind,
+    /// For a predicate: keep the records for which it is false.
+    pub negate: bool,
+}
+
+impl FunctionKind {
+    /// True for kinds that may run in a chain: one record in, at most one out.
+    pub fn chains(self) -> bool {
+        !matches!(self, FunctionKind::FlatMap | FunctionKind::FlatMapValues)
+    }
+}
+
+/// The result of a chain for one input record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainOutcome {
+    /// Passed every step; `None` if no step changed the record.
+    Passed(Option<Record>),
+    /// A filter dropped it.
+    Dropped,
+    /// Step `step` rejected it.
+    Failed {
+        /// Index of the failing step.
+        step: u32,
+        /// Why.
+        error: RecordError,
+    },
+}
+
+impl ChainStep {
+    /// Applies this step's `outcome` (step number `index`) to the record a
+    /// chain carries: `current` if a step changed it, else `original`. Returns
+    /// the record's final outcome if the chain stops here.
+    pub fn apply(
+        &self,
+        index: u32,
+        outcome: Outcome,
+        current: &mut Option<Record>,
+        original: &Record,
+    ) -> Option<ChainOutcome> {
+        let base = |current: &mut Option<Record>| current.take().unwrap_or_else(|| original.clone());
+        match outcome {
+            Outcome::Keep(keep) if keep != self.negate => None,
+            Outcome::Keep(_) => Some(ChainOutcome::Dropped),
+            Outcome::Done => None,
+            Outcome::Record(new) => {
+                *current = Some(new);
+                None
+            }
+            Outcome::Value(value) => {
+                *current = Some(Record { value, ..base(current) });
+                None
+            }
+            Outcome::Key(key) => {
+                *current = Some(Record { key, ..base(current) });
+                None
+            }
+            Outcome::Failed(error) => Some(ChainOutcome::Failed { step: index, error }),
+            other => Some(ChainOutcome::Failed {
+                step: index,
+                error: RecordError::Failed(format!("a {} step returned {other:?}", self.kind)),
+            }),
+        }
+    }
+}
+
 /// Why a whole batch call failed. The instance that failed must not be used
 /// again; the runtime makes a new one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -208,5 +279,15 @@ pub trait Instance: Send {
         kind: FunctionKind,
         records: &[Record],
         out: &mut Vec<Outcome>,
+    ) -> Result<(), CallError>;
+
+    /// Runs a chain of functions over `records`, each record through every
+    /// step in turn, appending one [`ChainOutcome`] per record to `out`. Errors
+    /// as for [`Instance::call`].
+    fn call_chain(
+        &mut self,
+        steps: &[ChainStep],
+        records: &[Record],
+        out: &mut Vec<ChainOutcome>,
     ) -> Result<(), CallError>;
 }

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use super::{CallError, FunctionInfo, FunctionKind, Instance, Manifest, Outcome, Plugin, PluginError};
+use super::{
+    CallError, ChainOutcome, ChainStep, FunctionInfo, FunctionKind, Instance, Manifest, Outcome, Plugin, PluginError,
+};
 use crate::record::Record;
 
 type NativeFn = Arc<dyn Fn(&Record) -> Outcome + Send + Sync>;
@@ -74,6 +76,31 @@ impl Instance for NativePlugin {
         let f =
             self.functions.get(index as usize).ok_or_else(|| CallError::Protocol(format!("no function {index}")))?;
         out.extend(records.iter().map(|r| f(r)));
+        Ok(())
+    }
+
+    fn call_chain(
+        &mut self,
+        steps: &[ChainStep],
+        records: &[Record],
+        out: &mut Vec<ChainOutcome>,
+    ) -> Result<(), CallError> {
+        let mut functions = Vec::with_capacity(steps.len());
+        for s in steps {
+            let no_function = || CallError::Protocol(format!("no function {}", s.function));
+            functions.push(self.functions.get(s.function as usize).ok_or_else(no_function)?);
+        }
+        'records: for r in records {
+            let mut current: Option<Record> = None;
+            for (i, (step, f)) in steps.iter().zip(&functions).enumerate() {
+                let outcome = f(current.as_ref().unwrap_or(r));
+                if let Some(done) = step.apply(i as u32, outcome, &mut current, r) {
+                    out.push(done);
+                    continue 'records;
+                }
+            }
+            out.push(ChainOutcome::Passed(current));
+        }
         Ok(())
     }
 }

@@ -14,7 +14,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use eddy_codec::{ERR_INVALID_RECORD, RESULT_ERR, Reader, Writer};
+use eddy_codec::{ERR_INVALID_RECORD, RESULT_DROPPED, RESULT_ERR, RESULT_OK, RESULT_UNCHANGED, Reader, Writer};
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{
@@ -23,7 +23,10 @@ use wasmtime::{
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::{CallError, FunctionInfo, FunctionKind, Instance, Manifest, Outcome, Plugin, PluginError, RecordError};
+use super::{
+    CallError, ChainOutcome, ChainStep, FunctionInfo, FunctionKind, Instance, Manifest, Outcome, Plugin, PluginError,
+    RecordError,
+};
 use crate::record::Record;
 
 mod generated {
@@ -245,7 +248,47 @@ struct WasmInstance {
     input: Vec<u8>,
 }
 
+impl WasmInstance {
+    /// Encodes `records` as an input batch into the reused buffer, and arms
+    /// the call's deadline.
+    fn encode(&mut self, records: &[Record]) -> Writer {
+        let mut w = Writer::reuse(std::mem::take(&mut self.input));
+        w.put_u32(records.len() as u32);
+        for r in records {
+            r.encode(&mut w);
+        }
+        self.store.set_epoch_deadline(self.deadline);
+        w
+    }
+}
+
 impl Instance for WasmInstance {
+    fn call_chain(
+        &mut self,
+        steps: &[ChainStep],
+        records: &[Record],
+        out: &mut Vec<ChainOutcome>,
+    ) -> Result<(), CallError> {
+        let wit_steps: Vec<generated::eddy::plugin::types::ChainStep> = steps
+            .iter()
+            .map(|s| generated::eddy::plugin::types::ChainStep { function: s.function, negate: s.negate })
+            .collect();
+        let w = self.encode(records);
+        let result = self.bindings.eddy_plugin_operators().call_invoke_chain(&mut self.store, &wit_steps, w.as_slice());
+        self.input = w.into_inner();
+        match result {
+            Err(e) => Err(CallError::Trap(trap_message(&e, &self.store))),
+            Ok(Err(e)) => Err(CallError::Protocol(format!("{e:?}"))),
+            Ok(Ok(output)) => {
+                let start = out.len();
+                decode_chain(records.len(), Bytes::from(output), out).map_err(|e| {
+                    out.truncate(start);
+                    CallError::Protocol(e.to_string())
+                })
+            }
+        }
+    }
+
     fn call(
         &mut self,
         index: u32,
@@ -253,12 +296,7 @@ impl Instance for WasmInstance {
         records: &[Record],
         out: &mut Vec<Outcome>,
     ) -> Result<(), CallError> {
-        let mut w = Writer::reuse(std::mem::take(&mut self.input));
-        w.put_u32(records.len() as u32);
-        for r in records {
-            r.encode(&mut w);
-        }
-        self.store.set_epoch_deadline(self.deadline);
+        let w = self.encode(records);
         let result = self.bindings.eddy_plugin_operators().call_invoke(&mut self.store, index, w.as_slice());
         self.input = w.into_inner();
         match result {
@@ -291,6 +329,37 @@ fn trap_message(e: &wasmtime::Error, store: &Store<HostState>) -> String {
     msg
 }
 
+fn record_error(code: u8, message: &[u8]) -> RecordError {
+    let message = String::from_utf8_lossy(message).into_owned();
+    if code == ERR_INVALID_RECORD { RecordError::Invalid(message) } else { RecordError::Failed(message) }
+}
+
+/// Decodes a chain output batch into one outcome per input record.
+fn decode_chain(count: usize, buf: Bytes, out: &mut Vec<ChainOutcome>) -> Result<(), eddy_codec::DecodeError> {
+    let mut r = Reader::new(&buf);
+    for _ in 0..count {
+        let at = r.position();
+        out.push(match r.u8()? {
+            RESULT_UNCHANGED => ChainOutcome::Passed(None),
+            RESULT_OK => ChainOutcome::Passed(Some(Record::from_view(&r.record()?, &buf))),
+            RESULT_DROPPED => {
+                r.u32()?;
+                ChainOutcome::Dropped
+            }
+            RESULT_ERR => {
+                let step = r.u32()?;
+                let code = r.u8()?;
+                ChainOutcome::Failed { step, error: record_error(code, r.bytes()?) }
+            }
+            _ => return Err(eddy_codec::DecodeError { at, what: "unknown chain result tag" }),
+        });
+    }
+    if !r.is_empty() {
+        return Err(eddy_codec::DecodeError { at: r.position(), what: "bytes left after the last result" });
+    }
+    Ok(())
+}
+
 /// Decodes an output batch into one outcome per input record.
 fn decode_outcomes(
     kind: FunctionKind,
@@ -303,12 +372,7 @@ fn decode_outcomes(
     for _ in 0..count {
         if r.u8()? == RESULT_ERR {
             let code = r.u8()?;
-            let message = String::from_utf8_lossy(r.bytes()?).into_owned();
-            out.push(Outcome::Failed(if code == ERR_INVALID_RECORD {
-                RecordError::Invalid(message)
-            } else {
-                RecordError::Failed(message)
-            }));
+            out.push(Outcome::Failed(record_error(code, r.bytes()?)));
             continue;
         }
         out.push(match kind {

@@ -1,7 +1,7 @@
 //! Faulty: a test plugin that misbehaves on purpose, to prove the host's error
 //! policies. `checked_upper` returns an error for values containing "bad";
 //! `panicky_upper` traps (panics) on values containing "boom"; `spin` loops
-//! forever on values containing "spin".
+//! forever on values containing "spin"; `lower` lowercases.
 
 use eddy_sdk::{Error, Plugin, Record, Registry, Result};
 
@@ -36,6 +36,7 @@ impl Plugin for Faulty {
         r.map_values("checked_upper", checked_upper).doc("uppercases; error on 'bad'");
         r.map_values("panicky_upper", panicky_upper).doc("uppercases; traps on 'boom'");
         r.predicate("spin", spin).doc("true; loops forever on 'spin'");
+        r.map_values("lower", |rec: &Record| Ok(rec.value_str()?.to_lowercase())).doc("lowercases");
     }
 }
 

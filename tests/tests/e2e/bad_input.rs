@@ -201,3 +201,23 @@ fn a_failed_run_loses_nothing_committed_and_resumes_exactly_once() {
     env.eddy(&["run", &shout_app(&env, "skip", "checked_upper", ""), "--until-idle"]);
     assert_eq!(out_values(&env, "out"), ["A", "B", "C", "D", "E"]);
 }
+
+#[test]
+fn fused_chains_name_the_node_that_failed() {
+    // p -> l -> c runs as one fused call; errors and traps still name their node.
+    let env = Env::new();
+    setup(&env, &["ok", "bad", "boom", "fine"]);
+    let body = "application-id: chain\nerror-policy: dead-letter\ntopology:\n  - { name: in, source: [in], value-serde: string }\n  - { name: p, map-values: panicky_upper }\n  - { name: l, map-values: lower }\n  - { name: c, map-values: checked_upper }\n  - { to: out, value-serde: string }\n";
+    let app = app_file(&env, "chain.yaml", eddy_tests::FAULTY, body);
+    env.eddy(&["run", app.to_str().unwrap(), "--until-idle"]);
+    assert_eq!(out_values(&env, "out"), ["FINE", "OK"]);
+    let mut dead: Vec<(String, String)> = env
+        .consume_all("chain-dlq", &["--value-serde", "string"])
+        .iter()
+        .map(|r| {
+            (r["value"].as_str().unwrap().to_owned(), r["headers"]["eddy.error.node"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    dead.sort();
+    assert_eq!(dead, [("bad".to_owned(), "c".to_owned()), ("boom".to_owned(), "p".to_owned())]);
+}
