@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what building and testing Eddy needs beyond Rust itself:
-# the wasm32-wasip2 target that plugins are built for. Idempotent.
+# Installs what building and testing Eddy needs beyond Rust itself: the
+# wasm32-wasip2 target that plugins are built for, and libclang (for RocksDB's
+# bindings). Idempotent.
 set -euo pipefail
 if ! command -v cargo >/dev/null; then
   echo "Rust is not installed: see https://rustup.rs" >&2
@@ -8,4 +9,12 @@ if ! command -v cargo >/dev/null; then
 fi
 if ! rustup target list --installed | grep -qx wasm32-wasip2; then
   rustup target add wasm32-wasip2
+fi
+# RocksDB's Rust bindings are generated with libclang at build time.
+if ! ls /usr/lib/llvm-*/lib/libclang.so >/dev/null 2>&1 && ! ldconfig -p 2>/dev/null | grep -q 'libclang\.so'; then
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get install -y --no-install-recommends libclang-dev || {
+    $sudo_cmd apt-get update && $sudo_cmd apt-get install -y --no-install-recommends libclang-dev
+  }
 fi

@@ -7,6 +7,7 @@
 //! commit-interval-ms: 100         # how often outputs and offsets commit
 //! error-policy: dead-letter       # fail (default) | skip | dead-letter
 //! dead-letter-topic: vitals-dlq   # default: <application-id>-dlq
+//! cache-max-bytes: 10485760       # record cache for all stores (default 10 MiB; 0: off)
 //! topology: [...]                 # optional when the plugin builds one
 //! ```
 
@@ -54,6 +55,8 @@ struct AppDoc {
     call_timeout_ms: Option<u64>,
     #[serde(default)]
     memory_limit_mb: Option<usize>,
+    #[serde(default)]
+    cache_max_bytes: Option<usize>,
     #[serde(default)]
     topology: Option<Vec<NodeDoc>>,
 }
@@ -107,6 +110,9 @@ pub struct App {
     pub error_policy: ErrorPolicy,
     /// Where `dead-letter` writes.
     pub dead_letter_topic: String,
+    /// Bytes of record cache for all the stores of one instance (0 turns
+    /// caching off: every update is written and sent on at once).
+    pub cache_max_bytes: usize,
 }
 
 impl App {
@@ -159,6 +165,7 @@ impl App {
             dead_letter_topic: None,
             call_timeout_ms: None,
             memory_limit_mb: None,
+            cache_max_bytes: None,
             topology: None,
         };
         App::new(doc, plugin, topology)
@@ -189,6 +196,7 @@ impl App {
             commit_interval: Duration::from_millis(doc.commit_interval_ms.unwrap_or(100).max(1)),
             error_policy: doc.error_policy,
             dead_letter_topic,
+            cache_max_bytes: doc.cache_max_bytes.unwrap_or(10 << 20),
         })
     }
 }

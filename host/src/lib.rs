@@ -6,6 +6,7 @@
 //! - [`log`]: the log backend trait and the embedded, on-disk backend.
 //! - [`app`]: an application file: id, plugin, topology, error policy.
 //! - [`runtime`]: tasks, threads, commits: `eddy run`.
+//! - [`store`]: state stores (RocksDB or memory) with a record cache and changelogs.
 //! - [`testing`]: the broker-free test driver for plugin authors.
 //!
 //! ```no_run
@@ -27,5 +28,6 @@ pub mod plugin;
 pub mod record;
 pub mod runtime;
 pub mod serdes;
+pub mod store;
 pub mod testing;
 pub mod topology;

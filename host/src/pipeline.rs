@@ -18,12 +18,17 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::app::{App, ErrorPolicy};
-use crate::log::{Fetched, Log, LogError, Producer, TopicPartition};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::log::{Fetched, Log, LogError, LogRecord, Producer, TopicPartition};
 use crate::partition::partition_for_key;
 use crate::plugin::{ChainOutcome, ChainStep, FunctionKind, Instance, Outcome, Plugin, PluginError, RecordError};
 use crate::record::Record;
 use crate::serdes::Serde;
+use crate::store::{StoreError, TaskStore, changelog_topic};
 use crate::topology::Op;
+use crate::topology::StoreSpec;
 
 /// Why processing stopped.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +53,12 @@ pub enum ProcessError {
     /// The log failed.
     #[error(transparent)]
     Log(#[from] LogError),
+    /// A state store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stateful node ran for a task whose stores were not opened (a bug).
+    #[error("node '{0}' has no store open for task {1}")]
+    NoStore(String, u32),
 }
 
 /// Counts kept by a pipeline.
@@ -66,7 +77,9 @@ enum Exec {
         topics: Vec<String>,
         key: Serde,
         value: Serde,
+        table: bool,
     },
+    Count,
     Filter {
         function: u32,
         negate: bool,
@@ -146,6 +159,11 @@ pub struct Pipeline {
     dead_letter: Option<DeadLetter>,
     stats: PipelineStats,
     scratch: Vec<Outcome>,
+    /// Open stores by (task, node).
+    stores: BTreeMap<(u32, usize), TaskStore>,
+    /// The store of each stateful node.
+    store_specs: Vec<(usize, StoreSpec)>,
+    app_id: String,
 }
 
 fn partitions_of(log: &dyn Log, topic: &str) -> Result<Vec<TopicPartition>, LogError> {
@@ -161,9 +179,13 @@ impl Pipeline {
         let mut execs = Vec::with_capacity(app.topology.nodes.len());
         for node in &app.topology.nodes {
             execs.push(match &node.op {
-                Op::Source { topics, key_serde, value_serde } => {
-                    Exec::Source { topics: topics.clone(), key: *key_serde, value: *value_serde }
-                }
+                Op::Source { topics, key_serde, value_serde, table } => Exec::Source {
+                    topics: topics.clone(),
+                    key: *key_serde,
+                    value: *value_serde,
+                    table: table.is_some(),
+                },
+                Op::Count { .. } => Exec::Count,
                 Op::Filter { function, negate } => Exec::Filter { function: index(function), negate: *negate },
                 Op::Transform { kind, function } => Exec::Transform { kind: *kind, function: index(function) },
                 Op::Split { branches } => {
@@ -190,6 +212,9 @@ impl Pipeline {
             dead_letter,
             stats: PipelineStats::default(),
             scratch: Vec::new(),
+            stores: BTreeMap::new(),
+            store_specs: app.topology.stores().into_iter().map(|(n, s)| (n, s.clone())).collect(),
+            app_id: app.id.clone(),
         })
     }
 
@@ -202,13 +227,13 @@ impl Pipeline {
     /// reads its topic, sending outputs (and dead letters) to `out`.
     pub fn process(&mut self, input: &Fetched, out: &mut dyn Producer) -> Result<(), ProcessError> {
         for node in 0..self.execs.len() {
-            let Exec::Source { topics, key, value } = &self.execs[node] else {
+            let Exec::Source { topics, key, value, table } = &self.execs[node] else {
                 continue;
             };
             if !topics.iter().any(|t| **t == *input.partition.topic) {
                 continue;
             }
-            let (key, value) = (*key, *value);
+            let (key, value, table) = (*key, *value, *table);
             let mut batch = Batch::with_capacity(input.records.len());
             for (i, lr) in input.records.iter().enumerate() {
                 let checked = check(key, lr.record.key.as_deref(), "key")
@@ -218,7 +243,104 @@ impl Pipeline {
                     Err(e) => self.reject(node, i as u32, FailureKind::Deserialization, e, input, out)?,
                 }
             }
-            self.forward(node, batch, input, out)?;
+            if table {
+                let task = input.partition.partition;
+                for r in batch.records {
+                    let Some(key) = r.key else { continue };
+                    self.update(task, node, key, r.value, out)?;
+                }
+            } else {
+                self.forward(node, batch, input, out)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens (and restores) the stores of `tasks`, dividing `cache_bytes`
+    /// evenly among them.
+    pub fn open_stores(
+        &mut self,
+        tasks: &[u32],
+        state_dir: &Path,
+        cache_bytes: usize,
+        log: &dyn Log,
+    ) -> Result<(), ProcessError> {
+        let count = (tasks.len() * self.store_specs.len()).max(1);
+        for &task in tasks {
+            for (node, spec) in &self.store_specs {
+                let store =
+                    TaskStore::open(state_dir, &self.app_id, &spec.name, task, spec.kind, cache_bytes / count, log)?;
+                self.stores.insert((task, *node), store);
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts `key` in the store of `node` for `task` and sends on whatever
+    /// the store flushes.
+    fn update(
+        &mut self,
+        task: u32,
+        node: usize,
+        key: Bytes,
+        value: Option<Bytes>,
+        out: &mut dyn Producer,
+    ) -> Result<(), ProcessError> {
+        let name = &self.names[node];
+        let store = self.stores.get_mut(&(task, node)).ok_or_else(|| ProcessError::NoStore(name.clone(), task))?;
+        let flushed = store.put(key, value, out)?;
+        self.forward_flushed(task, node, flushed, out)
+    }
+
+    fn store(&self, task: u32, node: usize) -> Result<&TaskStore, ProcessError> {
+        self.stores.get(&(task, node)).ok_or_else(|| ProcessError::NoStore(self.names[node].clone(), task))
+    }
+
+    /// Sends records a store flushed to the nodes that read its node. They
+    /// come from no single input record: errors downstream name the store's
+    /// changelog as their source.
+    fn forward_flushed(
+        &mut self,
+        task: u32,
+        node: usize,
+        flushed: Vec<Record>,
+        out: &mut dyn Producer,
+    ) -> Result<(), ProcessError> {
+        if flushed.is_empty() {
+            return Ok(());
+        }
+        let Some((_, spec)) = self.store_specs.iter().find(|(n, _)| *n == node) else { return Ok(()) };
+        let partition = TopicPartition::new(&changelog_topic(&self.app_id, &spec.name), task);
+        let batch = Batch { records: flushed.clone(), origins: (0..flushed.len() as u32).collect() };
+        let records = flushed.into_iter().map(|record| LogRecord { offset: 0, record }).collect();
+        let input = Fetched { partition, records };
+        self.forward(node, batch, &input, out)
+    }
+
+    /// Flushes every store's cache (writing local stores and changelogs, and
+    /// sending the updates downstream). Call before each commit.
+    pub fn flush(&mut self, out: &mut dyn Producer) -> Result<(), ProcessError> {
+        // Downstream of one store may be another: flush until all are clean.
+        for _ in 0..64 {
+            let dirty: Vec<(u32, usize)> = self.stores.iter().filter(|(_, s)| s.is_dirty()).map(|(k, _)| *k).collect();
+            if dirty.is_empty() {
+                return Ok(());
+            }
+            for (task, node) in dirty {
+                let flushed = match self.stores.get_mut(&(task, node)) {
+                    Some(store) => store.flush(out)?,
+                    None => Vec::new(),
+                };
+                self.forward_flushed(task, node, flushed, out)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a clean stop in every store. Call after the final commit.
+    pub fn checkpoint(&mut self, log: &dyn Log) -> Result<(), ProcessError> {
+        for store in self.stores.values_mut() {
+            store.checkpoint(log)?;
         }
         Ok(())
     }
@@ -334,6 +456,19 @@ impl Pipeline {
                 Ok(())
             }
             Exec::Sink { .. } => self.sink(node, batch, input, out),
+            Exec::Count => {
+                let task = input.partition.partition;
+                for r in batch.records {
+                    let Some(key) = r.key else { continue };
+                    let count = match self.store(task, node)?.get(&key)? {
+                        Some(v) => <[u8; 8]>::try_from(&v[..]).map(i64::from_be_bytes).unwrap_or(0),
+                        None => 0,
+                    };
+                    let value = Bytes::copy_from_slice(&(count + 1).to_be_bytes());
+                    self.update(task, node, key, Some(value), out)?;
+                }
+                Ok(())
+            }
             Exec::Chain { steps, nodes } => {
                 let (steps, nodes) = (steps.clone(), nodes.clone());
                 let outcomes = self.call_chain(&steps, &batch.records)?;

@@ -9,6 +9,7 @@
 //! application resumes from the last commit with no output lost or repeated.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 use crate::app::{App, ErrorPolicy};
 use crate::log::{Log, LogError, TopicPartition};
 use crate::pipeline::{Pipeline, PipelineStats, ProcessError};
+use crate::store::changelog_topic;
 use crate::topology::TopologyError;
 
 /// How to run.
@@ -29,12 +31,21 @@ pub struct RunOptions {
     pub max_poll_records: usize,
     /// Set to stop the run: threads commit what they did and return.
     pub stop: Arc<AtomicBool>,
+    /// Where tasks keep their state stores (`<data-dir>/state` for `eddy
+    /// run`). Needed only by topologies with stores.
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Default for RunOptions {
     /// The app's threads, run until stopped, batches of up to 4096 records.
     fn default() -> Self {
-        RunOptions { threads: None, until_idle: false, max_poll_records: 4096, stop: Arc::new(AtomicBool::new(false)) }
+        RunOptions {
+            threads: None,
+            until_idle: false,
+            max_poll_records: 4096,
+            stop: Arc::new(AtomicBool::new(false)),
+            state_dir: None,
+        }
     }
 }
 
@@ -82,6 +93,19 @@ pub enum RunError {
     /// The log failed.
     #[error(transparent)]
     Log(#[from] LogError),
+    /// The topology has stores but no state directory was given.
+    #[error("application '{0}' has state stores: give it a state directory")]
+    NoStateDir(String),
+    /// A changelog topic exists with too few partitions.
+    #[error("changelog topic '{topic}' has {partitions} partition(s) but the application has {tasks} task(s)")]
+    ChangelogTooSmall {
+        /// The topic.
+        topic: String,
+        /// Its partitions.
+        partitions: u32,
+        /// Tasks that need one each.
+        tasks: usize,
+    },
     /// A worker thread panicked (a bug in Eddy).
     #[error("worker thread {0} panicked")]
     Panicked(usize),
@@ -121,12 +145,35 @@ pub fn run_with_stats(
         }
     }
     let tasks = plan_tasks(app, &*log)?;
+    let stores = app.topology.stores();
+    if !stores.is_empty() && options.state_dir.is_none() {
+        return Err(RunError::NoStateDir(app.id.clone()));
+    }
+    for (_, store) in stores {
+        let topic = changelog_topic(&app.id, &store.name);
+        let partitions = match log.partitions(&topic)? {
+            Some(n) => n,
+            None => match log.create_topic(&topic, tasks.len().max(1) as u32) {
+                Ok(()) | Err(LogError::TopicExists { .. }) => log.partitions(&topic)?.unwrap_or(0),
+                Err(e) => return Err(e.into()),
+            },
+        };
+        if (partitions as usize) < tasks.len() {
+            return Err(RunError::ChangelogTooSmall { topic, partitions, tasks: tasks.len() });
+        }
+    }
     let threads = options.threads.unwrap_or(app.threads).clamp(1, tasks.len().max(1));
     let mut per_thread: Vec<Vec<TopicPartition>> = vec![Vec::new(); threads];
     for (i, task) in tasks.iter().enumerate() {
         per_thread[i % threads].extend(task.iter().cloned());
     }
     let first_error: Arc<Mutex<Option<RunError>>> = Arc::default();
+    let idle = Idle {
+        count: std::sync::atomic::AtomicUsize::new(0),
+        threads,
+        partitions: tasks.iter().flatten().cloned().collect(),
+    };
+    let idle = &idle;
     std::thread::scope(|scope| {
         let handles: Vec<_> = per_thread
             .into_iter()
@@ -136,7 +183,7 @@ pub fn run_with_stats(
                     (log.clone(), options.clone(), stats.clone(), first_error.clone());
                 let thread = std::thread::Builder::new().name(format!("eddy-worker-{i}"));
                 let handle = thread.spawn_scoped(scope, move || {
-                    let result = Worker::new(app, &*log, &options, &stats, partitions).and_then(|mut w| w.run());
+                    let result = Worker::new(app, &*log, &options, &stats, idle, partitions).and_then(|mut w| w.run());
                     if let Err(e) = result {
                         options.stop.store(true, Ordering::SeqCst);
                         first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
@@ -181,6 +228,32 @@ struct Worker<'a> {
     producer: Box<dyn crate::log::Producer>,
     pipeline: Pipeline,
     reported: PipelineStats,
+    idle: &'a Idle,
+    marked_idle: bool,
+}
+
+/// How many worker threads of an `until_idle` run have nothing left to do.
+struct Idle {
+    count: std::sync::atomic::AtomicUsize,
+    threads: usize,
+    /// Every input partition of the run.
+    partitions: Vec<TopicPartition>,
+}
+
+impl Idle {
+    fn all_idle(&self) -> bool {
+        self.count.load(Ordering::SeqCst) == self.threads
+    }
+}
+
+/// True when the group has committed every record of `partitions`.
+fn lag_is_zero(app: &App, log: &dyn Log, partitions: &[TopicPartition]) -> Result<bool, RunError> {
+    for tp in partitions {
+        if log.committed(&app.id, tp)?.unwrap_or(0) < log.end_offset(tp)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 impl<'a> Worker<'a> {
@@ -189,6 +262,7 @@ impl<'a> Worker<'a> {
         log: &'a dyn Log,
         options: &'a RunOptions,
         stats: &'a RunStats,
+        idle: &'a Idle,
         partitions: Vec<TopicPartition>,
     ) -> Result<Self, RunError> {
         let mut positions = BTreeMap::new();
@@ -202,6 +276,13 @@ impl<'a> Worker<'a> {
         }
         let mut consumer = log.consumer()?;
         consumer.assign(&assignment)?;
+        let mut pipeline = Pipeline::new(app, log)?;
+        if let Some(state_dir) = &options.state_dir {
+            let mut tasks: Vec<u32> = partitions.iter().map(|tp| tp.partition).collect();
+            tasks.sort_unstable();
+            tasks.dedup();
+            pipeline.open_stores(&tasks, state_dir, app.cache_max_bytes, log)?;
+        }
         Ok(Worker {
             app,
             log,
@@ -211,8 +292,10 @@ impl<'a> Worker<'a> {
             positions,
             consumer,
             producer: log.producer()?,
-            pipeline: Pipeline::new(app, log)?,
+            pipeline,
             reported: PipelineStats::default(),
+            idle,
+            marked_idle: false,
         })
     }
 
@@ -229,7 +312,7 @@ impl<'a> Worker<'a> {
         let mut last_commit = Instant::now();
         loop {
             if self.options.stop.load(Ordering::SeqCst) {
-                return self.commit();
+                return self.finish();
             }
             let fetched = self.consumer.poll(self.options.max_poll_records, poll_timeout)?;
             let idle = fetched.is_empty();
@@ -245,8 +328,31 @@ impl<'a> Worker<'a> {
                 self.commit()?;
                 last_commit = Instant::now();
             }
-            if idle && self.options.until_idle && self.caught_up()? {
-                return self.commit();
+            if self.options.until_idle {
+                if !idle {
+                    self.set_idle(false);
+                } else if self.caught_up()? {
+                    // Commit so the group's offsets show this thread is done,
+                    // then stop only when every thread is: one thread's
+                    // output may be another's input.
+                    self.commit()?;
+                    last_commit = Instant::now();
+                    self.set_idle(true);
+                    if self.idle.all_idle() && lag_is_zero(self.app, self.log, &self.idle.partitions)? {
+                        return self.finish();
+                    }
+                }
+            }
+        }
+    }
+
+    fn set_idle(&mut self, idle: bool) {
+        if idle != self.marked_idle {
+            self.marked_idle = idle;
+            if idle {
+                self.idle.count.fetch_add(1, Ordering::SeqCst);
+            } else {
+                self.idle.count.fetch_sub(1, Ordering::SeqCst);
             }
         }
     }
@@ -260,7 +366,16 @@ impl<'a> Worker<'a> {
         Ok(true)
     }
 
+    /// The final commit of a clean stop, and the stores' checkpoints.
+    fn finish(&mut self) -> Result<(), RunError> {
+        self.commit()?;
+        self.pipeline.checkpoint(self.log)?;
+        Ok(())
+    }
+
     fn commit(&mut self) -> Result<(), RunError> {
+        self.pipeline.flush(&mut *self.producer)?;
+        self.report();
         let moved: Vec<(TopicPartition, u64)> =
             self.positions.iter().filter(|(_, (_, moved))| *moved).map(|(tp, (o, _))| (tp.clone(), *o)).collect();
         if moved.is_empty() && self.producer.pending() == 0 {

@@ -16,7 +16,7 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +30,7 @@ use crate::partition::partition_for_key;
 use crate::record::Record;
 use crate::runtime::{RunError, RunOptions, RunReport, run};
 use crate::serdes::Serde;
+use crate::store::committed_contents;
 use crate::topology::Op;
 
 /// Why a test driver call failed.
@@ -47,6 +48,9 @@ pub enum DriverError {
     /// An input line is not a record.
     #[error(transparent)]
     Line(#[from] LineError),
+    /// A store could not be read.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// The temporary directory could not be made.
     #[error("cannot create a temporary directory: {0}")]
     TempDir(std::io::Error),
@@ -80,7 +84,7 @@ impl TestDriver {
         let mut formats = HashMap::new();
         for node in &app.topology.nodes {
             match &node.op {
-                Op::Source { topics, key_serde, value_serde } => {
+                Op::Source { topics, key_serde, value_serde, .. } => {
                     for t in topics {
                         formats.entry(t.clone()).or_insert(LineFormat { key: *key_serde, value: *value_serde });
                     }
@@ -92,6 +96,11 @@ impl TestDriver {
             }
         }
         Ok(TestDriver { app, log, _dir: dir, now: 0, read: HashMap::new(), formats, last_report: RunReport::default() })
+    }
+
+    /// The driver's embedded log.
+    pub fn log(&self) -> &EmbeddedLog {
+        &self.log
     }
 
     /// Creates a topic with `partitions` partitions (before piping into it).
@@ -174,7 +183,9 @@ impl TestDriver {
     /// Processes everything piped so far and commits it.
     pub fn process(&mut self) -> Result<RunReport, DriverError> {
         self.ensure_topics()?;
-        let report = run(&self.app, Arc::new(self.log.clone()), RunOptions { until_idle: true, ..Default::default() })?;
+        let options =
+            RunOptions { until_idle: true, state_dir: Some(self._dir.path().join("state")), ..Default::default() };
+        let report = run(&self.app, Arc::new(self.log.clone()), options)?;
         self.last_report = report;
         Ok(report)
     }
@@ -234,6 +245,13 @@ impl TestDriver {
             topics.push(self.app.dead_letter_topic.clone());
         }
         topics
+    }
+
+    /// Processes pending input, then returns the committed contents of a
+    /// store, keys in order.
+    pub fn store(&mut self, name: &str) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, DriverError> {
+        self.process()?;
+        Ok(committed_contents(&self.log, &self.app.id, name)?)
     }
 
     /// Sets the format used to show `topic` (for topics no node describes).

@@ -7,7 +7,7 @@ use std::process::Command;
 
 #[test]
 fn every_command_has_help() {
-    let commands: [&[&str]; 12] = [
+    let commands: [&[&str]; 15] = [
         &[],
         &["topic"],
         &["topic", "create"],
@@ -20,6 +20,9 @@ fn every_command_has_help() {
         &["plugin", "inspect"],
         &["plugin", "new"],
         &["plugin", "build"],
+        &["store"],
+        &["store", "get"],
+        &["store", "scan"],
     ];
     for args in commands {
         let out = Command::new(env!("CARGO_BIN_EXE_eddy")).args(args).arg("--help").output().unwrap();

@@ -18,6 +18,7 @@ use eddy_host::log::{EmbeddedLog, Log, TopicPartition};
 use eddy_host::partition::partition_for_key;
 use eddy_host::runtime::{RunOptions, RunStats, lag, run_with_stats};
 use eddy_host::serdes::Serde;
+use eddy_host::store::committed_contents;
 use eddy_host::testing::TestDriver;
 use serde_json::Value;
 
@@ -51,6 +52,36 @@ enum Command {
     /// Create, build and inspect plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Read an application's state stores (committed contents, from their changelogs).
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum StoreCommand {
+    /// Print the value of one key.
+    Get {
+        /// Application id.
+        app: String,
+        /// Store name.
+        store: String,
+        /// The key, in the key serde's JSON form (text for string and bytes).
+        key: String,
+        #[command(flatten)]
+        serdes: SerdeArgs,
+    },
+    /// Print every entry, in key order, as JSON lines.
+    Scan {
+        /// Application id.
+        app: String,
+        /// Store name.
+        store: String,
+        /// Only keys starting with these bytes.
+        #[arg(long)]
+        prefix: Option<String>,
+        #[command(flatten)]
+        serdes: SerdeArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -167,9 +198,33 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Produce(args) => produce(&open()?, args)?,
         Command::Consume(args) => consume(&open()?, args)?,
-        Command::Run(args) => run_app(open()?, args)?,
+        Command::Run(args) => run_app(open()?, &data_dir, args)?,
         Command::Test(args) => test_app(args)?,
         Command::Plugin(cmd) => plugin::run(cmd)?,
+        Command::Store(StoreCommand::Get { app, store, key, serdes }) => {
+            let contents = committed_contents(&open()?, &app, &store)?;
+            let key_value = serde_json::from_str(&key).unwrap_or(Value::String(key.clone()));
+            let key_bytes = serdes.key_serde.from_json(&key_value).with_context(|| format!("key {key}"))?;
+            match contents.get(&key_bytes[..]) {
+                Some(v) => println!("{}", serdes.value_serde.to_json(v)),
+                None => {
+                    eprintln!("key {key} is not in store {store} of application {app}");
+                    return Ok(ExitCode::from(1));
+                }
+            }
+        }
+        Command::Store(StoreCommand::Scan { app, store, prefix, serdes }) => {
+            let contents = committed_contents(&open()?, &app, &store)?;
+            let prefix = prefix.unwrap_or_default();
+            let format = serdes.format();
+            for (k, v) in contents.range(prefix.as_bytes().to_vec()..) {
+                if !k.starts_with(prefix.as_bytes()) {
+                    break;
+                }
+                let line = serde_json::json!({"key": format.key.to_json(k), "value": format.value.to_json(v)});
+                println!("{line}");
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -262,12 +317,17 @@ fn consume(log: &EmbeddedLog, args: ConsumeArgs) -> Result<()> {
     Ok(())
 }
 
-fn run_app(log: EmbeddedLog, args: RunArgs) -> Result<()> {
+fn run_app(log: EmbeddedLog, data_dir: &Path, args: RunArgs) -> Result<()> {
     let app = App::load(&args.app)?;
     let _instance = lock_app(&log, &app.id)?;
     let log: Arc<dyn Log> = Arc::new(log);
     let stats = Arc::new(RunStats::default());
-    let options = RunOptions { threads: args.threads, until_idle: args.until_idle, ..Default::default() };
+    let options = RunOptions {
+        threads: args.threads,
+        until_idle: args.until_idle,
+        state_dir: Some(data_dir.join("state")),
+        ..Default::default()
+    };
     let started = Instant::now();
     let progress = Progress::start(app.clone(), log.clone(), stats.clone(), options.stop.clone());
     let result = run_with_stats(&app, log.clone(), options, stats.clone());

@@ -4,9 +4,10 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
-use super::{Node, Op, Topology, TopologyError};
+use super::{Node, Op, StoreSpec, Topology, TopologyError};
 use crate::plugin::FunctionKind;
 use crate::serdes::Serde;
+use crate::store::StoreKind;
 
 /// A name or a list of names.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -70,6 +71,14 @@ pub struct NodeDoc {
     pub merge: Option<Vec<String>>,
     /// To: the topic to write.
     pub to: Option<String>,
+    /// Table: a topic read as a table (an upsert log), materialized in a store.
+    pub table: Option<String>,
+    /// Count: the name of the store that holds the counts per key.
+    pub count: Option<String>,
+    /// Table option: the store's name (default: the node's name).
+    pub store: Option<String>,
+    /// Table and count option: `persistent` (RocksDB, the default) or `in-memory`.
+    pub store_kind: Option<StoreKind>,
     /// Source and sink option: format of keys (bytes, string, json, i64).
     pub key_serde: Option<Serde>,
     /// Source and sink option: format of values.
@@ -84,6 +93,8 @@ enum DocOp {
     Split(Vec<BranchDoc>),
     Merge(Vec<String>),
     Sink(String),
+    Table(String),
+    Count(String),
 }
 
 impl NodeDoc {
@@ -106,11 +117,13 @@ impl NodeDoc {
         take("split", self.split.take().map(DocOp::Split));
         take("merge", self.merge.take().map(DocOp::Merge));
         take("to", self.to.take().map(DocOp::Sink));
+        take("table", self.table.take().map(DocOp::Table));
+        take("count", self.count.take().map(DocOp::Count));
         let bad = |problem: String| TopologyError::BadNode { node: label.to_owned(), problem };
         match ops.len() {
             1 => Ok(ops.pop().expect("one op").1),
             0 => Err(bad(
-                "no operator: add one of source, filter, filter-not, map, map-values, flat-map, flat-map-values, select-key, peek, split, merge, to".into(),
+                "no operator: add one of source, table, filter, filter-not, map, map-values, flat-map, flat-map-values, select-key, peek, split, merge, count, to".into(),
             )),
             _ => {
                 let keys: Vec<_> = ops.iter().map(|(k, _)| *k).collect();
@@ -150,15 +163,22 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
                 why: "is not defined before it: define nodes before the nodes that read them".into(),
             })
         };
-        let is_sink_or_source = matches!(op, DocOp::Source(_) | DocOp::Sink(_));
+        let is_sink_or_source = matches!(op, DocOp::Source(_) | DocOp::Sink(_) | DocOp::Table(_));
+        if doc.store.is_some() && !matches!(op, DocOp::Table(_)) {
+            return Err(bad("`store` names a table's store; a count names its store itself (`count: NAME`)".into()));
+        }
+        if doc.store_kind.is_some() && !matches!(op, DocOp::Table(_) | DocOp::Count(_)) {
+            return Err(bad("`store-kind` belongs on a table or a count".into()));
+        }
+        let store_kind = doc.store_kind.unwrap_or_default();
         if !is_sink_or_source && (doc.key_serde.is_some() || doc.value_serde.is_some()) {
             return Err(bad("key-serde and value-serde belong on a source or a `to` node".into()));
         }
         let inputs = match (&op, doc.from.take()) {
-            (DocOp::Source(_), Some(_)) => {
-                return Err(bad("a source reads topics, not nodes: remove `from`".into()));
+            (DocOp::Source(_) | DocOp::Table(_), Some(_)) => {
+                return Err(bad("a source or table reads topics, not nodes: remove `from`".into()));
             }
-            (DocOp::Source(_), None) => Vec::new(),
+            (DocOp::Source(_) | DocOp::Table(_), None) => Vec::new(),
             (DocOp::Merge(_), Some(_)) => {
                 return Err(bad("a merge lists its inputs itself: remove `from`".into()));
             }
@@ -189,9 +209,21 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
                     topics,
                     key_serde: doc.key_serde.unwrap_or_default(),
                     value_serde: doc.value_serde.unwrap_or_default(),
+                    table: None,
                 };
                 (op, Vec::new())
             }
+            DocOp::Table(topic) => {
+                let store = StoreSpec { name: doc.store.take().unwrap_or_else(|| name.clone()), kind: store_kind };
+                let op = Op::Source {
+                    topics: vec![topic],
+                    key_serde: doc.key_serde.unwrap_or_default(),
+                    value_serde: doc.value_serde.unwrap_or_default(),
+                    table: Some(store),
+                };
+                (op, Vec::new())
+            }
+            DocOp::Count(store) => (Op::Count { store: StoreSpec { name: store, kind: store_kind } }, Vec::new()),
             DocOp::Filter(function, negate) => (Op::Filter { function, negate }, Vec::new()),
             DocOp::Transform(kind, function) => (Op::Transform { kind, function }, Vec::new()),
             DocOp::Sink(topic) => {
@@ -247,6 +279,21 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
     if !nodes.iter().any(|n| matches!(n.op, Op::Source { .. })) {
         return Err(TopologyError::NoSource);
     }
+    let mut store_names = std::collections::HashSet::new();
+    for n in &nodes {
+        if let Op::Source { table: Some(store), .. } | Op::Count { store } = &n.op {
+            if !store_names.insert(store.name.clone()) {
+                return Err(TopologyError::BadNode {
+                    node: n.name.clone(),
+                    problem: format!("store '{}' is used by another node: give each store its own name", store.name),
+                });
+            }
+            crate::log::check_topic_name(&store.name).map_err(|_| TopologyError::BadNode {
+                node: n.name.clone(),
+                problem: format!("store name '{}': use only ASCII letters, digits, '.', '_' and '-'", store.name),
+            })?;
+        }
+    }
     Ok(Topology { nodes })
 }
 
@@ -259,6 +306,8 @@ fn op_keyword(op: &DocOp) -> &'static str {
         DocOp::Split(_) => "split",
         DocOp::Merge(_) => "merge",
         DocOp::Sink(_) => "to",
+        DocOp::Table(_) => "table",
+        DocOp::Count(_) => "count",
     }
 }
 

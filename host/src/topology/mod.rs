@@ -31,6 +31,7 @@ use std::collections::HashMap;
 use crate::log::{Log, LogError};
 use crate::plugin::{FunctionKind, Manifest};
 use crate::serdes::Serde;
+use crate::store::StoreKind;
 
 pub use doc::NodeDoc;
 
@@ -53,6 +54,16 @@ pub struct Node {
     pub op: Op,
 }
 
+/// A named state store of a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreSpec {
+    /// The store's name: it names the changelog topic and the state
+    /// directory, so a redeploy under the same name finds its state.
+    pub name: String,
+    /// Local storage.
+    pub kind: StoreKind,
+}
+
 /// What a node does.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
@@ -64,6 +75,16 @@ pub enum Op {
         key_serde: Serde,
         /// Format of values, checked on read.
         value_serde: Serde,
+        /// For a table: the store it is materialized in. A table reads its
+        /// topic as an upsert log (a record without a value deletes the key)
+        /// and passes on its updates as they are flushed.
+        table: Option<StoreSpec>,
+    },
+    /// Counts records per key in a store and passes on each key's new count
+    /// (an `i64`) as it is flushed. Records without a key are dropped.
+    Count {
+        /// The store holding the counts.
+        store: StoreSpec,
     },
     /// Keeps records for which a predicate holds (or, negated, does not).
     Filter {
@@ -104,7 +125,9 @@ impl Op {
     /// The operator's name as written in a topology document.
     pub fn keyword(&self) -> &'static str {
         match self {
-            Op::Source { .. } => "source",
+            Op::Source { table: None, .. } => "source",
+            Op::Source { table: Some(_), .. } => "table",
+            Op::Count { .. } => "count",
             Op::Filter { negate: false, .. } => "filter",
             Op::Filter { negate: true, .. } => "filter-not",
             Op::Transform { kind, .. } => kind.as_str(),
@@ -288,6 +311,18 @@ impl Topology {
             }
         }
         Ok(())
+    }
+
+    /// Every store of the topology, with the node that owns it.
+    pub fn stores(&self) -> Vec<(usize, &StoreSpec)> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| match &n.op {
+                Op::Source { table: Some(store), .. } | Op::Count { store } => Some((i, store)),
+                _ => None,
+            })
+            .collect()
     }
 
     /// The topics the topology reads, in order of first appearance.

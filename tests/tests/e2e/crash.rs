@@ -2,12 +2,10 @@
 //! every expected output record exactly once.
 
 use std::collections::HashSet;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use eddy_host::log::{EmbeddedLog, Log, TopicPartition};
 
-use crate::{Env, app_file, cache_dir, eddy_bin};
+use crate::{Env, app_file};
 
 const RECORDS: usize = 400_000;
 
@@ -30,28 +28,8 @@ fn kill_9_mid_run_then_restart_gives_each_record_once() {
 
     let mut kills = 0;
     for round in 1..=3u64 {
-        let mut child = Command::new(eddy_bin())
-            .arg("--data-dir")
-            .arg(env.data_dir())
-            .arg("run")
-            .arg(&app)
-            .env("EDDY_CACHE_DIR", cache_dir())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
         // Kill once this round has committed some output but not all of it.
-        let target = (RECORDS as u64 * round) / 4;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let n = output_count(&env);
-            if n >= target || Instant::now() > deadline {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        child.kill().unwrap();
-        child.wait().unwrap();
+        env.run_then_kill(&app, || output_count(&env), (RECORDS as u64 * round) / 4);
         let n = output_count(&env);
         if n < RECORDS as u64 {
             kills += 1;

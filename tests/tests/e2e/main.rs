@@ -8,6 +8,7 @@ mod crash;
 mod driver;
 mod pipeline;
 mod scaffold;
+mod state;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -86,6 +87,27 @@ impl Env {
             String::from_utf8_lossy(&out.stdout)
         );
         String::from_utf8(out.stderr).expect("UTF-8 output")
+    }
+
+    /// Starts `eddy run APP` (without `--until-idle`) and kills it with
+    /// SIGKILL once `progress()` reaches `target` (or after a minute).
+    pub fn run_then_kill(&self, app: &Path, progress: impl Fn() -> u64, target: u64) {
+        let mut child = Command::new(eddy_bin())
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .arg("run")
+            .arg(app)
+            .env("EDDY_CACHE_DIR", cache_dir())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting eddy run");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while progress() < target && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        child.kill().expect("killing eddy run");
+        child.wait().expect("reaping eddy run");
     }
 
     /// Writes a file in the directory.

@@ -1,0 +1,308 @@
+//! State stores: per-task key-value stores owned by the host.
+//!
+//! A [`KeyValueStore`] is the local storage: [`RocksStore`] (persistent, the
+//! default) or [`MemoryStore`]. A [`TaskStore`] puts a [`RecordCache`] in
+//! front of it and a changelog topic (`<application-id>-<store>-changelog`,
+//! partition = task) behind it:
+//!
+//! - updates land in the cache and coalesce per key;
+//! - at commit the cache flushes: one write batch to the local store, one
+//!   changelog record per key sent in the commit's transaction, and the
+//!   flushed updates go downstream;
+//! - on a clean stop a checkpoint file records the changelog offset the local
+//!   store holds. A start with a checkpoint replays the changelog from there;
+//!   a start without one (a crash, a lost directory) wipes the local store and
+//!   restores it from the whole changelog, so local state never runs ahead of
+//!   what was committed.
+
+mod cache;
+mod memory;
+mod rocks;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+pub use cache::RecordCache;
+pub use memory::MemoryStore;
+pub use rocks::RocksStore;
+
+use crate::log::{Log, LogError, Producer, TopicPartition};
+use crate::record::Record;
+
+/// What went wrong in a store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// RocksDB failed.
+    #[error("store {path}: {detail}")]
+    Rocks {
+        /// The store's directory.
+        path: PathBuf,
+        /// RocksDB's message.
+        detail: String,
+    },
+    /// A file of the store could not be read or written.
+    #[error("store {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The changelog could not be read or written.
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+/// A key and its value, as stores return them.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
+/// Local key-value storage, ordered by key bytes.
+pub trait KeyValueStore: Send {
+    /// The value of `key`.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Applies puts (`Some`) and deletes (`None`) atomically.
+    fn write(&mut self, batch: &[(Bytes, Option<Bytes>)]) -> Result<(), StoreError>;
+
+    /// Entries with `from <= key < to` (unbounded where `None`), in key order.
+    fn range(&self, from: Option<&[u8]>, to: Option<&[u8]>) -> Result<Vec<Entry>, StoreError>;
+
+    /// Removes every entry.
+    fn clear(&mut self) -> Result<(), StoreError>;
+}
+
+/// The smallest key greater than every key starting with `prefix`, if any.
+pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// Which local storage a store uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StoreKind {
+    /// RocksDB on local disk.
+    #[default]
+    Persistent,
+    /// A map in memory, rebuilt from the changelog on every start.
+    InMemory,
+}
+
+/// The changelog topic of `store` in application `app`.
+pub fn changelog_topic(app: &str, store: &str) -> String {
+    format!("{app}-{store}-changelog")
+}
+
+/// The committed contents of store `store` of application `app`, read from
+/// its changelog: what every task's store holds as of the last commit, keys
+/// in order. Works while the application runs.
+pub fn committed_contents(log: &dyn Log, app: &str, store: &str) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, StoreError> {
+    let topic = changelog_topic(app, store);
+    let partitions = log.partitions(&topic)?.ok_or_else(|| LogError::UnknownTopic(topic.clone()))?;
+    let mut contents = BTreeMap::new();
+    for p in 0..partitions {
+        let tp = TopicPartition::new(&topic, p);
+        let end = log.end_offset(&tp)?;
+        let mut consumer = log.consumer()?;
+        consumer.assign(&[(tp, 0)])?;
+        let mut next = 0;
+        while next < end {
+            for f in consumer.poll(8192, Duration::from_millis(100))? {
+                for r in f.records {
+                    next = r.offset + 1;
+                    let Some(key) = r.record.key else { continue };
+                    match r.record.value {
+                        Some(v) => contents.insert(key.to_vec(), v.to_vec()),
+                        None => contents.remove(&key[..]),
+                    };
+                }
+            }
+        }
+    }
+    Ok(contents)
+}
+
+/// A task's instance of a named store: cache, local storage and changelog.
+pub struct TaskStore {
+    name: String,
+    dir: PathBuf,
+    local: Box<dyn KeyValueStore>,
+    cache: RecordCache,
+    changelog: TopicPartition,
+}
+
+const CHECKPOINT: &str = ".checkpoint";
+
+impl TaskStore {
+    /// Opens the store `name` of task `task` under `state_dir`, restoring it
+    /// from its changelog as the module documentation describes.
+    pub fn open(
+        state_dir: &Path,
+        app: &str,
+        name: &str,
+        task: u32,
+        kind: StoreKind,
+        cache_bytes: usize,
+        log: &dyn Log,
+    ) -> Result<TaskStore, StoreError> {
+        let dir = state_dir.join(app).join(task.to_string()).join(name);
+        let checkpoint_path = dir.join(CHECKPOINT);
+        let checkpoint = match std::fs::read_to_string(&checkpoint_path) {
+            Ok(text) => text.trim().parse::<u64>().ok(),
+            Err(_) => None,
+        };
+        let checkpoint = if kind == StoreKind::Persistent { checkpoint } else { None };
+        if checkpoint.is_none() && dir.exists() {
+            // No clean stop recorded: what is on disk may be ahead of the
+            // changelog. Start over from the changelog.
+            std::fs::remove_dir_all(&dir).map_err(|source| StoreError::Io { path: dir.clone(), source })?;
+        }
+        std::fs::create_dir_all(&dir).map_err(|source| StoreError::Io { path: dir.clone(), source })?;
+        // While the task runs, the directory has no valid checkpoint.
+        if checkpoint.is_some() {
+            std::fs::remove_file(&checkpoint_path)
+                .map_err(|source| StoreError::Io { path: checkpoint_path.clone(), source })?;
+        }
+        let local: Box<dyn KeyValueStore> = match kind {
+            StoreKind::Persistent => Box::new(RocksStore::open(&dir.join("rocksdb"))?),
+            StoreKind::InMemory => Box::new(MemoryStore::default()),
+        };
+        let changelog = TopicPartition::new(&changelog_topic(app, name), task);
+        let mut store =
+            TaskStore { name: name.to_owned(), dir, local, cache: RecordCache::new(cache_bytes), changelog };
+        store.restore(log, checkpoint.unwrap_or(0))?;
+        Ok(store)
+    }
+
+    /// The store's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Replays the changelog from `from` to its end into the local store.
+    fn restore(&mut self, log: &dyn Log, from: u64) -> Result<(), StoreError> {
+        let end = log.end_offset(&self.changelog)?;
+        if from >= end {
+            return Ok(());
+        }
+        let mut consumer = log.consumer()?;
+        consumer.assign(&[(self.changelog.clone(), from)])?;
+        let mut next = from;
+        while next < end {
+            let mut batch = Vec::new();
+            for f in consumer.poll(8192, Duration::from_millis(100))? {
+                for r in f.records {
+                    next = r.offset + 1;
+                    if let Some(key) = r.record.key {
+                        batch.push((key, r.record.value));
+                    }
+                }
+            }
+            self.local.write(&batch)?;
+        }
+        tracing::debug!(
+            "restored store {} of task {} from offset {from} to {end}",
+            self.name,
+            self.changelog.partition
+        );
+        Ok(())
+    }
+
+    /// The value of `key`: the cache's if it has one, else the local store's.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Bytes>, StoreError> {
+        match self.cache.get(key) {
+            Some(v) => Ok(v.clone()),
+            None => Ok(self.local.get(key)?.map(Bytes::from)),
+        }
+    }
+
+    /// Puts (`Some`) or deletes (`None`) `key`. With the cache full, the
+    /// cache is flushed first.
+    pub fn put(&mut self, key: Bytes, value: Option<Bytes>, out: &mut dyn Producer) -> Result<Vec<Record>, StoreError> {
+        self.cache.put(key, value);
+        if self.cache.is_over() { self.flush(out) } else { Ok(Vec::new()) }
+    }
+
+    /// Entries with `from <= key < to`, cache included, in key order.
+    pub fn range(&self, from: Option<&[u8]>, to: Option<&[u8]>) -> Result<Vec<Entry>, StoreError> {
+        let mut merged: BTreeMap<Vec<u8>, Option<Vec<u8>>> =
+            self.local.range(from, to)?.into_iter().map(|(k, v)| (k, Some(v))).collect();
+        for (k, v) in self.cache.range(from, to) {
+            merged.insert(k.to_vec(), v.as_ref().map(|v| v.to_vec()));
+        }
+        Ok(merged.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect())
+    }
+
+    /// True if the cache holds updates not yet flushed.
+    pub fn is_dirty(&self) -> bool {
+        !self.cache.is_empty()
+    }
+
+    /// Writes the cached updates to the local store and the changelog (in
+    /// `out`'s transaction) and returns them as records for downstream,
+    /// timestamped now.
+    pub fn flush(&mut self, out: &mut dyn Producer) -> Result<Vec<Record>, StoreError> {
+        let updates = self.cache.drain();
+        if updates.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.local.write(&updates)?;
+        let now = crate::jsonl::now_ms();
+        let mut records = Vec::with_capacity(updates.len());
+        for (key, value) in updates {
+            let record = Record { key: Some(key), value, timestamp: now, headers: Vec::new() };
+            out.send(&self.changelog, record.clone())?;
+            records.push(record);
+        }
+        Ok(records)
+    }
+
+    /// Records a clean stop: the local store holds the changelog up to its
+    /// end. Call after the final commit.
+    pub fn checkpoint(&mut self, log: &dyn Log) -> Result<(), StoreError> {
+        let end = log.end_offset(&self.changelog)?;
+        let path = self.dir.join(CHECKPOINT);
+        std::fs::write(&path, end.to_string()).map_err(|source| StoreError::Io { path, source })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_ends() {
+        assert_eq!(prefix_end(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_end(b"a\xff"), Some(b"b".to_vec()));
+        assert_eq!(prefix_end(b"\xff\xff"), None);
+        assert_eq!(prefix_end(b""), None);
+    }
+
+    pub(super) fn exercise(store: &mut dyn KeyValueStore) {
+        let b = |s: &str| Bytes::copy_from_slice(s.as_bytes());
+        store.write(&[(b("b"), Some(b("2"))), (b("a"), Some(b("1"))), (b("c"), Some(b("3")))]).unwrap();
+        store.write(&[(b("c"), None), (b("a"), Some(b("one")))]).unwrap();
+        assert_eq!(store.get(b"a").unwrap(), Some(b"one".to_vec()));
+        assert_eq!(store.get(b"c").unwrap(), None);
+        let all = store.range(None, None).unwrap();
+        assert_eq!(all, [(b"a".to_vec(), b"one".to_vec()), (b"b".to_vec(), b"2".to_vec())]);
+        assert_eq!(store.range(Some(b"b"), None).unwrap().len(), 1);
+        assert_eq!(store.range(None, Some(b"b")).unwrap().len(), 1);
+        store.clear().unwrap();
+        assert!(store.range(None, None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn memory_store_behaves() {
+        exercise(&mut MemoryStore::default());
+    }
+}

@@ -1,0 +1,87 @@
+//! The persistent store: RocksDB in the task's state directory.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use rocksdb::{DB, Direction, IteratorMode, Options, WriteBatch};
+
+use super::{Entry, KeyValueStore, StoreError};
+
+/// A store in a RocksDB database.
+pub struct RocksStore {
+    path: PathBuf,
+    db: DB,
+}
+
+impl RocksStore {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<RocksStore, StoreError> {
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        let db =
+            DB::open(&options, path).map_err(|e| StoreError::Rocks { path: path.to_owned(), detail: e.to_string() })?;
+        Ok(RocksStore { path: path.to_owned(), db })
+    }
+
+    fn error(&self, e: rocksdb::Error) -> StoreError {
+        StoreError::Rocks { path: self.path.clone(), detail: e.to_string() }
+    }
+}
+
+impl KeyValueStore for RocksStore {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.db.get(key).map_err(|e| self.error(e))
+    }
+
+    fn write(&mut self, batch: &[(Bytes, Option<Bytes>)]) -> Result<(), StoreError> {
+        let mut wb = WriteBatch::default();
+        for (k, v) in batch {
+            match v {
+                Some(v) => wb.put(k, v),
+                None => wb.delete(k),
+            }
+        }
+        self.db.write(wb).map_err(|e| self.error(e))
+    }
+
+    fn range(&self, from: Option<&[u8]>, to: Option<&[u8]>) -> Result<Vec<Entry>, StoreError> {
+        let mode = match from {
+            Some(f) => IteratorMode::From(f, Direction::Forward),
+            None => IteratorMode::Start,
+        };
+        let mut out = Vec::new();
+        for item in self.db.iterator(mode) {
+            let (k, v) = item.map_err(|e| self.error(e))?;
+            if to.is_some_and(|t| &k[..] >= t) {
+                break;
+            }
+            out.push((k.into_vec(), v.into_vec()));
+        }
+        Ok(out)
+    }
+
+    fn clear(&mut self) -> Result<(), StoreError> {
+        let keys: Vec<Vec<u8>> = self.range(None, None)?.into_iter().map(|(k, _)| k).collect();
+        let mut wb = WriteBatch::default();
+        for k in keys {
+            wb.delete(k);
+        }
+        self.db.write(wb).map_err(|e| self.error(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rocks_store_behaves_and_persists() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = RocksStore::open(dir.path()).unwrap();
+        super::super::tests::exercise(&mut store);
+        store.write(&[(Bytes::from_static(b"k"), Some(Bytes::from_static(b"v")))]).unwrap();
+        drop(store);
+        let again = RocksStore::open(dir.path()).unwrap();
+        assert_eq!(again.get(b"k").unwrap(), Some(b"v".to_vec()));
+    }
+}

@@ -1,0 +1,215 @@
+//! State: counts and tables in RocksDB stores with changelogs, through the
+//! test driver and through `eddy run`, crashes and lost state directories.
+
+use std::collections::BTreeMap;
+
+use eddy_host::log::{EmbeddedLog, Log, TopicPartition};
+use eddy_host::testing::TestDriver;
+use serde_json::{Value, json};
+
+use crate::{Env, app_file};
+
+/// Word count: lines are split into words (the `words` plugin), written to
+/// `words` keyed by word (so each word lives in one partition) and counted.
+fn wordcount_app(env: &Env, extra: &str) -> std::path::PathBuf {
+    let body = format!(
+        "application-id: wordcount\nthreads: 2\n{extra}topology:
+  - {{ name: lines, source: [lines], value-serde: string }}
+  - {{ name: split, flat-map: split_words }}
+  - {{ name: to-words, to: words, key-serde: string, value-serde: string }}
+  - {{ name: words, source: [words], key-serde: string, value-serde: string }}
+  - {{ name: counts, count: word-counts }}
+  - {{ name: out, to: word-counts-out, key-serde: string, value-serde: i64 }}
+"
+    );
+    app_file(env, "wordcount.yaml", eddy_tests::WORDS, &body)
+}
+
+const VOCABULARY: [&str; 7] = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta"];
+
+/// Deterministic lines and the word counts they give.
+fn lines(n: usize, seed: usize) -> (Vec<String>, BTreeMap<String, i64>) {
+    let mut counts = BTreeMap::new();
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let words: Vec<&str> = (0..1 + (i + seed) % 4).map(|j| VOCABULARY[(i * 7 + j * 3 + seed) % 7]).collect();
+        for w in &words {
+            *counts.entry((*w).to_owned()).or_insert(0) += 1;
+        }
+        out.push(words.join(" "));
+    }
+    (out, counts)
+}
+
+fn merge(a: &mut BTreeMap<String, i64>, b: BTreeMap<String, i64>) {
+    for (k, v) in b {
+        *a.entry(k).or_insert(0) += v;
+    }
+}
+
+fn driver_counts(driver: &mut TestDriver) -> BTreeMap<String, i64> {
+    driver
+        .store("word-counts")
+        .unwrap()
+        .into_iter()
+        .map(|(k, v)| (String::from_utf8(k).unwrap(), i64::from_be_bytes(v.try_into().unwrap())))
+        .collect()
+}
+
+fn changelog_records(log: &EmbeddedLog) -> u64 {
+    let topic = "wordcount-word-counts-changelog";
+    let partitions = log.partitions(topic).unwrap().unwrap();
+    (0..partitions).map(|p| log.end_offset(&TopicPartition::new(topic, p)).unwrap()).sum()
+}
+
+#[test]
+fn word_count_is_exact_with_the_cache_on_and_off() {
+    let (input, expected) = lines(2000, 0);
+    let text: String = input.iter().map(|l| format!("{{\"value\": \"{l}\"}}\n")).collect();
+    let mut results = Vec::new();
+    for extra in ["", "cache-max-bytes: 0\n"] {
+        let env = Env::new();
+        let mut driver = TestDriver::from_file(&wordcount_app(&env, extra)).unwrap();
+        for t in ["lines", "words", "word-counts-out"] {
+            driver.create_topic(t, 3).unwrap();
+        }
+        driver.pipe_json_lines("lines", &text).unwrap();
+        let counts = driver_counts(&mut driver);
+        assert_eq!(counts, expected, "cache: {extra:?}");
+        // The output topic's last value per key is the final count.
+        let mut last = BTreeMap::new();
+        for r in driver.read_output_json("word-counts-out").unwrap() {
+            last.insert(r["key"].as_str().unwrap().to_owned(), r["value"].as_i64().unwrap());
+        }
+        assert_eq!(last, expected);
+        results.push((counts, changelog_records(driver.log())));
+    }
+    let (cached, uncached) = (&results[0], &results[1]);
+    assert_eq!(cached.0, uncached.0);
+    let words: i64 = expected.values().sum();
+    assert_eq!(uncached.1, words as u64, "without the cache every update is written");
+    assert!(cached.1 < uncached.1 / 10, "the cache coalesces: {} vs {} changelog records", cached.1, uncached.1);
+}
+
+fn store_counts(env: &Env) -> BTreeMap<String, i64> {
+    env.eddy(&["store", "scan", "wordcount", "word-counts", "--key-serde", "string", "--value-serde", "i64"])
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (v["key"].as_str().unwrap().to_owned(), v["value"].as_i64().unwrap())
+        })
+        .collect()
+}
+
+fn setup_topics(env: &Env) {
+    for t in ["lines", "words", "word-counts-out"] {
+        env.eddy(&["topic", "create", t, "--partitions", "3"]);
+    }
+}
+
+fn produce_lines(env: &Env, lines: &[String], name: &str) {
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let file = env.write(name, &text);
+    env.eddy(&["produce", "lines", "--value-only", "--file", file.to_str().unwrap()]);
+}
+
+#[test]
+fn stateful_run_killed_mid_way_ends_exactly_once() {
+    let env = Env::new();
+    setup_topics(&env);
+    let (input, expected) = lines(150_000, 1);
+    produce_lines(&env, &input, "lines.txt");
+    let app = wordcount_app(&env, "commit-interval-ms: 20\n");
+    let words_out = |env: &Env| -> u64 {
+        let log = EmbeddedLog::open(env.data_dir(), false).unwrap();
+        (0..3).map(|p| log.end_offset(&TopicPartition::new("words", p)).unwrap()).sum()
+    };
+    let total_words: i64 = expected.values().sum();
+    let mut killed_mid_way = 0;
+    for round in 1..=3u64 {
+        env.run_then_kill(&app, || words_out(&env), total_words as u64 * round / 4);
+        if words_out(&env) < total_words as u64 || store_counts(&env) != expected {
+            killed_mid_way += 1;
+        }
+    }
+    assert!(killed_mid_way >= 1, "every run finished before it was killed: raise the input size");
+    env.eddy(&["run", app.to_str().unwrap(), "--until-idle"]);
+    assert_eq!(words_out(&env), total_words as u64, "each word written once");
+    assert_eq!(store_counts(&env), expected);
+}
+
+#[test]
+fn state_is_restored_from_the_changelog_or_the_checkpoint() {
+    let env = Env::new();
+    setup_topics(&env);
+    let app = wordcount_app(&env, "");
+    let (first, mut expected) = lines(3000, 2);
+    produce_lines(&env, &first, "first.txt");
+    env.eddy(&["run", app.to_str().unwrap(), "--until-idle"]);
+    assert_eq!(store_counts(&env), expected);
+    // A clean stop leaves a checkpoint per task store.
+    let state = env.data_dir().join("state").join("wordcount");
+    for task in 0..3 {
+        let checkpoint = state.join(task.to_string()).join("word-counts").join(".checkpoint");
+        assert!(checkpoint.exists(), "{} missing", checkpoint.display());
+    }
+
+    // Clean restart: the stores resume from their checkpoints.
+    let (second, more) = lines(1000, 3);
+    merge(&mut expected, more);
+    produce_lines(&env, &second, "second.txt");
+    env.eddy(&["run", app.to_str().unwrap(), "--until-idle"]);
+    assert_eq!(store_counts(&env), expected);
+
+    // Lost local state: rebuilt from the changelog, and counting goes on from there.
+    std::fs::remove_dir_all(&state).unwrap();
+    let (third, more) = lines(500, 4);
+    merge(&mut expected, more);
+    produce_lines(&env, &third, "third.txt");
+    env.eddy(&["run", app.to_str().unwrap(), "--until-idle"]);
+    assert_eq!(store_counts(&env), expected);
+    let mut last = BTreeMap::new();
+    for r in env.consume_all("word-counts-out", &["--key-serde", "string", "--value-serde", "i64"]) {
+        last.insert(r["key"].as_str().unwrap().to_owned(), r["value"].as_i64().unwrap());
+    }
+    assert_eq!(last, expected, "counts sent on after the restore continue from the restored values");
+}
+
+#[test]
+fn tables_upsert_and_tombstones_delete() {
+    let env = Env::new();
+    env.eddy(&["topic", "create", "customers", "--partitions", "2"]);
+    let body = "application-id: crm\ntopology:\n  - { name: customers, table: customers, store: customer-store, store-kind: in-memory, key-serde: string, value-serde: json }\n";
+    let app = app_file(&env, "crm.yaml", eddy_tests::WORDS, body);
+    let input = env.write(
+        "customers.jsonl",
+        r#"{"key": "c1", "value": {"name": "Ada", "total": 10}}
+{"key": "c2", "value": {"name": "Bob", "total": 5}}
+{"key": "c1", "value": {"name": "Ada", "total": 25}}
+{"key": "c3", "value": {"name": "Cy", "total": 1}}
+{"key": "c2", "value": null}
+"#,
+    );
+    env.eddy(&[
+        "produce",
+        "customers",
+        "--file",
+        input.to_str().unwrap(),
+        "--key-serde",
+        "string",
+        "--value-serde",
+        "json",
+    ]);
+    env.eddy(&["run", app.to_str().unwrap(), "--until-idle"]);
+    let get = |key: &str| env.eddy_output(&["store", "get", "crm", "customer-store", key, "--value-serde", "json"]);
+    let c1 = get("c1");
+    assert!(c1.status.success());
+    assert_eq!(serde_json::from_slice::<Value>(&c1.stdout).unwrap(), json!({"name": "Ada", "total": 25}));
+    let c2 = get("c2");
+    assert!(!c2.status.success(), "a tombstone removes the key");
+    assert!(String::from_utf8_lossy(&c2.stderr).contains("key c2 is not in store customer-store"));
+    let scan = env.eddy(&["store", "scan", "crm", "customer-store", "--prefix", "c", "--key-serde", "string"]);
+    let keys: Vec<String> =
+        scan.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["key"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(keys, ["c1", "c3"]);
+}
