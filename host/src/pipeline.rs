@@ -292,8 +292,9 @@ impl Pipeline {
         self.forward_flushed(task, node, flushed, out)
     }
 
-    fn store(&self, task: u32, node: usize) -> Result<&TaskStore, ProcessError> {
-        self.stores.get(&(task, node)).ok_or_else(|| ProcessError::NoStore(self.names[node].clone(), task))
+    fn store(&mut self, task: u32, node: usize) -> Result<&mut TaskStore, ProcessError> {
+        let name = &self.names[node];
+        self.stores.get_mut(&(task, node)).ok_or_else(|| ProcessError::NoStore(name.clone(), task))
     }
 
     /// Sends records a store flushed to the nodes that read its node. They

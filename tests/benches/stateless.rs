@@ -22,6 +22,8 @@ use eddy_host::runtime::{RunOptions, run};
 use eddy_host::topology::Topology;
 
 const PARTITIONS: u32 = 4;
+/// Distinct keys in the input.
+const KEYS: u64 = 100_000;
 
 fn topology(input: &str, output: &str, logic: bool) -> Topology {
     let middle =
@@ -47,11 +49,19 @@ fn value(i: u64) -> Vec<u8> {
     v
 }
 
+/// A pseudo-random function of `i` (splitmix64), to pick keys uniformly at random.
+fn spread(i: u64) -> u64 {
+    let mut z = i.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 fn produce(log: &EmbeddedLog, topic: &str, n: u64) {
     log.create_topic(topic, PARTITIONS).unwrap();
     let mut p = log.producer().unwrap();
     for i in 0..n {
-        let key = format!("sensor-{}", i % 10_000);
+        let key = format!("sensor-{}", spread(i) % KEYS);
         let part = partition_for_key(key.as_bytes(), PARTITIONS);
         p.send(&TopicPartition::new(topic, part), Record::new(Some(key), Some(value(i)), i as i64)).unwrap();
         if p.pending() >= 100_000 {
@@ -86,6 +96,35 @@ fn measure(log: &EmbeddedLog, name: &str, plugin: Arc<dyn Plugin>, logic: bool, 
     let expected_out = if logic { n - n.div_ceil(10) } else { n };
     assert_eq!(report.records_out, expected_out, "{name}");
     (n as f64 / cpu, n as f64 / secs)
+}
+
+/// Counts per key with a record cache of `cache_bytes`; returns records per
+/// CPU-second, per second, and local store writes (= changelog records) per
+/// input record.
+fn measure_count(
+    log: &EmbeddedLog,
+    state: &std::path::Path,
+    name: &str,
+    cache_bytes: usize,
+    n: u64,
+) -> (f64, f64, f64) {
+    let output = format!("out-{name}");
+    log.create_topic(&output, PARTITIONS).unwrap();
+    let topology = Topology::from_json(&format!(
+        r#"[{{"name": "in", "source": ["in"]}}, {{"name": "counts", "count": "counts"}}, {{"name": "out", "to": "{output}", "value-serde": "i64"}}]"#
+    ))
+    .unwrap();
+    let mut app = App::from_parts(name, native_plugin(), topology, ErrorPolicy::Fail).unwrap();
+    app.cache_max_bytes = cache_bytes;
+    let (started, cpu) = (Instant::now(), cpu_seconds());
+    let options =
+        RunOptions { threads: Some(1), until_idle: true, state_dir: Some(state.to_owned()), ..Default::default() };
+    let report = run(&app, Arc::new(log.clone()), options).unwrap();
+    let (secs, cpu) = (started.elapsed().as_secs_f64(), cpu_seconds() - cpu);
+    assert_eq!(report.records_in, n);
+    let changelog = format!("{name}-counts-changelog");
+    let writes: u64 = (0..PARTITIONS).map(|p| log.end_offset(&TopicPartition::new(&changelog, p)).unwrap()).sum();
+    (n as f64 / cpu, n as f64 / secs, writes as f64 / n as f64)
 }
 
 fn native_plugin() -> Arc<dyn Plugin> {
@@ -164,6 +203,14 @@ fn main() {
         }
     }
     let (per_call, boundary, predicate, map_values, instantiate) = per_call_costs(&wasm);
+    let state = dir.path().join("state");
+    let mut counts = Vec::new();
+    if wanted("count") {
+        for (label, cache) in [("cache on (10 MiB)", 10usize << 20), ("cache off", 0)] {
+            let name = format!("count-{}", counts.len());
+            counts.push((label, measure_count(&log, &state, &name, cache, n)));
+        }
+    }
 
     println!();
     println!("stateless pipeline, embedded log, {n} records of 100 B JSON, {PARTITIONS} partitions, 1 worker thread");
@@ -176,6 +223,18 @@ fn main() {
     ];
     for (name, (per_cpu, per_wall)) in rows {
         println!("{name:<44} {per_cpu:>14.0} {per_wall:>12.0} {:>8.2}", per_cpu / best_native.0);
+    }
+    if !counts.is_empty() {
+        println!();
+        println!("count per key, {KEYS} keys, RocksDB stores, 1 worker thread; ratio: to the WASM stateless pipeline");
+        println!(
+            "{:<44} {:>14} {:>12} {:>8} {:>16}",
+            "pipeline", "records/cpu-s", "records/s", "ratio", "writes/record"
+        );
+        for (label, (per_cpu, per_wall, writes)) in counts {
+            let name = format!("read -> count -> write, {label}");
+            println!("{name:<44} {per_cpu:>14.0} {per_wall:>12.0} {:>8.2} {writes:>16.3}", per_cpu / best_wasm.0);
+        }
     }
     println!();
     println!("WASM call, 1 record (fixed cost)             {per_call:>8.0} ns");

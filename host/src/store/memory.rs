@@ -39,6 +39,10 @@ impl KeyValueStore for MemoryStore {
         Ok(self.map.range((lo, hi)).map(|(k, v)| (k.clone(), v.clone())).collect())
     }
 
+    fn persist(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     fn clear(&mut self) -> Result<(), StoreError> {
         self.map.clear();
         Ok(())

@@ -70,6 +70,9 @@ pub trait KeyValueStore: Send {
     /// Entries with `from <= key < to` (unbounded where `None`), in key order.
     fn range(&self, from: Option<&[u8]>, to: Option<&[u8]>) -> Result<Vec<Entry>, StoreError>;
 
+    /// Makes every write so far survive a process exit (before a checkpoint).
+    fn persist(&mut self) -> Result<(), StoreError>;
+
     /// Removes every entry.
     fn clear(&mut self) -> Result<(), StoreError>;
 }
@@ -217,12 +220,15 @@ impl TaskStore {
         Ok(())
     }
 
-    /// The value of `key`: the cache's if it has one, else the local store's.
-    pub fn get(&self, key: &[u8]) -> Result<Option<Bytes>, StoreError> {
-        match self.cache.get(key) {
-            Some(v) => Ok(v.clone()),
-            None => Ok(self.local.get(key)?.map(Bytes::from)),
+    /// The value of `key`: the cache's if it has one, else the local
+    /// store's (which the cache then remembers).
+    pub fn get(&mut self, key: &[u8]) -> Result<Option<Bytes>, StoreError> {
+        if let Some(v) = self.cache.get(key) {
+            return Ok(v.clone());
         }
+        let value = self.local.get(key)?.map(Bytes::from);
+        self.cache.remember(Bytes::copy_from_slice(key), value.clone());
+        Ok(value)
     }
 
     /// Puts (`Some`) or deletes (`None`) `key`. With the cache full, the
@@ -236,7 +242,7 @@ impl TaskStore {
     pub fn range(&self, from: Option<&[u8]>, to: Option<&[u8]>) -> Result<Vec<Entry>, StoreError> {
         let mut merged: BTreeMap<Vec<u8>, Option<Vec<u8>>> =
             self.local.range(from, to)?.into_iter().map(|(k, v)| (k, Some(v))).collect();
-        for (k, v) in self.cache.range(from, to) {
+        for (k, v) in self.cache.dirty_range(from, to) {
             merged.insert(k.to_vec(), v.as_ref().map(|v| v.to_vec()));
         }
         Ok(merged.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect())
@@ -244,7 +250,7 @@ impl TaskStore {
 
     /// True if the cache holds updates not yet flushed.
     pub fn is_dirty(&self) -> bool {
-        !self.cache.is_empty()
+        !self.cache.is_clean()
     }
 
     /// Writes the cached updates to the local store and the changelog (in
@@ -269,6 +275,7 @@ impl TaskStore {
     /// Records a clean stop: the local store holds the changelog up to its
     /// end. Call after the final commit.
     pub fn checkpoint(&mut self, log: &dyn Log) -> Result<(), StoreError> {
+        self.local.persist()?;
         let end = log.end_offset(&self.changelog)?;
         let path = self.dir.join(CHECKPOINT);
         std::fs::write(&path, end.to_string()).map_err(|source| StoreError::Io { path, source })

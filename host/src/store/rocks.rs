@@ -1,9 +1,13 @@
 //! The persistent store: RocksDB in the task's state directory.
+//!
+//! RocksDB's write-ahead log is off, as in Kafka Streams: the changelog topic
+//! is what makes the store durable. A clean stop flushes the memtables to
+//! disk before the checkpoint is written.
 
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use rocksdb::{DB, Direction, IteratorMode, Options, WriteBatch};
+use rocksdb::{DB, Direction, FlushOptions, IteratorMode, Options, WriteBatch, WriteOptions};
 
 use super::{Entry, KeyValueStore, StoreError};
 
@@ -41,7 +45,9 @@ impl KeyValueStore for RocksStore {
                 None => wb.delete(k),
             }
         }
-        self.db.write(wb).map_err(|e| self.error(e))
+        let mut options = WriteOptions::default();
+        options.disable_wal(true);
+        self.db.write_opt(wb, &options).map_err(|e| self.error(e))
     }
 
     fn range(&self, from: Option<&[u8]>, to: Option<&[u8]>) -> Result<Vec<Entry>, StoreError> {
@@ -58,6 +64,12 @@ impl KeyValueStore for RocksStore {
             out.push((k.into_vec(), v.into_vec()));
         }
         Ok(out)
+    }
+
+    fn persist(&mut self) -> Result<(), StoreError> {
+        let mut options = FlushOptions::default();
+        options.set_wait(true);
+        self.db.flush_opt(&options).map_err(|e| self.error(e))
     }
 
     fn clear(&mut self) -> Result<(), StoreError> {
