@@ -328,6 +328,10 @@ fn run_app(log: EmbeddedLog, data_dir: &Path, args: RunArgs) -> Result<()> {
         state_dir: Some(data_dir.join("state")),
         ..Default::default()
     };
+    // Ctrl-C or SIGTERM: stop cleanly (commit, checkpoint stores). Killing
+    // the process is safe too, but then stores restore from their changelogs.
+    let stop = options.stop.clone();
+    ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst)).context("installing the Ctrl-C handler")?;
     let started = Instant::now();
     let progress = Progress::start(app.clone(), log.clone(), stats.clone(), options.stop.clone());
     let result = run_with_stats(&app, log.clone(), options, stats.clone());

@@ -89,10 +89,9 @@ impl Env {
         String::from_utf8(out.stderr).expect("UTF-8 output")
     }
 
-    /// Starts `eddy run APP` (without `--until-idle`) and kills it with
-    /// SIGKILL once `progress()` reaches `target` (or after a minute).
-    pub fn run_then_kill(&self, app: &Path, progress: impl Fn() -> u64, target: u64) {
-        let mut child = Command::new(eddy_bin())
+    /// Starts `eddy run APP` (without `--until-idle`) in the background.
+    pub fn spawn_run(&self, app: &Path) -> std::process::Child {
+        Command::new(eddy_bin())
             .arg("--data-dir")
             .arg(self.data_dir())
             .arg("run")
@@ -101,7 +100,13 @@ impl Env {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .expect("starting eddy run");
+            .expect("starting eddy run")
+    }
+
+    /// Starts `eddy run APP` and kills it with SIGKILL once `progress()`
+    /// reaches `target` (or after a minute).
+    pub fn run_then_kill(&self, app: &Path, progress: impl Fn() -> u64, target: u64) {
+        let mut child = self.spawn_run(app);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         while progress() < target && std::time::Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(2));

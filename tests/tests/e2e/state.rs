@@ -213,3 +213,30 @@ fn tables_upsert_and_tombstones_delete() {
         scan.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["key"].as_str().unwrap().to_owned()).collect();
     assert_eq!(keys, ["c1", "c3"]);
 }
+
+#[test]
+fn sigterm_stops_cleanly_with_checkpoints() {
+    let env = Env::new();
+    setup_topics(&env);
+    let (input, expected) = lines(2000, 5);
+    produce_lines(&env, &input, "lines.txt");
+    let app = wordcount_app(&env, "");
+    let child = env.spawn_run(&app);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let scan = ["store", "scan", "wordcount", "word-counts", "--key-serde", "string", "--value-serde", "i64"];
+    // Until the run has created the changelog, scanning fails.
+    while !(env.eddy_output(&scan).status.success() && store_counts(&env) == expected)
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // SAFETY: kill only sends a signal to the child we started.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let status = child.wait_with_output().unwrap().status;
+    assert!(status.success(), "eddy run exits 0 on SIGTERM: {status}");
+    let state = env.data_dir().join("state").join("wordcount");
+    for task in 0..3 {
+        assert!(state.join(task.to_string()).join("word-counts").join(".checkpoint").exists());
+    }
+    assert_eq!(store_counts(&env), expected);
+}
