@@ -11,6 +11,9 @@ use crate::bindings::eddy::plugin::types::{ChainStep, Error as WitError, Functio
 use crate::record::{IntoValue, OwnedRecord, Record};
 use crate::{Error, Plugin, Result};
 
+/// The header that carries a key's current aggregate (see `wit/plugin.wit`).
+const AGGREGATE_HEADER: &str = "eddy.aggregate";
+
 /// Writes the ok payload of one record's result.
 type Body = Box<dyn Fn(&Record<'_>, &mut Writer) -> Result<()> + Send + Sync>;
 
@@ -144,6 +147,33 @@ impl Registry {
                 }
                 w.patch_u32(at, n);
                 Ok(())
+            }),
+        )
+    }
+
+    /// An aggregator: from a key's current aggregate (`None` before its first
+    /// record) and a record to the new aggregate. For `aggregate` nodes.
+    pub fn aggregate<V, F>(&mut self, name: &str, f: F) -> FunctionBuilder<'_>
+    where
+        V: IntoValue,
+        F: Fn(Option<&[u8]>, &Record<'_>) -> Result<V> + Send + Sync + 'static,
+    {
+        self.add(name, "aggregator", Box::new(move |r, w| write_value(w, f(r.header(AGGREGATE_HEADER), r)?)))
+    }
+
+    /// A reducer: from a key's current aggregate and a record to the new
+    /// aggregate; a key's first value is its aggregate. For `reduce` nodes.
+    pub fn reduce<V, F>(&mut self, name: &str, f: F) -> FunctionBuilder<'_>
+    where
+        V: IntoValue,
+        F: Fn(&[u8], &Record<'_>) -> Result<V> + Send + Sync + 'static,
+    {
+        self.add(
+            name,
+            "reducer",
+            Box::new(move |r, w| {
+                let agg = r.header(AGGREGATE_HEADER).ok_or_else(|| Error::failed("a reducer got no aggregate"))?;
+                write_value(w, f(agg, r)?)
             }),
         )
     }

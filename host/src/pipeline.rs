@@ -18,13 +18,15 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::app::{App, ErrorPolicy};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use crate::log::{Fetched, Log, LogError, LogRecord, Producer, TopicPartition};
 use crate::partition::partition_for_key;
-use crate::plugin::{ChainOutcome, ChainStep, FunctionKind, Instance, Outcome, Plugin, PluginError, RecordError};
-use crate::record::Record;
+use crate::plugin::{
+    AGGREGATE_HEADER, ChainOutcome, ChainStep, FunctionKind, Instance, Outcome, Plugin, PluginError, RecordError,
+};
+use crate::record::{Header, Record};
 use crate::serdes::Serde;
 use crate::store::{StoreError, TaskStore, changelog_topic};
 use crate::topology::Op;
@@ -80,6 +82,10 @@ enum Exec {
         table: bool,
     },
     Count,
+    Aggregate {
+        kind: FunctionKind,
+        function: u32,
+    },
     Filter {
         function: u32,
         negate: bool,
@@ -186,6 +192,7 @@ impl Pipeline {
                     table: table.is_some(),
                 },
                 Op::Count { .. } => Exec::Count,
+                Op::Aggregate { kind, function, .. } => Exec::Aggregate { kind: *kind, function: index(function) },
                 Op::Filter { function, negate } => Exec::Filter { function: index(function), negate: *negate },
                 Op::Transform { kind, function } => Exec::Transform { kind: *kind, function: index(function) },
                 Op::Split { branches } => {
@@ -457,6 +464,7 @@ impl Pipeline {
                 Ok(())
             }
             Exec::Sink { .. } => self.sink(node, batch, input, out),
+            &Exec::Aggregate { kind, function } => self.aggregate(node, kind, function, batch, input, out),
             Exec::Count => {
                 let task = input.partition.partition;
                 for r in batch.records {
@@ -494,6 +502,56 @@ impl Pipeline {
                 self.forward(tail, next, input, out)
             }
         }
+    }
+
+    /// Folds a batch into the aggregates of `node`'s store. Records go to the
+    /// plugin in rounds with at most one record per key, each carrying its
+    /// key's current aggregate; a record the function rejects leaves its
+    /// key's aggregate as it was.
+    fn aggregate(
+        &mut self,
+        node: usize,
+        kind: FunctionKind,
+        function: u32,
+        batch: Batch,
+        input: &Fetched,
+        out: &mut dyn Producer,
+    ) -> Result<(), ProcessError> {
+        let task = input.partition.partition;
+        let mut pending: Vec<(Record, u32)> =
+            batch.records.into_iter().zip(batch.origins).filter(|(r, _)| r.key.is_some()).collect();
+        while !pending.is_empty() {
+            let mut seen = HashSet::new();
+            let (round, later): (Vec<_>, Vec<_>) =
+                pending.into_iter().partition(|(r, _)| seen.insert(r.key.clone().expect("keyed")));
+            pending = later;
+            let mut calls = Vec::with_capacity(round.len());
+            let mut keys = Vec::with_capacity(round.len());
+            for (mut r, origin) in round {
+                let key = r.key.clone().expect("keyed");
+                match self.store(task, node)?.get(&key)? {
+                    None if kind == FunctionKind::Reducer => self.update(task, node, key, r.value, out)?,
+                    agg => {
+                        if let Some(agg) = agg {
+                            r.headers.push(Header { name: AGGREGATE_HEADER.to_owned(), value: Some(agg) });
+                        }
+                        calls.push(r);
+                        keys.push((key, origin));
+                    }
+                }
+            }
+            if calls.is_empty() {
+                continue;
+            }
+            let outcomes = self.call(function, kind, &calls)?;
+            for ((key, origin), outcome) in keys.into_iter().zip(outcomes) {
+                match outcome {
+                    Outcome::Value(v) => self.update(task, node, key, v, out)?,
+                    other => self.reject(node, origin, FailureKind::Function, failure(other, kind), input, out)?,
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Runs a fused chain over a batch. If the plugin traps, each record is

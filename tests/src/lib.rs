@@ -9,3 +9,5 @@ pub const WORDS: &str = env!("EDDY_PLUGIN_WORDS");
 pub const FAULTY: &str = env!("EDDY_PLUGIN_FAULTY");
 /// The `bench` plugin component.
 pub const BENCH: &str = env!("EDDY_PLUGIN_BENCH");
+/// The `customers` plugin component (per-customer running totals).
+pub const CUSTOMERS: &str = env!("EDDY_PLUGIN_CUSTOMERS");

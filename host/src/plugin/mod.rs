@@ -34,11 +34,16 @@ pub enum FunctionKind {
     SelectKey,
     /// Record to nothing (a side effect such as logging).
     Peek,
+    /// Record and current aggregate (or none) to the new aggregate.
+    Aggregator,
+    /// Record and current aggregate to the new aggregate (the first value of
+    /// a key is its aggregate).
+    Reducer,
 }
 
 impl FunctionKind {
     /// Every kind this host knows.
-    pub const ALL: [FunctionKind; 7] = [
+    pub const ALL: [FunctionKind; 9] = [
         FunctionKind::Predicate,
         FunctionKind::Map,
         FunctionKind::MapValues,
@@ -46,6 +51,8 @@ impl FunctionKind {
         FunctionKind::FlatMapValues,
         FunctionKind::SelectKey,
         FunctionKind::Peek,
+        FunctionKind::Aggregator,
+        FunctionKind::Reducer,
     ];
 
     /// The kind's name in manifests and topology documents.
@@ -58,6 +65,8 @@ impl FunctionKind {
             FunctionKind::FlatMapValues => "flat-map-values",
             FunctionKind::SelectKey => "select-key",
             FunctionKind::Peek => "peek",
+            FunctionKind::Aggregator => "aggregator",
+            FunctionKind::Reducer => "reducer",
         }
     }
 
@@ -146,6 +155,10 @@ pub enum Outcome {
     Failed(RecordError),
 }
 
+/// The header that carries a key's current aggregate to an aggregator or
+/// reducer.
+pub const AGGREGATE_HEADER: &str = "eddy.aggregate";
+
 /// One step of a chain of functions run in one call (operator fusion).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChainStep {
@@ -160,7 +173,14 @@ pub struct ChainStep {
 impl FunctionKind {
     /// True for kinds that may run in a chain: one record in, at most one out.
     pub fn chains(self) -> bool {
-        !matches!(self, FunctionKind::FlatMap | FunctionKind::FlatMapValues)
+        matches!(
+            self,
+            FunctionKind::Predicate
+                | FunctionKind::Map
+                | FunctionKind::MapValues
+                | FunctionKind::SelectKey
+                | FunctionKind::Peek
+        )
     }
 }
 

@@ -378,7 +378,9 @@ fn decode_outcomes(
         out.push(match kind {
             FunctionKind::Predicate => Outcome::Keep(r.u8()? != 0),
             FunctionKind::Map => Outcome::Record(Record::from_view(&r.record()?, &buf)),
-            FunctionKind::MapValues => Outcome::Value(share(r.opt_bytes()?)),
+            FunctionKind::MapValues | FunctionKind::Aggregator | FunctionKind::Reducer => {
+                Outcome::Value(share(r.opt_bytes()?))
+            }
             FunctionKind::SelectKey => Outcome::Key(share(r.opt_bytes()?)),
             FunctionKind::FlatMap => {
                 let n = r.u32()?;

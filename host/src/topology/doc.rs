@@ -75,9 +75,14 @@ pub struct NodeDoc {
     pub table: Option<String>,
     /// Count: the name of the store that holds the counts per key.
     pub count: Option<String>,
-    /// Table option: the store's name (default: the node's name).
+    /// Aggregate: an aggregator function.
+    pub aggregate: Option<String>,
+    /// Reduce: a reducer function.
+    pub reduce: Option<String>,
+    /// Table, aggregate and reduce option: the store's name (default: the node's name).
     pub store: Option<String>,
-    /// Table and count option: `persistent` (RocksDB, the default) or `in-memory`.
+    /// Table, count, aggregate and reduce option: `persistent` (RocksDB, the
+    /// default) or `in-memory`.
     pub store_kind: Option<StoreKind>,
     /// Source and sink option: format of keys (bytes, string, json, i64).
     pub key_serde: Option<Serde>,
@@ -95,6 +100,7 @@ enum DocOp {
     Sink(String),
     Table(String),
     Count(String),
+    Aggregate(FunctionKind, String),
 }
 
 impl NodeDoc {
@@ -119,11 +125,13 @@ impl NodeDoc {
         take("to", self.to.take().map(DocOp::Sink));
         take("table", self.table.take().map(DocOp::Table));
         take("count", self.count.take().map(DocOp::Count));
+        take("aggregate", self.aggregate.take().map(|f| DocOp::Aggregate(FunctionKind::Aggregator, f)));
+        take("reduce", self.reduce.take().map(|f| DocOp::Aggregate(FunctionKind::Reducer, f)));
         let bad = |problem: String| TopologyError::BadNode { node: label.to_owned(), problem };
         match ops.len() {
             1 => Ok(ops.pop().expect("one op").1),
             0 => Err(bad(
-                "no operator: add one of source, table, filter, filter-not, map, map-values, flat-map, flat-map-values, select-key, peek, split, merge, count, to".into(),
+                "no operator: add one of source, table, filter, filter-not, map, map-values, flat-map, flat-map-values, select-key, peek, split, merge, count, aggregate, reduce, to".into(),
             )),
             _ => {
                 let keys: Vec<_> = ops.iter().map(|(k, _)| *k).collect();
@@ -164,11 +172,14 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
             })
         };
         let is_sink_or_source = matches!(op, DocOp::Source(_) | DocOp::Sink(_) | DocOp::Table(_));
-        if doc.store.is_some() && !matches!(op, DocOp::Table(_)) {
-            return Err(bad("`store` names a table's store; a count names its store itself (`count: NAME`)".into()));
+        if doc.store.is_some() && !matches!(op, DocOp::Table(_) | DocOp::Aggregate(..)) {
+            return Err(bad(
+                "`store` names the store of a table, aggregate or reduce; a count names its store itself (`count: NAME`)"
+                    .into(),
+            ));
         }
-        if doc.store_kind.is_some() && !matches!(op, DocOp::Table(_) | DocOp::Count(_)) {
-            return Err(bad("`store-kind` belongs on a table or a count".into()));
+        if doc.store_kind.is_some() && !matches!(op, DocOp::Table(_) | DocOp::Count(_) | DocOp::Aggregate(..)) {
+            return Err(bad("`store-kind` belongs on a table, count, aggregate or reduce".into()));
         }
         let store_kind = doc.store_kind.unwrap_or_default();
         if !is_sink_or_source && (doc.key_serde.is_some() || doc.value_serde.is_some()) {
@@ -224,6 +235,10 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
                 (op, Vec::new())
             }
             DocOp::Count(store) => (Op::Count { store: StoreSpec { name: store, kind: store_kind } }, Vec::new()),
+            DocOp::Aggregate(kind, function) => {
+                let store = StoreSpec { name: doc.store.take().unwrap_or_else(|| name.clone()), kind: store_kind };
+                (Op::Aggregate { kind, function, store }, Vec::new())
+            }
             DocOp::Filter(function, negate) => (Op::Filter { function, negate }, Vec::new()),
             DocOp::Transform(kind, function) => (Op::Transform { kind, function }, Vec::new()),
             DocOp::Sink(topic) => {
@@ -281,7 +296,7 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
     }
     let mut store_names = std::collections::HashSet::new();
     for n in &nodes {
-        if let Op::Source { table: Some(store), .. } | Op::Count { store } = &n.op {
+        if let Op::Source { table: Some(store), .. } | Op::Count { store } | Op::Aggregate { store, .. } = &n.op {
             if !store_names.insert(store.name.clone()) {
                 return Err(TopologyError::BadNode {
                     node: n.name.clone(),
@@ -308,6 +323,8 @@ fn op_keyword(op: &DocOp) -> &'static str {
         DocOp::Sink(_) => "to",
         DocOp::Table(_) => "table",
         DocOp::Count(_) => "count",
+        DocOp::Aggregate(FunctionKind::Reducer, _) => "reduce",
+        DocOp::Aggregate(..) => "aggregate",
     }
 }
 
@@ -343,6 +360,40 @@ mod tests {
         assert_eq!(t.nodes[7].inputs, [6]);
         assert_eq!(t.nodes[2].op, Op::Split { branches: vec![(3, Some("is_hot".into())), (4, None)] });
         assert_eq!(t.source_topics(), ["a", "b"]);
+    }
+
+    #[test]
+    fn stateful_nodes_name_their_stores() {
+        let t = parse(
+            r#"
+- { name: orders, source: [orders] }
+- { name: totals, aggregate: add_order, store: customer-totals }
+- { name: biggest, from: orders, reduce: largest_order, store-kind: in-memory }
+- { name: n, from: orders, count: order-counts }
+- { name: people, table: customers }
+"#,
+        )
+        .unwrap();
+        let stores: Vec<(&str, &str, StoreKind)> =
+            t.stores().into_iter().map(|(i, s)| (t.nodes[i].name.as_str(), s.name.as_str(), s.kind)).collect();
+        assert_eq!(
+            stores,
+            [
+                ("totals", "customer-totals", StoreKind::Persistent),
+                ("biggest", "biggest", StoreKind::InMemory),
+                ("n", "order-counts", StoreKind::Persistent),
+                ("people", "people", StoreKind::Persistent),
+            ]
+        );
+        assert_eq!(t.source_topics(), ["orders", "customers"]);
+        let uses: Vec<_> = t.function_uses().into_iter().map(|(_, f, k)| (f, k)).collect();
+        assert_eq!(uses, [("add_order", FunctionKind::Aggregator), ("largest_order", FunctionKind::Reducer)]);
+        let err = parse("- { name: s, source: [a] }\n- { name: f, filter: p, store: x }").unwrap_err().to_string();
+        assert!(err.contains("`store` names the store of a table, aggregate or reduce"), "{err}");
+        let err = parse("- { name: s, source: [a] }\n- { name: a, count: x }\n- { name: b, from: s, count: x }")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("store 'x' is used by another node"), "{err}");
     }
 
     #[test]

@@ -86,6 +86,17 @@ pub enum Op {
         /// The store holding the counts.
         store: StoreSpec,
     },
+    /// Folds records into one aggregate per key with a plugin aggregator or
+    /// reducer, kept in a store, and passes on each key's new aggregate as it
+    /// is flushed. Records without a key are dropped.
+    Aggregate {
+        /// `Aggregator` or `Reducer`.
+        kind: FunctionKind,
+        /// The plugin function.
+        function: String,
+        /// The store holding the aggregates.
+        store: StoreSpec,
+    },
     /// Keeps records for which a predicate holds (or, negated, does not).
     Filter {
         /// The predicate function.
@@ -128,6 +139,8 @@ impl Op {
             Op::Source { table: None, .. } => "source",
             Op::Source { table: Some(_), .. } => "table",
             Op::Count { .. } => "count",
+            Op::Aggregate { kind: FunctionKind::Reducer, .. } => "reduce",
+            Op::Aggregate { .. } => "aggregate",
             Op::Filter { negate: false, .. } => "filter",
             Op::Filter { negate: true, .. } => "filter-not",
             Op::Transform { kind, .. } => kind.as_str(),
@@ -255,7 +268,9 @@ impl Topology {
         for n in &self.nodes {
             match &n.op {
                 Op::Filter { function, .. } => uses.push((n, function.as_str(), FunctionKind::Predicate)),
-                Op::Transform { kind, function } => uses.push((n, function.as_str(), *kind)),
+                Op::Transform { kind, function } | Op::Aggregate { kind, function, .. } => {
+                    uses.push((n, function.as_str(), *kind))
+                }
                 Op::Split { branches } => uses
                     .extend(branches.iter().filter_map(|(_, p)| p.as_deref()).map(|p| (n, p, FunctionKind::Predicate))),
                 _ => {}
@@ -319,7 +334,9 @@ impl Topology {
             .iter()
             .enumerate()
             .filter_map(|(i, n)| match &n.op {
-                Op::Source { table: Some(store), .. } | Op::Count { store } => Some((i, store)),
+                Op::Source { table: Some(store), .. } | Op::Count { store } | Op::Aggregate { store, .. } => {
+                    Some((i, store))
+                }
                 _ => None,
             })
             .collect()

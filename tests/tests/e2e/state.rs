@@ -240,3 +240,76 @@ fn sigterm_stops_cleanly_with_checkpoints() {
     }
     assert_eq!(store_counts(&env), expected);
 }
+
+fn customers_app(env: &Env, extra: &str) -> std::path::PathBuf {
+    let body = format!(
+        "application-id: crm\n{extra}topology:
+  - {{ name: orders, source: [orders], key-serde: string, value-serde: json }}
+  - {{ name: totals, aggregate: add_order, store: customer-totals }}
+  - {{ name: totals-out, to: customer-totals, key-serde: string, value-serde: json }}
+  - {{ name: by-customer, from: orders, reduce: largest_order, store: largest-orders }}
+"
+    );
+    app_file(env, "crm.yaml", eddy_tests::CUSTOMERS, &body)
+}
+
+#[test]
+fn per_customer_totals_aggregate_and_reduce() {
+    let orders = [("c1", 10.0), ("c2", 5.0), ("c1", 2.5), ("c3", 7.0), ("c1", 30.0), ("c2", 1.0), ("c1", -4.0)];
+    let text: String = orders
+        .iter()
+        .map(|(c, a)| format!("{{\"key\": \"{c}\", \"value\": {{\"customer\": \"{c}\", \"amount\": {a}}}}}\n"))
+        .collect();
+    for extra in ["error-policy: skip\n", "error-policy: skip\ncache-max-bytes: 0\n"] {
+        let env = Env::new();
+        let mut driver = TestDriver::from_file(&customers_app(&env, extra)).unwrap();
+        driver.create_topic("orders", 2).unwrap();
+        driver.pipe_json_lines("orders", &text).unwrap();
+        let totals: BTreeMap<String, Value> = driver
+            .store("customer-totals")
+            .unwrap()
+            .into_iter()
+            .map(|(k, v)| (String::from_utf8(k).unwrap(), serde_json::from_slice(&v).unwrap()))
+            .collect();
+        let want: BTreeMap<String, Value> = [
+            ("c1".to_owned(), json!({"orders": 3, "total": 42.5})),
+            ("c2".to_owned(), json!({"orders": 2, "total": 6.0})),
+            ("c3".to_owned(), json!({"orders": 1, "total": 7.0})),
+        ]
+        .into();
+        assert_eq!(totals, want, "{extra}: the negative order is skipped, the rest add up");
+        assert_eq!(driver.last_report().skipped, 1);
+        let largest = driver.store("largest-orders").unwrap();
+        let c1: Value = serde_json::from_slice(&largest[&b"c1".to_vec()]).unwrap();
+        assert_eq!((c1["customer"].as_str(), c1["amount"].as_f64()), (Some("c1"), Some(30.0)));
+        let mut last = BTreeMap::new();
+        for r in driver.read_output_json("customer-totals").unwrap() {
+            last.insert(r["key"].as_str().unwrap().to_owned(), r["value"].clone());
+        }
+        assert_eq!(last, want);
+    }
+}
+
+#[test]
+fn an_aggregator_that_fails_or_traps_leaves_the_aggregate_whole() {
+    for policy in ["skip", "dead-letter"] {
+        let env = Env::new();
+        let body = format!(
+            "application-id: sums\nerror-policy: {policy}\ntopology:\n  - {{ name: in, source: [in], key-serde: string, value-serde: string }}\n  - {{ name: sum, aggregate: fragile_sum }}\n"
+        );
+        let app = app_file(&env, "sums.yaml", eddy_tests::FAULTY, &body);
+        let mut driver = TestDriver::from_file(&app).unwrap();
+        let lines: String = ["1", "2", "boom", "3", "bad", "4"]
+            .iter()
+            .map(|v| format!("{{\"key\": \"k\", \"value\": \"{v}\"}}\n"))
+            .collect();
+        driver.pipe_json_lines("in", &lines).unwrap();
+        let sums = driver.store("sum").unwrap();
+        assert_eq!(sums.get(b"k".as_slice()).map(|v| v.as_slice()), Some(&b"10"[..]), "{policy}");
+        if policy == "dead-letter" {
+            let dead: Vec<Value> =
+                driver.read_output_json("sums-dlq").unwrap().iter().map(|r| r["value"].clone()).collect();
+            assert_eq!(dead, [json!("boom"), json!("bad")]);
+        }
+    }
+}
