@@ -171,7 +171,8 @@ impl App {
         App::new(doc, plugin, topology)
     }
 
-    fn new(doc: AppDoc, plugin: Arc<dyn Plugin>, topology: Topology) -> Result<App, AppError> {
+    fn new(doc: AppDoc, plugin: Arc<dyn Plugin>, mut topology: Topology) -> Result<App, AppError> {
+        topology.qualify_internal_topics(&doc.application_id);
         let invalid = |problem: String| AppError::Invalid { path: PathBuf::from("(application)"), problem };
         check_topic_name(&doc.application_id).map_err(|_| {
             invalid(format!(

@@ -124,6 +124,23 @@ pub fn plan_tasks(app: &App, log: &dyn Log) -> Result<Vec<Vec<TopicPartition>>, 
         .collect())
 }
 
+/// Creates missing repartition topics with as many partitions as the
+/// largest user source topic, so they do not change the task count.
+fn create_internal_topics(app: &App, log: &dyn Log) -> Result<(), RunError> {
+    let internal = &app.topology.internal_topics;
+    let mut partitions = 1;
+    for topic in app.topology.source_topics().into_iter().filter(|t| !internal.iter().any(|i| i == t)) {
+        partitions = partitions.max(log.partitions(topic)?.ok_or_else(|| LogError::UnknownTopic(topic.to_owned()))?);
+    }
+    for topic in internal {
+        match log.create_topic(topic, partitions) {
+            Ok(()) | Err(LogError::TopicExists { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
 /// Runs `app` on `log` until stopped (or idle, with `until_idle`).
 pub fn run(app: &App, log: Arc<dyn Log>, options: RunOptions) -> Result<RunReport, RunError> {
     run_with_stats(app, log, options, Arc::new(RunStats::default()))
@@ -136,6 +153,7 @@ pub fn run_with_stats(
     options: RunOptions,
     stats: Arc<RunStats>,
 ) -> Result<RunReport, RunError> {
+    create_internal_topics(app, &*log)?;
     app.topology.check_topics(&*log)?;
     if app.error_policy == ErrorPolicy::DeadLetter && log.partitions(&app.dead_letter_topic)?.is_none() {
         match log.create_topic(&app.dead_letter_topic, 1) {

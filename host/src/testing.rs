@@ -119,7 +119,9 @@ impl TestDriver {
     }
 
     fn ensure_topics(&self) -> Result<(), DriverError> {
-        for topic in self.formats.keys() {
+        // Internal topics are the runtime's to create, sized to the sources.
+        let internal = &self.app.topology.internal_topics;
+        for topic in self.formats.keys().filter(|t| !internal.contains(t)) {
             self.ensure_topic(topic)?;
         }
         Ok(())

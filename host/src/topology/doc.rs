@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
-use super::{Node, Op, StoreSpec, Topology, TopologyError};
+use super::{INTERNAL_PREFIX, Node, Op, StoreSpec, Topology, TopologyError};
 use crate::plugin::FunctionKind;
 use crate::serdes::Serde;
 use crate::store::StoreKind;
@@ -79,6 +79,10 @@ pub struct NodeDoc {
     pub aggregate: Option<String>,
     /// Reduce: a reducer function.
     pub reduce: Option<String>,
+    /// Count, aggregate and reduce option: a select-key function that re-keys
+    /// records first; they then go through the repartition topic
+    /// `<application-id>-<name>-repartition` so equal keys meet in one task.
+    pub group_by: Option<String>,
     /// Table, aggregate and reduce option: the store's name (default: the node's name).
     pub store: Option<String>,
     /// Table, count, aggregate and reduce option: `persistent` (RocksDB, the
@@ -155,6 +159,7 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
         Ok(nodes.len() - 1)
     };
 
+    let mut internal_topics = Vec::new();
     for (position, mut doc) in docs.into_iter().enumerate() {
         let label = doc.name.clone().unwrap_or_else(|| format!("#{} (unnamed)", position + 1));
         let bad = |problem: String| TopologyError::BadNode { node: label.clone(), problem };
@@ -182,6 +187,9 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
             return Err(bad("`store-kind` belongs on a table, count, aggregate or reduce".into()));
         }
         let store_kind = doc.store_kind.unwrap_or_default();
+        if doc.group_by.is_some() && !matches!(op, DocOp::Count(_) | DocOp::Aggregate(..)) {
+            return Err(bad("`group-by` belongs on a count, aggregate or reduce".into()));
+        }
         if !is_sink_or_source && (doc.key_serde.is_some() || doc.value_serde.is_some()) {
             return Err(bad("key-serde and value-serde belong on a source or a `to` node".into()));
         }
@@ -265,6 +273,28 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
         };
         let is_sink = matches!(op, Op::Sink { .. });
         let is_split = matches!(op, Op::Split { .. });
+        // group-by: select-key, then through a repartition topic.
+        let inputs = match doc.group_by.take() {
+            None => inputs,
+            Some(function) => {
+                let key_op = Op::Transform { kind: FunctionKind::SelectKey, function };
+                let keyed =
+                    add(&mut nodes, &mut by_name, Node { name: format!("{name}-group-by"), inputs, op: key_op })?;
+                let topic = format!("{INTERNAL_PREFIX}{name}-repartition");
+                let sink = Op::Sink { topic: topic.clone(), key_serde: Serde::Bytes, value_serde: Serde::Bytes };
+                let sink_name = format!("{name}-repartition-sink");
+                add(&mut nodes, &mut by_name, Node { name: sink_name, inputs: vec![keyed], op: sink })?;
+                let source = Op::Source {
+                    topics: vec![topic.clone()],
+                    key_serde: Serde::Bytes,
+                    value_serde: Serde::Bytes,
+                    table: None,
+                };
+                let source_name = format!("{name}-repartition-source");
+                internal_topics.push(topic);
+                vec![add(&mut nodes, &mut by_name, Node { name: source_name, inputs: Vec::new(), op: source })?]
+            }
+        };
         let index = add(&mut nodes, &mut by_name, Node { name: name.clone(), inputs, op })?;
         let mut resolved = Vec::new();
         for b in branches {
@@ -309,7 +339,7 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
             })?;
         }
     }
-    Ok(Topology { nodes })
+    Ok(Topology { nodes, internal_topics })
 }
 
 fn op_keyword(op: &DocOp) -> &'static str {
@@ -388,6 +418,21 @@ mod tests {
         assert_eq!(t.source_topics(), ["orders", "customers"]);
         let uses: Vec<_> = t.function_uses().into_iter().map(|(_, f, k)| (f, k)).collect();
         assert_eq!(uses, [("add_order", FunctionKind::Aggregator), ("largest_order", FunctionKind::Reducer)]);
+        let mut g = parse(
+            "- { name: s, source: [a] }\n- { name: totals, aggregate: add, group-by: by_customer }\n- { to: out }",
+        )
+        .unwrap();
+        g.qualify_internal_topics("crm");
+        let names: Vec<_> = g.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["s", "totals-group-by", "totals-repartition-sink", "totals-repartition-source", "totals", "to-3"]
+        );
+        assert_eq!(g.internal_topics, ["crm-totals-repartition"]);
+        assert_eq!(g.source_topics(), ["a", "crm-totals-repartition"]);
+        assert_eq!(g.nodes[4].inputs, [3]);
+        let err = parse("- { name: s, source: [a] }\n- { name: f, filter: p, group-by: k }").unwrap_err().to_string();
+        assert!(err.contains("`group-by` belongs on a count, aggregate or reduce"), "{err}");
         let err = parse("- { name: s, source: [a] }\n- { name: f, filter: p, store: x }").unwrap_err().to_string();
         assert!(err.contains("`store` names the store of a table, aggregate or reduce"), "{err}");
         let err = parse("- { name: s, source: [a] }\n- { name: a, count: x }\n- { name: b, from: s, count: x }")

@@ -41,7 +41,14 @@ pub use doc::NodeDoc;
 pub struct Topology {
     /// The nodes; [`Node::inputs`] index into this list.
     pub nodes: Vec<Node>,
+    /// Repartition topics the topology writes and reads itself, named
+    /// `<application-id>-<node>-repartition` once the application id is known
+    /// ([`Topology::qualify_internal_topics`]); the runtime creates them.
+    pub internal_topics: Vec<String>,
 }
+
+/// Marks an internal topic name until the application id replaces it.
+const INTERNAL_PREFIX: &str = "@";
 
 /// One operator of a topology.
 #[derive(Debug, Clone, PartialEq)]
@@ -326,6 +333,23 @@ impl Topology {
             }
         }
         Ok(())
+    }
+
+    /// Names internal topics after the application: `@x` becomes `<app>-x`.
+    pub fn qualify_internal_topics(&mut self, app: &str) {
+        let qualify = |t: &mut String| {
+            if let Some(rest) = t.strip_prefix(INTERNAL_PREFIX) {
+                *t = format!("{app}-{rest}");
+            }
+        };
+        self.internal_topics.iter_mut().for_each(qualify);
+        for n in &mut self.nodes {
+            match &mut n.op {
+                Op::Source { topics, .. } => topics.iter_mut().for_each(qualify),
+                Op::Sink { topic, .. } => qualify(topic),
+                _ => {}
+            }
+        }
     }
 
     /// Every store of the topology, with the node that owns it.

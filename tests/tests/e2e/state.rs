@@ -313,3 +313,44 @@ fn an_aggregator_that_fails_or_traps_leaves_the_aggregate_whole() {
         }
     }
 }
+
+#[test]
+fn group_by_repartitions_so_equal_keys_meet() {
+    // Orders arrive unkeyed, spread over 3 partitions; group-by re-keys them by
+    // customer through <app>-totals-repartition before they are aggregated.
+    let env = Env::new();
+    let body = "application-id: crm\nthreads: 2\ntopology:
+  - { name: orders, source: [orders], value-serde: json }
+  - { name: totals, aggregate: add_order, group-by: customer_key, store: customer-totals }
+  - { name: out, to: customer-totals, key-serde: string, value-serde: json }
+";
+    let app = app_file(&env, "crm.yaml", eddy_tests::CUSTOMERS, body);
+    let mut driver = TestDriver::from_file(&app).unwrap();
+    driver.create_topic("orders", 3).unwrap();
+    let mut want: BTreeMap<String, (u64, f64)> = BTreeMap::new();
+    let mut lines = String::new();
+    for i in 0..300u64 {
+        let customer = format!("c{}", i % 7);
+        let amount = (i % 5) as f64;
+        let e = want.entry(customer.clone()).or_default();
+        e.0 += 1;
+        e.1 += amount;
+        lines.push_str(&format!("{{\"value\": {{\"customer\": \"{customer}\", \"amount\": {amount}}}}}\n"));
+    }
+    driver.pipe_json_lines("orders", &lines).unwrap();
+    let totals: BTreeMap<String, (u64, f64)> = driver
+        .store("customer-totals")
+        .unwrap()
+        .into_iter()
+        .map(|(k, v)| {
+            let t: Value = serde_json::from_slice(&v).unwrap();
+            (String::from_utf8(k).unwrap(), (t["orders"].as_u64().unwrap(), t["total"].as_f64().unwrap()))
+        })
+        .collect();
+    assert_eq!(totals, want);
+    let repartition = "crm-totals-repartition";
+    assert_eq!(driver.log().partitions(repartition).unwrap(), Some(3), "sized like the sources");
+    let repartitioned: u64 =
+        (0..3).map(|p| driver.log().end_offset(&TopicPartition::new(repartition, p)).unwrap()).sum();
+    assert_eq!(repartitioned, 300);
+}
