@@ -262,6 +262,30 @@ impl WasmInstance {
     }
 }
 
+impl WasmInstance {
+    /// Turns a call's result into outcomes appended to `out`: a trap or a
+    /// refused batch is an error, and output that does not decode appends
+    /// nothing.
+    fn outcomes<T>(
+        &self,
+        result: wasmtime::Result<Result<Vec<u8>, generated::eddy::plugin::types::Error>>,
+        out: &mut Vec<T>,
+        decode: impl FnOnce(Bytes, &mut Vec<T>) -> Result<(), eddy_codec::DecodeError>,
+    ) -> Result<(), CallError> {
+        match result {
+            Err(e) => Err(CallError::Trap(trap_message(&e, &self.store))),
+            Ok(Err(e)) => Err(CallError::Protocol(format!("{e:?}"))),
+            Ok(Ok(output)) => {
+                let start = out.len();
+                decode(Bytes::from(output), out).map_err(|e| {
+                    out.truncate(start);
+                    CallError::Protocol(e.to_string())
+                })
+            }
+        }
+    }
+}
+
 impl Instance for WasmInstance {
     fn call_chain(
         &mut self,
@@ -276,17 +300,7 @@ impl Instance for WasmInstance {
         let w = self.encode(records);
         let result = self.bindings.eddy_plugin_operators().call_invoke_chain(&mut self.store, &wit_steps, w.as_slice());
         self.input = w.into_inner();
-        match result {
-            Err(e) => Err(CallError::Trap(trap_message(&e, &self.store))),
-            Ok(Err(e)) => Err(CallError::Protocol(format!("{e:?}"))),
-            Ok(Ok(output)) => {
-                let start = out.len();
-                decode_chain(records.len(), Bytes::from(output), out).map_err(|e| {
-                    out.truncate(start);
-                    CallError::Protocol(e.to_string())
-                })
-            }
-        }
+        self.outcomes(result, out, |output, out| decode_chain(records.len(), output, out))
     }
 
     fn call(
@@ -299,17 +313,7 @@ impl Instance for WasmInstance {
         let w = self.encode(records);
         let result = self.bindings.eddy_plugin_operators().call_invoke(&mut self.store, index, w.as_slice());
         self.input = w.into_inner();
-        match result {
-            Err(e) => Err(CallError::Trap(trap_message(&e, &self.store))),
-            Ok(Err(e)) => Err(CallError::Protocol(format!("{e:?}"))),
-            Ok(Ok(output)) => {
-                let start = out.len();
-                decode_outcomes(kind, records.len(), Bytes::from(output), out).map_err(|e| {
-                    out.truncate(start);
-                    CallError::Protocol(e.to_string())
-                })
-            }
-        }
+        self.outcomes(result, out, |output, out| decode_outcomes(kind, records.len(), output, out))
     }
 }
 
