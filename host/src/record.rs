@@ -75,13 +75,6 @@ impl Record {
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         self.headers.iter().find(|h| h.name == name).and_then(|h| h.value.as_deref())
     }
-
-    /// Bytes the record occupies, roughly: for buffer sizing and metrics.
-    pub fn size(&self) -> usize {
-        24 + self.key.as_ref().map_or(0, Bytes::len)
-            + self.value.as_ref().map_or(0, Bytes::len)
-            + self.headers.iter().map(|h| 8 + h.name.len() + h.value.as_ref().map_or(0, Bytes::len)).sum::<usize>()
-    }
 }
 
 #[cfg(test)]

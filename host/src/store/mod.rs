@@ -186,11 +186,6 @@ impl TaskStore {
         Ok(store)
     }
 
-    /// The store's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// Replays the changelog from `from` to its end into the local store.
     fn restore(&mut self, log: &dyn Log, from: u64) -> Result<(), StoreError> {
         let end = log.end_offset(&self.changelog)?;

@@ -253,11 +253,6 @@ impl Topology {
         Topology::parse(docs)
     }
 
-    /// Index of the node named `name`.
-    pub fn find(&self, name: &str) -> Option<usize> {
-        self.nodes.iter().position(|n| n.name == name)
-    }
-
     /// For each node, the nodes that read it.
     pub fn children(&self) -> Vec<Vec<usize>> {
         let mut children = vec![Vec::new(); self.nodes.len()];
