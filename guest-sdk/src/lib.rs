@@ -30,10 +30,12 @@ extern crate self as eddy_sdk;
 
 mod record;
 mod registry;
+mod state;
 mod topology;
 
 pub use record::{EncodedRecord, IntoValue, Json, OwnedRecord, Record};
-pub use registry::{FunctionBuilder, Registry};
+pub use registry::{Context, FunctionBuilder, Registry, forwarded};
+pub use state::{Range, Store};
 pub use topology::{Branch, Topology};
 
 use std::fmt;

@@ -178,6 +178,26 @@ impl Registry {
         )
     }
 
+    /// A processor: gets each record with a [`Context`] to forward records to
+    /// the node's children, and may use the stores its node declares
+    /// ([`crate::Store`]). For `process` nodes.
+    pub fn processor<F>(&mut self, name: &str, f: F) -> FunctionBuilder<'_>
+    where
+        F: Fn(&Record<'_>, &mut Context<'_>) -> Result<()> + Send + Sync + 'static,
+    {
+        self.add(name, "processor", Box::new(move |r, w| Context::run(w, r.timestamp(), |ctx| f(r, ctx))))
+    }
+
+    /// A punctuator: called on a schedule (`punctuate:` of a `process`
+    /// node) with the punctuation time, for each task; forwards records and
+    /// uses stores like a processor.
+    pub fn punctuator<F>(&mut self, name: &str, f: F) -> FunctionBuilder<'_>
+    where
+        F: Fn(i64, &mut Context<'_>) -> Result<()> + Send + Sync + 'static,
+    {
+        self.add(name, "punctuator", Box::new(move |r, w| Context::run(w, r.timestamp(), |ctx| f(r.timestamp(), ctx))))
+    }
+
     /// A function called for its side effect (such as [`crate::log`]); the
     /// record passes on unchanged.
     pub fn peek<F>(&mut self, name: &str, f: F) -> FunctionBuilder<'_>
@@ -192,6 +212,78 @@ impl Registry {
                 Ok(())
             }),
         )
+    }
+}
+
+/// What a processor or punctuator uses to send records on.
+pub struct Context<'w> {
+    out: &'w mut Writer,
+    count: u32,
+    timestamp: i64,
+}
+
+/// Runs processor or punctuator logic outside a component (in a plugin's
+/// unit tests) and returns what it forwarded: each record with the child it
+/// was sent to (`None`: every child). Stores are then in-memory maps of the
+/// current thread ([`crate::Store`]).
+///
+/// ```
+/// use eddy_sdk::{OwnedRecord, forwarded};
+/// let out = forwarded(7, |ctx| {
+///     ctx.forward_to("alerts", OwnedRecord::new("k", "v")?);
+///     Ok(())
+/// })
+/// .unwrap();
+/// assert_eq!(out[0].0.as_deref(), Some("alerts"));
+/// assert_eq!(out[0].1.timestamp, Some(7));
+/// ```
+pub fn forwarded(
+    timestamp: i64,
+    f: impl FnOnce(&mut Context<'_>) -> Result<()>,
+) -> Result<Vec<(Option<String>, OwnedRecord)>> {
+    let mut w = Writer::new();
+    Context::run(&mut w, timestamp, f)?;
+    let bad = |e: DecodeError| Error::failed(format!("forwarded records do not decode: {e}"));
+    let mut r = Reader::new(w.as_slice());
+    let count = r.u32().map_err(bad)?;
+    let mut out = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let child = r.opt_bytes().map_err(bad)?.map(|c| String::from_utf8_lossy(c).into_owned());
+        let record = Record::new(r.record().map_err(bad)?).to_owned_record();
+        out.push((child, record));
+    }
+    Ok(out)
+}
+
+impl Context<'_> {
+    fn run(w: &mut Writer, timestamp: i64, f: impl FnOnce(&mut Context<'_>) -> Result<()>) -> Result<()> {
+        let at = w.len();
+        w.put_u32(0);
+        let mut ctx = Context { out: w, count: 0, timestamp };
+        f(&mut ctx)?;
+        let count = ctx.count;
+        w.patch_u32(at, count);
+        Ok(())
+    }
+
+    /// The time of the call: the input record's timestamp, or the
+    /// punctuation time. Forwarded records without a timestamp get it.
+    pub fn timestamp(&self) -> i64 {
+        self.timestamp
+    }
+
+    /// Sends `record` to every child of the node.
+    pub fn forward(&mut self, record: OwnedRecord) {
+        self.out.put_opt_bytes(None);
+        record.write(self.out, self.timestamp);
+        self.count += 1;
+    }
+
+    /// Sends `record` to the child node named `child` only.
+    pub fn forward_to(&mut self, child: &str, record: OwnedRecord) {
+        self.out.put_opt_bytes(Some(child.as_bytes()));
+        record.write(self.out, self.timestamp);
+        self.count += 1;
     }
 }
 

@@ -86,6 +86,68 @@ impl Topology {
         self.set_on_last("from", json!(input))
     }
 
+    /// Reads `topic` as a table (an upsert log), materialized in a store
+    /// named after the node.
+    pub fn table(self, name: &str, topic: &str) -> Self {
+        self.node(name, "table", json!(topic))
+    }
+
+    /// Copies `topic` in full into every instance, as a store named after
+    /// the node that processors can read.
+    pub fn global_table(self, name: &str, topic: &str) -> Self {
+        self.node(name, "global-table", json!(topic))
+    }
+
+    /// Counts records per key in the store `store`.
+    pub fn count(self, name: &str, store: &str) -> Self {
+        self.node(name, "count", json!(store))
+    }
+
+    /// Folds records per key with an aggregator `function`.
+    pub fn aggregate(self, name: &str, function: &str) -> Self {
+        self.node(name, "aggregate", json!(function))
+    }
+
+    /// Folds records per key with a reducer `function`.
+    pub fn reduce(self, name: &str, function: &str) -> Self {
+        self.node(name, "reduce", json!(function))
+    }
+
+    /// Re-keys the records of the last count, aggregate or reduce with a
+    /// select-key `function` first (through a repartition topic).
+    pub fn group_by(self, function: &str) -> Self {
+        self.set_on_last("group-by", json!(function))
+    }
+
+    /// Sets the subtractor of the last aggregate or reduce of a grouped table.
+    pub fn subtractor(self, function: &str) -> Self {
+        self.set_on_last("subtractor", json!(function))
+    }
+
+    /// Names the store of the last table, aggregate or reduce.
+    pub fn store(self, store: &str) -> Self {
+        self.set_on_last("store", json!(store))
+    }
+
+    /// Runs a processor `function` using the stores `stores` (its own, or
+    /// global tables').
+    pub fn process(self, name: &str, function: &str, stores: &[&str]) -> Self {
+        self.node(name, "process", json!(function)).set_on_last("stores", json!(stores))
+    }
+
+    /// Runs the punctuator `function` of the last process node every
+    /// `every_ms` milliseconds of stream time (`wall_clock` false) or of the
+    /// wall clock.
+    pub fn punctuate(self, function: &str, every_ms: u64, wall_clock: bool) -> Self {
+        let time = if wall_clock { "wall" } else { "stream" };
+        self.set_on_last("punctuate", json!({ "function": function, "every-ms": every_ms, "time": time }))
+    }
+
+    /// Turns a table's updates into a stream of records.
+    pub fn to_stream(self, name: &str) -> Self {
+        self.node(name, "to-stream", json!(true))
+    }
+
     /// Keeps records for which the predicate `function` holds.
     pub fn filter(self, name: &str, function: &str) -> Self {
         self.node(name, "filter", json!(function))

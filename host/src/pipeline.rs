@@ -13,24 +13,28 @@
 //! chain runs in one plugin call per batch, and errors still name the node
 //! whose function failed.
 
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
 
 use crate::app::{App, ErrorPolicy};
-use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
 
 use crate::log::{Fetched, Log, LogError, LogRecord, Producer, TopicPartition};
 use crate::partition::partition_for_key;
 use crate::plugin::{
-    AGGREGATE_HEADER, ChainOutcome, ChainStep, FunctionKind, Instance, Outcome, Plugin, PluginError, RecordError,
+    AGGREGATE_HEADER, ChainOutcome, ChainStep, FunctionKind, Instance, Outcome, PUNCTUATION_HEADER, Plugin,
+    PluginError, RecordError,
 };
 use crate::record::{Header, Record};
 use crate::serdes::Serde;
-use crate::store::{StoreError, TaskStore, changelog_topic};
-use crate::topology::Op;
-use crate::topology::StoreSpec;
+use crate::store::{GlobalStore, SlotStore, StoreAccess, StoreError, TaskStore, changelog_topic};
+use crate::topology::{Op, PunctuationTime, StoreSpec};
+
+/// The header that marks a grouped table's record as an old value to take
+/// out of its group's aggregate.
+pub const SUBTRACT_HEADER: &str = "eddy.subtract";
 
 /// Why processing stopped.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +65,14 @@ pub enum ProcessError {
     /// A stateful node ran for a task whose stores were not opened (a bug).
     #[error("node '{0}' has no store open for task {1}")]
     NoStore(String, u32),
+    /// A processor names a store that is neither its own nor a global table's.
+    #[error("node '{node}' uses store '{store}', which is not open")]
+    UnknownStore {
+        /// The node.
+        node: String,
+        /// The store.
+        store: String,
+    },
 }
 
 /// Counts kept by a pipeline.
@@ -81,10 +93,25 @@ enum Exec {
         value: Serde,
         table: bool,
     },
-    Count,
+    Count {
+        subtract: bool,
+    },
     Aggregate {
         kind: FunctionKind,
         function: u32,
+        subtractor: Option<u32>,
+    },
+    TableGroupBy {
+        function: u32,
+    },
+    Materialize,
+    Process {
+        function: u32,
+        /// The node's stores by name: a task store's id, or `None` for a
+        /// global table's.
+        slots: Vec<(String, Option<usize>)>,
+        /// The punctuator, its interval and its clock.
+        punctuator: Option<(u32, i64, PunctuationTime)>,
     },
     Filter {
         function: u32,
@@ -165,10 +192,23 @@ pub struct Pipeline {
     dead_letter: Option<DeadLetter>,
     stats: PipelineStats,
     scratch: Vec<Outcome>,
-    /// Open stores by (task, node).
+    /// True for nodes whose output is a table's changelog.
+    tables: Vec<bool>,
+    /// Open task stores by (task, store id).
     stores: BTreeMap<(u32, usize), TaskStore>,
-    /// The store of each stateful node.
-    store_specs: Vec<(usize, StoreSpec)>,
+    /// The task stores, by id, with the node whose children get what the
+    /// store flushes (none for processors' and group-by's stores).
+    store_specs: Vec<(StoreSpec, Option<usize>)>,
+    /// The store id of each node that owns one.
+    node_store: Vec<Option<usize>>,
+    /// Global tables' stores, by store name.
+    globals: HashMap<String, Arc<GlobalStore>>,
+    /// The tasks of this pipeline.
+    tasks: Vec<u32>,
+    /// Largest record timestamp seen, per task.
+    stream_time: BTreeMap<u32, i64>,
+    /// Next punctuation time per (task, node): stream time or wall-clock ms.
+    next_punctuation: BTreeMap<(u32, usize), i64>,
     app_id: String,
 }
 
@@ -182,6 +222,16 @@ impl Pipeline {
     pub fn new(app: &App, log: &dyn Log) -> Result<Pipeline, ProcessError> {
         let manifest = app.plugin.manifest();
         let index = |name: &str| manifest.index_of(name).expect("topology was checked against the manifest");
+        let mut store_specs: Vec<(StoreSpec, Option<usize>)> = Vec::new();
+        let mut node_store = vec![None; app.topology.nodes.len()];
+        for (node, spec) in app.topology.stores() {
+            let emits = !matches!(app.topology.nodes[node].op, Op::Process { .. } | Op::TableGroupBy { .. });
+            if !matches!(app.topology.nodes[node].op, Op::Process { .. }) {
+                node_store[node] = Some(store_specs.len());
+            }
+            store_specs.push((spec.clone(), emits.then_some(node)));
+        }
+        let store_id = |name: &str| store_specs.iter().position(|(s, _)| s.name == name);
         let mut execs = Vec::with_capacity(app.topology.nodes.len());
         for node in &app.topology.nodes {
             execs.push(match &node.op {
@@ -191,8 +241,20 @@ impl Pipeline {
                     value: *value_serde,
                     table: table.is_some(),
                 },
-                Op::Count { .. } => Exec::Count,
-                Op::Aggregate { kind, function, .. } => Exec::Aggregate { kind: *kind, function: index(function) },
+                Op::Count { subtract, .. } => Exec::Count { subtract: *subtract },
+                Op::Aggregate { kind, function, subtractor, .. } => Exec::Aggregate {
+                    kind: *kind,
+                    function: index(function),
+                    subtractor: subtractor.as_deref().map(index),
+                },
+                Op::TableGroupBy { function, .. } => Exec::TableGroupBy { function: index(function) },
+                Op::Materialize { .. } => Exec::Materialize,
+                Op::Process { function, stores, punctuate } => Exec::Process {
+                    function: index(function),
+                    slots: stores.iter().map(|s| (s.name.clone(), store_id(&s.name))).collect(),
+                    punctuator: punctuate.as_ref().map(|p| (index(&p.function), p.every_ms as i64, p.time)),
+                },
+                Op::GlobalTable { .. } | Op::ToStream => Exec::Pass,
                 Op::Filter { function, negate } => Exec::Filter { function: index(function), negate: *negate },
                 Op::Transform { kind, function } => Exec::Transform { kind: *kind, function: index(function) },
                 Op::Split { branches } => {
@@ -219,8 +281,14 @@ impl Pipeline {
             dead_letter,
             stats: PipelineStats::default(),
             scratch: Vec::new(),
+            tables: app.topology.nodes.iter().map(|n| n.table).collect(),
             stores: BTreeMap::new(),
-            store_specs: app.topology.stores().into_iter().map(|(n, s)| (n, s.clone())).collect(),
+            store_specs,
+            node_store,
+            globals: HashMap::new(),
+            tasks: Vec::new(),
+            stream_time: BTreeMap::new(),
+            next_punctuation: BTreeMap::new(),
             app_id: app.id.clone(),
         })
     }
@@ -231,8 +299,103 @@ impl Pipeline {
     }
 
     /// Pushes records fetched from one partition through every source that
-    /// reads its topic, sending outputs (and dead letters) to `out`.
+    /// reads its topic, sending outputs (and dead letters) to `out`. Stream-
+    /// time punctuators run between the records where the task's stream time
+    /// crosses their next punctuation time.
     pub fn process(&mut self, input: &Fetched, out: &mut dyn Producer) -> Result<(), ProcessError> {
+        let task = input.partition.partition;
+        let stream_punctuators = self.punctuators(PunctuationTime::Stream);
+        if stream_punctuators.is_empty() {
+            if let Some(max) = input.records.iter().map(|r| r.record.timestamp).max() {
+                let time = self.stream_time.entry(task).or_insert(max);
+                *time = (*time).max(max);
+            }
+            return self.process_segment(input, out);
+        }
+        let mut start = 0;
+        for (i, r) in input.records.iter().enumerate() {
+            let time = *self
+                .stream_time
+                .entry(task)
+                .and_modify(|t| *t = (*t).max(r.record.timestamp))
+                .or_insert(r.record.timestamp);
+            let due = stream_punctuators
+                .iter()
+                .any(|&node| self.next_punctuation.get(&(task, node)).is_some_and(|&next| time >= next));
+            if due {
+                let segment =
+                    Fetched { partition: input.partition.clone(), records: input.records[start..=i].to_vec() };
+                self.process_segment(&segment, out)?;
+                start = i + 1;
+            }
+            self.punctuate(task, &stream_punctuators, PunctuationTime::Stream, time, out)?;
+        }
+        if start == 0 {
+            self.process_segment(input, out)
+        } else if start < input.records.len() {
+            let rest = Fetched { partition: input.partition.clone(), records: input.records[start..].to_vec() };
+            self.process_segment(&rest, out)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Runs the wall-clock punctuators that are due. Call often (the worker
+    /// calls it after every poll, records or not).
+    pub fn punctuate_wall_clock(&mut self, out: &mut dyn Producer) -> Result<(), ProcessError> {
+        let nodes = self.punctuators(PunctuationTime::Wall);
+        if nodes.is_empty() {
+            return Ok(());
+        }
+        let now = crate::jsonl::now_ms();
+        for task in self.tasks.clone() {
+            self.punctuate(task, &nodes, PunctuationTime::Wall, now, out)?;
+        }
+        Ok(())
+    }
+
+    /// The processor nodes with a punctuator on `clock`.
+    fn punctuators(&self, clock: PunctuationTime) -> Vec<usize> {
+        (0..self.execs.len())
+            .filter(|&n| matches!(&self.execs[n], Exec::Process { punctuator: Some((_, _, c)), .. } if *c == clock))
+            .collect()
+    }
+
+    /// Runs the punctuators of `nodes` for `task` whose next time `now` has
+    /// reached; a punctuator seen for the first time is scheduled for the next
+    /// multiple of its interval (stream time) or one interval from now (wall).
+    fn punctuate(
+        &mut self,
+        task: u32,
+        nodes: &[usize],
+        clock: PunctuationTime,
+        now: i64,
+        out: &mut dyn Producer,
+    ) -> Result<(), ProcessError> {
+        for &node in nodes {
+            let Exec::Process { punctuator: Some((function, every, _)), .. } = self.execs[node] else { continue };
+            let following = match clock {
+                PunctuationTime::Stream => (now.div_euclid(every) + 1) * every,
+                PunctuationTime::Wall => now + every,
+            };
+            let next = self.next_punctuation.entry((task, node)).or_insert(following);
+            if now < *next {
+                continue;
+            }
+            *next = following;
+            let record = Record { key: None, value: None, timestamp: now, headers: Vec::new() }
+                .with_header(PUNCTUATION_HEADER, clock.as_str());
+            let input = Fetched {
+                partition: TopicPartition::new(&format!("{}-punctuation", self.names[node]), task),
+                records: vec![LogRecord { offset: 0, record: record.clone() }],
+            };
+            let batch = Batch { records: vec![record], origins: vec![0] };
+            self.run_processor(node, function, FunctionKind::Punctuator, batch, &input, out)?;
+        }
+        Ok(())
+    }
+
+    fn process_segment(&mut self, input: &Fetched, out: &mut dyn Producer) -> Result<(), ProcessError> {
         for node in 0..self.execs.len() {
             let Exec::Source { topics, key, value, table } = &self.execs[node] else {
                 continue;
@@ -263,24 +426,44 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Opens (and restores) the stores of `tasks`, dividing `cache_bytes`
-    /// evenly among them.
-    pub fn open_stores(
+    /// Opens (and restores) the task stores of `tasks`, dividing
+    /// `cache_bytes` evenly among them, and gives processors the global
+    /// tables' stores. Without a state directory, only tasks without stores
+    /// can run.
+    pub fn open_tasks(
         &mut self,
         tasks: &[u32],
-        state_dir: &Path,
+        state_dir: Option<&Path>,
         cache_bytes: usize,
+        globals: &[Arc<GlobalStore>],
         log: &dyn Log,
     ) -> Result<(), ProcessError> {
+        self.tasks = tasks.to_vec();
+        self.globals = globals.iter().map(|g| (g.name().to_owned(), g.clone())).collect();
         let count = (tasks.len() * self.store_specs.len()).max(1);
         for &task in tasks {
-            for (node, spec) in &self.store_specs {
+            for (id, (spec, _)) in self.store_specs.iter().enumerate() {
+                let Some(state_dir) = state_dir else {
+                    return Err(ProcessError::NoStore(spec.name.clone(), task));
+                };
                 let store =
                     TaskStore::open(state_dir, &self.app_id, &spec.name, task, spec.kind, cache_bytes / count, log)?;
-                self.stores.insert((task, *node), store);
+                self.stores.insert((task, id), store);
+            }
+        }
+        for (node, exec) in self.execs.iter().enumerate() {
+            let Exec::Process { slots, .. } = exec else { continue };
+            if let Some((name, _)) = slots.iter().find(|(name, id)| id.is_none() && !self.globals.contains_key(name)) {
+                return Err(ProcessError::UnknownStore { node: self.names[node].clone(), store: name.clone() });
             }
         }
         Ok(())
+    }
+
+    fn store(&mut self, task: u32, node: usize) -> Result<&mut TaskStore, ProcessError> {
+        let name = &self.names[node];
+        let id = self.node_store[node].ok_or_else(|| ProcessError::NoStore(name.clone(), task))?;
+        self.stores.get_mut(&(task, id)).ok_or_else(|| ProcessError::NoStore(name.clone(), task))
     }
 
     /// Puts `key` in the store of `node` for `task` and sends on whatever
@@ -293,31 +476,26 @@ impl Pipeline {
         value: Option<Bytes>,
         out: &mut dyn Producer,
     ) -> Result<(), ProcessError> {
-        let name = &self.names[node];
-        let store = self.stores.get_mut(&(task, node)).ok_or_else(|| ProcessError::NoStore(name.clone(), task))?;
-        let flushed = store.put(key, value, out)?;
-        self.forward_flushed(task, node, flushed, out)
+        let flushed = self.store(task, node)?.put(key, value, out)?;
+        let id = self.node_store[node].expect("store() found it");
+        self.forward_flushed(task, id, flushed, out)
     }
 
-    fn store(&mut self, task: u32, node: usize) -> Result<&mut TaskStore, ProcessError> {
-        let name = &self.names[node];
-        self.stores.get_mut(&(task, node)).ok_or_else(|| ProcessError::NoStore(name.clone(), task))
-    }
-
-    /// Sends records a store flushed to the nodes that read its node. They
-    /// come from no single input record: errors downstream name the store's
-    /// changelog as their source.
+    /// Sends records a store flushed to the children of the node it belongs
+    /// to, if that node passes its updates on. They come from no single input
+    /// record: errors downstream name the store's changelog as their source.
     fn forward_flushed(
         &mut self,
         task: u32,
-        node: usize,
+        id: usize,
         flushed: Vec<Record>,
         out: &mut dyn Producer,
     ) -> Result<(), ProcessError> {
+        let (spec, Some(node)) = &self.store_specs[id] else { return Ok(()) };
         if flushed.is_empty() {
             return Ok(());
         }
-        let Some((_, spec)) = self.store_specs.iter().find(|(n, _)| *n == node) else { return Ok(()) };
+        let node = *node;
         let partition = TopicPartition::new(&changelog_topic(&self.app_id, &spec.name), task);
         let batch = Batch { records: flushed.clone(), origins: (0..flushed.len() as u32).collect() };
         let records = flushed.into_iter().map(|record| LogRecord { offset: 0, record }).collect();
@@ -334,12 +512,12 @@ impl Pipeline {
             if dirty.is_empty() {
                 return Ok(());
             }
-            for (task, node) in dirty {
-                let flushed = match self.stores.get_mut(&(task, node)) {
+            for (task, id) in dirty {
+                let flushed = match self.stores.get_mut(&(task, id)) {
                     Some(store) => store.flush(out)?,
                     None => Vec::new(),
                 };
-                self.forward_flushed(task, node, flushed, out)?;
+                self.forward_flushed(task, id, flushed, out)?;
             }
         }
         Ok(())
@@ -382,6 +560,24 @@ impl Pipeline {
         match &self.execs[node] {
             Exec::Source { .. } => unreachable!("sources have no inputs"),
             Exec::Pass => self.forward(node, batch, input, out),
+            &Exec::Filter { function, negate } if self.tables[node] => {
+                self.table_step(node, function, FunctionKind::Predicate, negate, batch, input, out)
+            }
+            &Exec::Transform { kind, function } if self.tables[node] => {
+                self.table_step(node, function, kind, false, batch, input, out)
+            }
+            Exec::Materialize => {
+                let task = input.partition.partition;
+                for r in batch.records {
+                    let Some(key) = r.key else { continue };
+                    self.update(task, node, key, r.value, out)?;
+                }
+                Ok(())
+            }
+            &Exec::TableGroupBy { function } => self.table_group_by(node, function, batch, input, out),
+            &Exec::Process { function, .. } => {
+                self.run_processor(node, function, FunctionKind::Processor, batch, input, out)
+            }
             &Exec::Filter { function, negate } => {
                 let mut outcomes = self.call(function, FunctionKind::Predicate, &batch.records)?;
                 let mut kept = Batch::with_capacity(batch.len());
@@ -464,16 +660,19 @@ impl Pipeline {
                 Ok(())
             }
             Exec::Sink { .. } => self.sink(node, batch, input, out),
-            &Exec::Aggregate { kind, function } => self.aggregate(node, kind, function, batch, input, out),
-            Exec::Count => {
+            &Exec::Aggregate { kind, function, subtractor } => {
+                self.aggregate(node, kind, function, subtractor, batch, input, out)
+            }
+            &Exec::Count { subtract } => {
                 let task = input.partition.partition;
                 for r in batch.records {
+                    let delta = if subtract && r.header(SUBTRACT_HEADER).is_some() { -1 } else { 1 };
                     let Some(key) = r.key else { continue };
                     let count = match self.store(task, node)?.get(&key)? {
                         Some(v) => <[u8; 8]>::try_from(&v[..]).map(i64::from_be_bytes).unwrap_or(0),
                         None => 0,
                     };
-                    let value = Bytes::copy_from_slice(&(count + 1).to_be_bytes());
+                    let value = Bytes::copy_from_slice(&(count + delta).to_be_bytes());
                     self.update(task, node, key, Some(value), out)?;
                 }
                 Ok(())
@@ -508,11 +707,15 @@ impl Pipeline {
     /// plugin in rounds with at most one record per key, each carrying its
     /// key's current aggregate; a record the function rejects leaves its
     /// key's aggregate as it was.
+    /// For a grouped table, records marked with [`SUBTRACT_HEADER`] go to
+    /// `subtractor` instead.
+    #[allow(clippy::too_many_arguments)]
     fn aggregate(
         &mut self,
         node: usize,
         kind: FunctionKind,
         function: u32,
+        subtractor: Option<u32>,
         batch: Batch,
         input: &Fetched,
         out: &mut dyn Producer,
@@ -525,30 +728,337 @@ impl Pipeline {
             let (round, later): (Vec<_>, Vec<_>) =
                 pending.into_iter().partition(|(r, _)| seen.insert(r.key.clone().expect("keyed")));
             pending = later;
-            let mut calls = Vec::with_capacity(round.len());
-            let mut keys = Vec::with_capacity(round.len());
+            // Adds and subtracts of this round, each a batch for one function.
+            let mut calls: [(Vec<Record>, Vec<(Bytes, u32)>); 2] = Default::default();
             for (mut r, origin) in round {
                 let key = r.key.clone().expect("keyed");
+                let subtract = subtractor.is_some() && r.header(SUBTRACT_HEADER).is_some();
                 match self.store(task, node)?.get(&key)? {
+                    // Nothing to take a value out of.
+                    None if subtract => {}
                     None if kind == FunctionKind::Reducer => self.update(task, node, key, r.value, out)?,
                     agg => {
                         if let Some(agg) = agg {
                             r.headers.push(Header { name: AGGREGATE_HEADER.to_owned(), value: Some(agg) });
                         }
-                        calls.push(r);
-                        keys.push((key, origin));
+                        let call = &mut calls[subtract as usize];
+                        call.0.push(r);
+                        call.1.push((key, origin));
                     }
                 }
             }
-            if calls.is_empty() {
+            for (i, (records, keys)) in calls.into_iter().enumerate() {
+                if records.is_empty() {
+                    continue;
+                }
+                let f = if i == 1 { subtractor.expect("subtracts only with a subtractor") } else { function };
+                let outcomes = self.call(f, kind, &records)?;
+                for ((key, origin), outcome) in keys.into_iter().zip(outcomes) {
+                    match outcome {
+                        Outcome::Value(v) => self.update(task, node, key, v, out)?,
+                        other => self.reject(node, origin, FailureKind::Function, failure(other, kind), input, out)?,
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A filter or map-values of a table: a tombstone passes on without a
+    /// call, and an update the filter drops becomes a tombstone for its key,
+    /// so downstream tables forget the key too.
+    #[allow(clippy::too_many_arguments)]
+    fn table_step(
+        &mut self,
+        node: usize,
+        function: u32,
+        kind: FunctionKind,
+        negate: bool,
+        batch: Batch,
+        input: &Fetched,
+        out: &mut dyn Producer,
+    ) -> Result<(), ProcessError> {
+        let live: Vec<Record> = batch.records.iter().filter(|r| r.value.is_some()).cloned().collect();
+        let mut outcomes = if live.is_empty() { Vec::new() } else { self.call(function, kind, &live)? }.into_iter();
+        let mut next = Batch::with_capacity(batch.len());
+        let mut failures = Vec::new();
+        for (mut r, origin) in batch.records.into_iter().zip(batch.origins) {
+            if r.value.is_none() {
+                next.push(r, origin);
                 continue;
             }
-            let outcomes = self.call(function, kind, &calls)?;
-            for ((key, origin), outcome) in keys.into_iter().zip(outcomes) {
-                match outcome {
-                    Outcome::Value(v) => self.update(task, node, key, v, out)?,
-                    other => self.reject(node, origin, FailureKind::Function, failure(other, kind), input, out)?,
+            match outcomes.next() {
+                Some(Outcome::Keep(keep)) => {
+                    if keep == negate {
+                        r.value = None;
+                    }
+                    next.push(r, origin);
                 }
+                Some(Outcome::Value(v)) => {
+                    r.value = v;
+                    next.push(r, origin);
+                }
+                other => failures.push((origin, failure(other.unwrap_or(Outcome::Done), kind))),
+            }
+        }
+        for (origin, e) in failures {
+            self.reject(node, origin, FailureKind::Function, e, input, out)?;
+        }
+        self.forward(node, next, input, out)
+    }
+
+    /// Re-keys a table's updates for aggregation: for each update, the key's
+    /// old value (from this node's store) under its old group key, marked as a
+    /// subtract, then the new value under its new group key. An update whose
+    /// new group key cannot be computed is rejected and changes nothing.
+    fn table_group_by(
+        &mut self,
+        node: usize,
+        function: u32,
+        batch: Batch,
+        input: &Fetched,
+        out: &mut dyn Producer,
+    ) -> Result<(), ProcessError> {
+        let task = input.partition.partition;
+        // Old values, seeing this batch's earlier updates of the same key.
+        let mut latest: HashMap<Bytes, Option<Bytes>> = HashMap::new();
+        let mut olds = Vec::with_capacity(batch.len());
+        for r in &batch.records {
+            let Some(key) = &r.key else {
+                olds.push(None);
+                continue;
+            };
+            let old = match latest.get(key) {
+                Some(v) => v.clone(),
+                None => self.store(task, node)?.get(key)?,
+            };
+            latest.insert(key.clone(), r.value.clone());
+            olds.push(old);
+        }
+        // One select-key call for the olds and the news.
+        let mut calls = Vec::with_capacity(batch.len() * 2);
+        for (r, old) in batch.records.iter().zip(&olds) {
+            if let Some(old) = old {
+                let subtract = Record { value: Some(old.clone()), ..r.clone() }.with_header(SUBTRACT_HEADER, "1");
+                calls.push(subtract);
+            }
+            if r.key.is_some() && r.value.is_some() {
+                calls.push(r.clone());
+            }
+        }
+        let mut keys =
+            if calls.is_empty() { Vec::new() } else { self.call(function, FunctionKind::SelectKey, &calls)? }
+                .into_iter()
+                .zip(calls);
+        let mut next = Batch::with_capacity(batch.len() * 2);
+        let mut failures = Vec::new();
+        for ((r, old), origin) in batch.records.into_iter().zip(olds).zip(batch.origins) {
+            let Some(key) = r.key.clone() else { continue };
+            let subtract = if old.is_some() { keys.next() } else { None };
+            let add = if r.value.is_some() { keys.next() } else { None };
+            let rekeyed = |(outcome, mut record): (Outcome, Record)| match outcome {
+                Outcome::Key(k) => {
+                    record.key = k;
+                    Ok(record)
+                }
+                other => Err(failure(other, FunctionKind::SelectKey)),
+            };
+            let add = match add.map(rekeyed).transpose() {
+                Ok(add) => add,
+                Err(e) => {
+                    failures.push((origin, e));
+                    continue;
+                }
+            };
+            // The old value went in under a key computed the same way; if
+            // that fails now there is nothing to take it out of.
+            if let Some(Ok(subtract)) = subtract.map(rekeyed)
+                && subtract.key.is_some()
+            {
+                next.push(subtract, origin);
+            }
+            if let Some(add) = add.filter(|a| a.key.is_some()) {
+                next.push(add, origin);
+            }
+            self.update(task, node, key, r.value, out)?;
+        }
+        for (origin, e) in failures {
+            self.reject(node, origin, FailureKind::Function, e, input, out)?;
+        }
+        self.forward(node, next, input, out)
+    }
+
+    /// Runs a processor (or punctuator) of `node` over a batch with the
+    /// node's stores for the batch's task. If any record fails or traps, the
+    /// batch's store writes and outputs are dropped and each record runs
+    /// again alone, so a failed record changes nothing.
+    fn run_processor(
+        &mut self,
+        node: usize,
+        function: u32,
+        kind: FunctionKind,
+        batch: Batch,
+        input: &Fetched,
+        out: &mut dyn Producer,
+    ) -> Result<(), ProcessError> {
+        let task = input.partition.partition;
+        let mut access = self.take_access(task, node)?;
+        let result = self.process_with(node, function, kind, batch, input, &mut access, out);
+        self.return_access(task, node, access);
+        result
+    }
+
+    /// Moves the stores of `node` for `task` into a [`StoreAccess`].
+    fn take_access(&mut self, task: u32, node: usize) -> Result<StoreAccess, ProcessError> {
+        let Exec::Process { slots, .. } = &self.execs[node] else { unreachable!("processor node") };
+        let mut access = StoreAccess::default();
+        let mut taken = Vec::new();
+        for (name, id) in slots {
+            let store = match id {
+                Some(id) => match self.stores.remove(&(task, *id)) {
+                    Some(s) => {
+                        taken.push(*id);
+                        SlotStore::Task(s)
+                    }
+                    None => {
+                        let error = ProcessError::NoStore(self.names[node].clone(), task);
+                        self.return_access(task, node, access);
+                        return Err(error);
+                    }
+                },
+                None => match self.globals.get(name) {
+                    Some(g) => SlotStore::Global(g.clone()),
+                    None => {
+                        let error = ProcessError::UnknownStore { node: self.names[node].clone(), store: name.clone() };
+                        self.return_access(task, node, access);
+                        return Err(error);
+                    }
+                },
+            };
+            access.push(name, store);
+        }
+        Ok(access)
+    }
+
+    /// Puts the task stores of `access` back.
+    fn return_access(&mut self, task: u32, node: usize, access: StoreAccess) {
+        let Exec::Process { slots, .. } = &self.execs[node] else { unreachable!("processor node") };
+        for ((_, id), store) in slots.iter().zip(access.into_stores()) {
+            if let (Some(id), SlotStore::Task(s)) = (id, store) {
+                self.stores.insert((task, *id), s);
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn process_with(
+        &mut self,
+        node: usize,
+        function: u32,
+        kind: FunctionKind,
+        batch: Batch,
+        input: &Fetched,
+        access: &mut StoreAccess,
+        out: &mut dyn Producer,
+    ) -> Result<(), ProcessError> {
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let whole = self.instance()?.process(function, kind, &batch.records, access, &mut outcomes);
+        if let Some(e) = access.take_failure() {
+            return Err(e.into());
+        }
+        let forwards: Option<Vec<_>> = match whole {
+            Ok(()) => outcomes.into_iter().map(|o| self.routes(node, o).ok()).collect(),
+            Err(_) => {
+                self.instance = None;
+                None
+            }
+        };
+        if let Some(forwards) = forwards {
+            access.settle(out)?;
+            return self.send_forwards(node, forwards.into_iter().zip(batch.origins), input, out);
+        }
+        access.discard();
+        for (r, origin) in batch.records.into_iter().zip(batch.origins) {
+            let mut one = Vec::with_capacity(1);
+            let result = self.instance()?.process(function, kind, std::slice::from_ref(&r), access, &mut one);
+            if let Some(e) = access.take_failure() {
+                return Err(e.into());
+            }
+            let routed = match result {
+                Ok(()) => match one.pop() {
+                    Some(outcome) => self.routes(node, outcome),
+                    None => Err("no result".to_owned()),
+                },
+                Err(e) => {
+                    self.instance = None;
+                    Err(e.to_string())
+                }
+            };
+            match routed {
+                Ok(forwards) => {
+                    access.settle(out)?;
+                    self.send_forwards(node, std::iter::once((forwards, origin)), input, out)?;
+                }
+                Err(e) => {
+                    access.discard();
+                    self.reject(node, origin, FailureKind::Function, e, input, out)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Where a processor's records go: each with the child it is for (`None`
+    /// for every child), or why the outcome is a failure.
+    fn routes(&self, node: usize, outcome: Outcome) -> Result<Vec<(Option<usize>, Record)>, String> {
+        let records = match outcome {
+            Outcome::Forward(records) => records,
+            other => return Err(failure(other, FunctionKind::Processor)),
+        };
+        let children = &self.children[node];
+        records
+            .into_iter()
+            .map(|(child, record)| match child {
+                None => Ok((None, record)),
+                Some(name) => match children.iter().find(|&&c| self.names[c] == name) {
+                    Some(&c) => Ok((Some(c), record)),
+                    None => {
+                        let names: Vec<&str> = children.iter().map(|&c| self.names[c].as_str()).collect();
+                        Err(format!(
+                            "forwarded to '{name}', which is not a child of node '{}'; its children are: {}",
+                            self.names[node],
+                            if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+                        ))
+                    }
+                },
+            })
+            .collect()
+    }
+
+    /// Sends a processor's routed records on, one batch per child.
+    fn send_forwards(
+        &mut self,
+        node: usize,
+        forwards: impl Iterator<Item = (Vec<(Option<usize>, Record)>, u32)>,
+        input: &Fetched,
+        out: &mut dyn Producer,
+    ) -> Result<(), ProcessError> {
+        let children = self.children[node].clone();
+        let mut batches: Vec<Batch> = children.iter().map(|_| Batch::default()).collect();
+        for (records, origin) in forwards {
+            for (child, record) in records {
+                match child {
+                    Some(c) => {
+                        let i = children.iter().position(|&x| x == c).expect("routed to a child");
+                        batches[i].push(record, origin);
+                    }
+                    None => batches.iter_mut().for_each(|b| b.push(record.clone(), origin)),
+                }
+            }
+        }
+        for (child, batch) in children.into_iter().zip(batches) {
+            if batch.len() > 0 {
+                self.push(child, batch, input, out)?;
             }
         }
         Ok(())
@@ -692,6 +1202,8 @@ fn fuse_chains(app: &App, execs: &mut [Exec]) {
     let nodes = &app.topology.nodes;
     let children = app.topology.children();
     let step = |execs: &[Exec], i: usize| match execs[i] {
+        // A table's filter or map-values treats tombstones apart.
+        _ if nodes[i].table => None,
         Exec::Filter { function, negate } => Some(ChainStep { function, kind: FunctionKind::Predicate, negate }),
         Exec::Transform { kind, function } if kind.chains() => Some(ChainStep { function, kind, negate: false }),
         _ => None,

@@ -17,7 +17,10 @@ use std::time::{Duration, Instant};
 use crate::app::{App, ErrorPolicy};
 use crate::log::{Log, LogError, TopicPartition};
 use crate::pipeline::{Pipeline, PipelineStats, ProcessError};
-use crate::store::changelog_topic;
+use crate::store::{GlobalStore, StoreError, changelog_topic};
+
+/// How often the global-table thread reads new records of its topics.
+const GLOBAL_POLL: Duration = Duration::from_millis(20);
 use crate::topology::TopologyError;
 
 /// How to run.
@@ -109,6 +112,9 @@ pub enum RunError {
     /// A worker thread panicked (a bug in Eddy).
     #[error("worker thread {0} panicked")]
     Panicked(usize),
+    /// A global table's store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// The tasks of an application on a log: for each task, its input partitions.
@@ -164,8 +170,17 @@ pub fn run_with_stats(
     }
     let tasks = plan_tasks(app, &*log)?;
     let stores = app.topology.stores();
-    if !stores.is_empty() && options.state_dir.is_none() {
-        return Err(RunError::NoStateDir(app.id.clone()));
+    let global_tables = app.topology.global_tables();
+    let state_dir = match &options.state_dir {
+        Some(dir) => Some(dir.as_path()),
+        None if stores.is_empty() && global_tables.is_empty() => None,
+        None => return Err(RunError::NoStateDir(app.id.clone())),
+    };
+    // Global tables catch up with their topics before any task runs.
+    let mut globals = Vec::new();
+    for (_, topic, spec) in global_tables {
+        let dir = state_dir.expect("checked above");
+        globals.push(Arc::new(GlobalStore::open(dir, &app.id, &spec.name, topic, spec.kind, &*log)?));
     }
     for (_, store) in stores {
         let topic = changelog_topic(&app.id, &store.name);
@@ -192,7 +207,27 @@ pub fn run_with_stats(
         partitions: tasks.iter().flatten().cloned().collect(),
     };
     let idle = &idle;
+    let workers_done = AtomicBool::new(false);
     std::thread::scope(|scope| {
+        if !globals.is_empty() {
+            let (log, globals, stop, first_error, done) =
+                (log.clone(), &globals, options.stop.clone(), first_error.clone(), &workers_done);
+            let updater = std::thread::Builder::new().name("eddy-global".into()).spawn_scoped(scope, move || {
+                while !stop.load(Ordering::SeqCst) && !done.load(Ordering::SeqCst) {
+                    std::thread::sleep(GLOBAL_POLL);
+                    for g in globals {
+                        if let Err(e) = g.catch_up(&*log) {
+                            stop.store(true, Ordering::SeqCst);
+                            first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e.into());
+                            return;
+                        }
+                    }
+                }
+            });
+            if updater.is_err() {
+                options.stop.store(true, Ordering::SeqCst);
+            }
+        }
         let handles: Vec<_> = per_thread
             .into_iter()
             .enumerate()
@@ -200,8 +235,10 @@ pub fn run_with_stats(
                 let (log, options, stats, first_error) =
                     (log.clone(), options.clone(), stats.clone(), first_error.clone());
                 let thread = std::thread::Builder::new().name(format!("eddy-worker-{i}"));
+                let globals = &globals;
                 let handle = thread.spawn_scoped(scope, move || {
-                    let result = Worker::new(app, &*log, &options, &stats, idle, partitions).and_then(|mut w| w.run());
+                    let result =
+                        Worker::new(app, &*log, &options, &stats, idle, partitions, globals).and_then(|mut w| w.run());
                     if let Err(e) = result {
                         options.stop.store(true, Ordering::SeqCst);
                         first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
@@ -219,7 +256,12 @@ pub fn run_with_stats(
                 }
             }
         }
+        workers_done.store(true, Ordering::SeqCst);
     });
+    // A global store always holds exactly what its recorded offsets say.
+    for g in &globals {
+        g.checkpoint()?;
+    }
     if let Some(e) = first_error.lock().unwrap_or_else(|p| p.into_inner()).take() {
         return Err(e);
     }
@@ -282,6 +324,7 @@ impl<'a> Worker<'a> {
         stats: &'a RunStats,
         idle: &'a Idle,
         partitions: Vec<TopicPartition>,
+        globals: &[Arc<GlobalStore>],
     ) -> Result<Self, RunError> {
         let mut positions = BTreeMap::new();
         let mut assignment = Vec::new();
@@ -295,12 +338,10 @@ impl<'a> Worker<'a> {
         let mut consumer = log.consumer()?;
         consumer.assign(&assignment)?;
         let mut pipeline = Pipeline::new(app, log)?;
-        if let Some(state_dir) = &options.state_dir {
-            let mut tasks: Vec<u32> = partitions.iter().map(|tp| tp.partition).collect();
-            tasks.sort_unstable();
-            tasks.dedup();
-            pipeline.open_stores(&tasks, state_dir, app.cache_max_bytes, log)?;
-        }
+        let mut tasks: Vec<u32> = partitions.iter().map(|tp| tp.partition).collect();
+        tasks.sort_unstable();
+        tasks.dedup();
+        pipeline.open_tasks(&tasks, options.state_dir.as_deref(), app.cache_max_bytes, globals, log)?;
         Ok(Worker {
             app,
             log,
@@ -341,6 +382,7 @@ impl<'a> Worker<'a> {
                 }
                 self.stats.records_in.fetch_add(f.records.len() as u64, Ordering::Relaxed);
             }
+            self.pipeline.punctuate_wall_clock(&mut *self.producer)?;
             self.report();
             if last_commit.elapsed() >= self.app.commit_interval {
                 self.commit()?;

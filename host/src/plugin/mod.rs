@@ -13,6 +13,7 @@ use std::fmt;
 use bytes::Bytes;
 
 use crate::record::Record;
+use crate::store::StoreAccess;
 
 pub use native::NativePlugin;
 pub use wasm::WasmPlugin;
@@ -39,11 +40,16 @@ pub enum FunctionKind {
     /// Record and current aggregate to the new aggregate (the first value of
     /// a key is its aggregate).
     Reducer,
+    /// Record to records forwarded to named children, using host stores.
+    Processor,
+    /// Punctuation time to records forwarded to named children, using host
+    /// stores.
+    Punctuator,
 }
 
 impl FunctionKind {
     /// Every kind this host knows.
-    pub const ALL: [FunctionKind; 9] = [
+    pub const ALL: [FunctionKind; 11] = [
         FunctionKind::Predicate,
         FunctionKind::Map,
         FunctionKind::MapValues,
@@ -53,6 +59,8 @@ impl FunctionKind {
         FunctionKind::Peek,
         FunctionKind::Aggregator,
         FunctionKind::Reducer,
+        FunctionKind::Processor,
+        FunctionKind::Punctuator,
     ];
 
     /// The kind's name in manifests and topology documents.
@@ -67,6 +75,8 @@ impl FunctionKind {
             FunctionKind::Peek => "peek",
             FunctionKind::Aggregator => "aggregator",
             FunctionKind::Reducer => "reducer",
+            FunctionKind::Processor => "processor",
+            FunctionKind::Punctuator => "punctuator",
         }
     }
 
@@ -149,6 +159,9 @@ pub enum Outcome {
     Records(Vec<Record>),
     /// A flat-map-values' values.
     Values(Vec<Option<Bytes>>),
+    /// A processor's or punctuator's records, each for the child node
+    /// named, or for every child when `None`.
+    Forward(Vec<(Option<String>, Record)>),
     /// A peek ran.
     Done,
     /// The function rejected the record.
@@ -158,6 +171,9 @@ pub enum Outcome {
 /// The header that carries a key's current aggregate to an aggregator or
 /// reducer.
 pub const AGGREGATE_HEADER: &str = "eddy.aggregate";
+
+/// The header that tells a punctuator which clock fired: `stream` or `wall`.
+pub const PUNCTUATION_HEADER: &str = "eddy.punctuation";
 
 /// One step of a chain of functions run in one call (operator fusion).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -298,6 +314,19 @@ pub trait Instance: Send {
         index: u32,
         kind: FunctionKind,
         records: &[Record],
+        out: &mut Vec<Outcome>,
+    ) -> Result<(), CallError>;
+
+    /// Runs a processor or punctuator (function `index` of kind `kind`) over
+    /// `records` with access to its node's stores, appending one [`Outcome`]
+    /// per record to `out`. Errors as for [`Instance::call`]; `state` stays
+    /// usable either way.
+    fn process(
+        &mut self,
+        index: u32,
+        kind: FunctionKind,
+        records: &[Record],
+        state: &mut StoreAccess,
         out: &mut Vec<Outcome>,
     ) -> Result<(), CallError>;
 

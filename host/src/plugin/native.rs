@@ -7,8 +7,9 @@ use super::{
     CallError, ChainOutcome, ChainStep, FunctionInfo, FunctionKind, Instance, Manifest, Outcome, Plugin, PluginError,
 };
 use crate::record::Record;
+use crate::store::StoreAccess;
 
-type NativeFn = Arc<dyn Fn(&Record) -> Outcome + Send + Sync>;
+type NativeFn = Arc<dyn Fn(&Record, &mut StoreAccess) -> Outcome + Send + Sync>;
 
 /// A plugin made of Rust closures, one per function.
 ///
@@ -40,10 +41,21 @@ impl NativePlugin {
 
     /// Adds a function; `f` must return the outcome variant of its kind.
     pub fn function(
-        mut self,
+        self,
         name: &str,
         kind: FunctionKind,
         f: impl Fn(&Record) -> Outcome + Send + Sync + 'static,
+    ) -> Self {
+        self.stateful(name, kind, move |r, _| f(r))
+    }
+
+    /// Adds a function that uses its node's stores (a processor or
+    /// punctuator); `f` must return [`Outcome::Forward`].
+    pub fn stateful(
+        mut self,
+        name: &str,
+        kind: FunctionKind,
+        f: impl Fn(&Record, &mut StoreAccess) -> Outcome + Send + Sync + 'static,
     ) -> Self {
         self.manifest.functions.push(FunctionInfo {
             name: name.to_owned(),
@@ -52,6 +64,10 @@ impl NativePlugin {
         });
         self.functions.push(Arc::new(f));
         self
+    }
+
+    fn get(&self, index: u32) -> Result<&NativeFn, CallError> {
+        self.functions.get(index as usize).ok_or_else(|| CallError::Protocol(format!("no function {index}")))
     }
 }
 
@@ -73,9 +89,22 @@ impl Instance for NativePlugin {
         records: &[Record],
         out: &mut Vec<Outcome>,
     ) -> Result<(), CallError> {
-        let f =
-            self.functions.get(index as usize).ok_or_else(|| CallError::Protocol(format!("no function {index}")))?;
-        out.extend(records.iter().map(|r| f(r)));
+        let f = self.get(index)?;
+        let mut none = StoreAccess::default();
+        out.extend(records.iter().map(|r| f(r, &mut none)));
+        Ok(())
+    }
+
+    fn process(
+        &mut self,
+        index: u32,
+        _kind: FunctionKind,
+        records: &[Record],
+        state: &mut StoreAccess,
+        out: &mut Vec<Outcome>,
+    ) -> Result<(), CallError> {
+        let f = self.get(index)?;
+        out.extend(records.iter().map(|r| f(r, state)));
         Ok(())
     }
 
@@ -87,13 +116,13 @@ impl Instance for NativePlugin {
     ) -> Result<(), CallError> {
         let mut functions = Vec::with_capacity(steps.len());
         for s in steps {
-            let no_function = || CallError::Protocol(format!("no function {}", s.function));
-            functions.push(self.functions.get(s.function as usize).ok_or_else(no_function)?);
+            functions.push(self.get(s.function)?);
         }
+        let mut none = StoreAccess::default();
         'records: for r in records {
             let mut current: Option<Record> = None;
             for (i, (step, f)) in steps.iter().zip(&functions).enumerate() {
-                let outcome = f(current.as_ref().unwrap_or(r));
+                let outcome = f(current.as_ref().unwrap_or(r), &mut none);
                 if let Some(done) = step.apply(i as u32, outcome, &mut current, r) {
                     out.push(done);
                     continue 'records;

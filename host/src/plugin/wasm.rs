@@ -16,7 +16,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use eddy_codec::{ERR_INVALID_RECORD, RESULT_DROPPED, RESULT_ERR, RESULT_OK, RESULT_UNCHANGED, Reader, Writer};
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::component::{Component, HasSelf, Linker, Resource, ResourceTable};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder,
 };
@@ -28,15 +28,26 @@ use super::{
     RecordError,
 };
 use crate::record::Record;
+use crate::store::{StoreAccess, StoreError};
+
+/// A plugin's handle on one of its node's stores: the store's position in
+/// the call's [`StoreAccess`], valid only during the call that opened it.
+pub struct StoreHandle {
+    slot: u32,
+    call: u64,
+}
 
 mod generated {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "plugin",
+        imports: { "eddy:plugin/state": trappable },
+        with: { "eddy:plugin/state.store": super::StoreHandle },
     });
 }
 
 use generated::eddy::plugin::context::{self, Level};
+use generated::eddy::plugin::state;
 
 /// How often the epoch ticks; call timeouts are counted in ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -118,6 +129,104 @@ struct HostState {
     table: ResourceTable,
     limits: StoreLimits,
     stderr: MemoryOutputPipe,
+    /// The stores of the processor call in progress, if any.
+    access: Option<StoreAccess>,
+    /// Number of the current (or last) processor call.
+    call: u64,
+}
+
+/// Most entries one `range` call returns; the guest pages through more.
+const MAX_RANGE: u32 = 4096;
+
+impl HostState {
+    /// The call's stores and the slot `handle` names, or a trap if the
+    /// handle is not usable now.
+    fn slot(&mut self, handle: &Resource<StoreHandle>) -> wasmtime::Result<(&mut StoreAccess, u32)> {
+        let h = self.table.get(handle)?;
+        let (slot, call) = (h.slot, h.call);
+        match self.access.as_mut() {
+            Some(access) if call == self.call => Ok((access, slot)),
+            _ => Err(wasmtime::Error::msg("a store handle was used outside the call that opened it")),
+        }
+    }
+}
+
+/// Turns a store failure into a trap, remembering it for the host.
+fn store_result<T>(access: &mut StoreAccess, result: Result<T, StoreError>) -> wasmtime::Result<T> {
+    result.map_err(|e| {
+        let message = e.to_string();
+        access.fail(e);
+        wasmtime::Error::msg(message)
+    })
+}
+
+impl state::Host for HostState {}
+
+impl state::HostStore for HostState {
+    fn open(&mut self, name: String) -> wasmtime::Result<Result<Resource<StoreHandle>, String>> {
+        let Some(access) = self.access.as_ref() else {
+            return Ok(Err(format!("store '{name}': stores are open only during a processor or punctuator call")));
+        };
+        let Some(slot) = access.open(&name) else {
+            return Ok(Err(format!(
+                "store '{name}' is not declared by this node; it declares: {}",
+                access.names().join(", ")
+            )));
+        };
+        Ok(Ok(self.table.push(StoreHandle { slot, call: self.call })?))
+    }
+
+    fn get(&mut self, handle: Resource<StoreHandle>, key: Vec<u8>) -> wasmtime::Result<Option<Vec<u8>>> {
+        let (access, slot) = self.slot(&handle)?;
+        let value = access.get(slot, &key);
+        Ok(store_result(access, value)?.map(|v| v.to_vec()))
+    }
+
+    fn get_many(
+        &mut self,
+        handle: Resource<StoreHandle>,
+        keys: Vec<Vec<u8>>,
+    ) -> wasmtime::Result<Vec<Option<Vec<u8>>>> {
+        let (access, slot) = self.slot(&handle)?;
+        let mut values = Vec::with_capacity(keys.len());
+        for key in keys {
+            let value = access.get(slot, &key);
+            values.push(store_result(access, value)?.map(|v| v.to_vec()));
+        }
+        Ok(values)
+    }
+
+    fn put(
+        &mut self,
+        handle: Resource<StoreHandle>,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), String>> {
+        let (access, slot) = self.slot(&handle)?;
+        Ok(access.put(slot, Bytes::from(key), Some(Bytes::from(value))).map_err(|e| e.to_string()))
+    }
+
+    fn delete(&mut self, handle: Resource<StoreHandle>, key: Vec<u8>) -> wasmtime::Result<Result<(), String>> {
+        let (access, slot) = self.slot(&handle)?;
+        Ok(access.put(slot, Bytes::from(key), None).map_err(|e| e.to_string()))
+    }
+
+    fn range(
+        &mut self,
+        handle: Resource<StoreHandle>,
+        from: Option<Vec<u8>>,
+        to: Option<Vec<u8>>,
+        limit: u32,
+    ) -> wasmtime::Result<Vec<state::Entry>> {
+        let (access, slot) = self.slot(&handle)?;
+        let entries = access.range(slot, from.as_deref(), to.as_deref(), limit.min(MAX_RANGE) as usize);
+        Ok(store_result(access, entries)?.into_iter().map(|(key, value)| state::Entry { key, value }).collect())
+    }
+
+    fn drop(&mut self, handle: Resource<StoreHandle>) -> wasmtime::Result<()> {
+        self.table.delete(handle)?;
+        Ok(())
+    }
 }
 
 impl WasiView for HostState {
@@ -167,9 +276,11 @@ impl WasmPlugin {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| invalid(format!("linking WASI: {e:#}")))?;
         context::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| invalid(format!("linking eddy:plugin/context: {e:#}")))?;
+        state::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            .map_err(|e| invalid(format!("linking eddy:plugin/state: {e:#}")))?;
         let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
             invalid(format!(
-                "it imports something Eddy does not provide ({e:#}); a plugin may import only WASI 0.2 and eddy:plugin/context"
+                "it imports something Eddy does not provide ({e:#}); a plugin may import only WASI 0.2, eddy:plugin/context and eddy:plugin/state"
             ))
         })?;
         let pre = generated::PluginPre::new(instance_pre).map_err(|e| {
@@ -211,6 +322,8 @@ impl WasmPlugin {
             table: ResourceTable::new(),
             limits: StoreLimitsBuilder::new().memory_size(self.limits.memory_bytes).instances(64).build(),
             stderr,
+            access: None,
+            call: 0,
         };
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|s| &mut s.limits);
@@ -301,6 +414,22 @@ impl Instance for WasmInstance {
         let result = self.bindings.eddy_plugin_operators().call_invoke_chain(&mut self.store, &wit_steps, w.as_slice());
         self.input = w.into_inner();
         self.outcomes(result, out, |output, out| decode_chain(records.len(), output, out))
+    }
+
+    fn process(
+        &mut self,
+        index: u32,
+        kind: FunctionKind,
+        records: &[Record],
+        state: &mut StoreAccess,
+        out: &mut Vec<Outcome>,
+    ) -> Result<(), CallError> {
+        let data = self.store.data_mut();
+        data.call += 1;
+        data.access = Some(std::mem::take(state));
+        let result = self.call(index, kind, records, out);
+        *state = self.store.data_mut().access.take().unwrap_or_default();
+        result
     }
 
     fn call(
@@ -403,6 +532,23 @@ fn decode_outcomes(
                 Outcome::Values(values)
             }
             FunctionKind::Peek => Outcome::Done,
+            FunctionKind::Processor | FunctionKind::Punctuator => {
+                let n = r.u32()?;
+                let mut records = Vec::with_capacity(n.min(1024) as usize);
+                for _ in 0..n {
+                    let at = r.position();
+                    let child = match r.opt_bytes()? {
+                        Some(name) => Some(
+                            std::str::from_utf8(name)
+                                .map_err(|_| eddy_codec::DecodeError { at, what: "child name is not UTF-8" })?
+                                .to_owned(),
+                        ),
+                        None => None,
+                    };
+                    records.push((child, Record::from_view(&r.record()?, &buf)));
+                }
+                Outcome::Forward(records)
+            }
         });
     }
     if !r.is_empty() {

@@ -28,7 +28,7 @@ impl KeyValueStore for MemoryStore {
         Ok(())
     }
 
-    fn range(&self, from: Option<&[u8]>, to: Option<&[u8]>) -> Result<Vec<Entry>, StoreError> {
+    fn range(&self, from: Option<&[u8]>, to: Option<&[u8]>, limit: usize) -> Result<Vec<Entry>, StoreError> {
         let lo = from.map_or(Bound::Unbounded, |f| Bound::Included(f.to_vec()));
         let hi = to.map_or(Bound::Unbounded, |t| Bound::Excluded(t.to_vec()));
         if let (Bound::Included(l), Bound::Excluded(h)) = (&lo, &hi)
@@ -36,7 +36,7 @@ impl KeyValueStore for MemoryStore {
         {
             return Ok(Vec::new());
         }
-        Ok(self.map.range((lo, hi)).map(|(k, v)| (k.clone(), v.clone())).collect())
+        Ok(self.map.range((lo, hi)).take(limit).map(|(k, v)| (k.clone(), v.clone())).collect())
     }
 
     fn persist(&mut self) -> Result<(), StoreError> {

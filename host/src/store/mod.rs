@@ -15,7 +15,9 @@
 //!   restores it from the whole changelog, so local state never runs ahead of
 //!   what was committed.
 
+mod access;
 mod cache;
+mod global;
 mod memory;
 mod rocks;
 
@@ -25,7 +27,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+pub use access::{SlotStore, StoreAccess, WriteError};
 pub use cache::RecordCache;
+pub use global::GlobalStore;
 pub use memory::MemoryStore;
 pub use rocks::RocksStore;
 
@@ -67,8 +71,9 @@ pub trait KeyValueStore: Send {
     /// Applies puts (`Some`) and deletes (`None`) atomically.
     fn write(&mut self, batch: &[(Bytes, Option<Bytes>)]) -> Result<(), StoreError>;
 
-    /// Entries with `from <= key < to` (unbounded where `None`), in key order.
-    fn range(&self, from: Option<&[u8]>, to: Option<&[u8]>) -> Result<Vec<Entry>, StoreError>;
+    /// The first `limit` entries with `from <= key < to` (unbounded where
+    /// `None`), in key order.
+    fn range(&self, from: Option<&[u8]>, to: Option<&[u8]>, limit: usize) -> Result<Vec<Entry>, StoreError>;
 
     /// Makes every write so far survive a process exit (before a checkpoint).
     fn persist(&mut self) -> Result<(), StoreError>;
@@ -233,14 +238,18 @@ impl TaskStore {
         if self.cache.is_over() { self.flush(out) } else { Ok(Vec::new()) }
     }
 
-    /// Entries with `from <= key < to`, cache included, in key order.
-    pub fn range(&self, from: Option<&[u8]>, to: Option<&[u8]>) -> Result<Vec<Entry>, StoreError> {
+    /// The first `limit` entries with `from <= key < to`, cache included, in
+    /// key order.
+    pub fn range(&self, from: Option<&[u8]>, to: Option<&[u8]>, limit: usize) -> Result<Vec<Entry>, StoreError> {
+        let dirty: Vec<_> = self.cache.dirty_range(from, to).collect();
+        // Pending deletes may hide local entries: read enough to still fill `limit`.
+        let deletes = dirty.iter().filter(|(_, v)| v.is_none()).count();
         let mut merged: BTreeMap<Vec<u8>, Option<Vec<u8>>> =
-            self.local.range(from, to)?.into_iter().map(|(k, v)| (k, Some(v))).collect();
-        for (k, v) in self.cache.dirty_range(from, to) {
+            self.local.range(from, to, limit.saturating_add(deletes))?.into_iter().map(|(k, v)| (k, Some(v))).collect();
+        for (k, v) in dirty {
             merged.insert(k.to_vec(), v.as_ref().map(|v| v.to_vec()));
         }
-        Ok(merged.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect())
+        Ok(merged.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).take(limit).collect())
     }
 
     /// True if the cache holds updates not yet flushed.
@@ -295,12 +304,13 @@ mod tests {
         store.write(&[(b("c"), None), (b("a"), Some(b("one")))]).unwrap();
         assert_eq!(store.get(b"a").unwrap(), Some(b"one".to_vec()));
         assert_eq!(store.get(b"c").unwrap(), None);
-        let all = store.range(None, None).unwrap();
+        let all = store.range(None, None, usize::MAX).unwrap();
         assert_eq!(all, [(b"a".to_vec(), b"one".to_vec()), (b"b".to_vec(), b"2".to_vec())]);
-        assert_eq!(store.range(Some(b"b"), None).unwrap().len(), 1);
-        assert_eq!(store.range(None, Some(b"b")).unwrap().len(), 1);
+        assert_eq!(store.range(None, None, 1).unwrap(), [(b"a".to_vec(), b"one".to_vec())]);
+        assert_eq!(store.range(Some(b"b"), None, usize::MAX).unwrap().len(), 1);
+        assert_eq!(store.range(None, Some(b"b"), usize::MAX).unwrap().len(), 1);
         store.clear().unwrap();
-        assert!(store.range(None, None).unwrap().is_empty());
+        assert!(store.range(None, None, usize::MAX).unwrap().is_empty());
     }
 
     #[test]

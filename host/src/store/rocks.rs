@@ -50,7 +50,7 @@ impl KeyValueStore for RocksStore {
         self.db.write_opt(wb, &options).map_err(|e| self.error(e))
     }
 
-    fn range(&self, from: Option<&[u8]>, to: Option<&[u8]>) -> Result<Vec<Entry>, StoreError> {
+    fn range(&self, from: Option<&[u8]>, to: Option<&[u8]>, limit: usize) -> Result<Vec<Entry>, StoreError> {
         let mode = match from {
             Some(f) => IteratorMode::From(f, Direction::Forward),
             None => IteratorMode::Start,
@@ -58,7 +58,7 @@ impl KeyValueStore for RocksStore {
         let mut out = Vec::new();
         for item in self.db.iterator(mode) {
             let (k, v) = item.map_err(|e| self.error(e))?;
-            if to.is_some_and(|t| &k[..] >= t) {
+            if out.len() >= limit || to.is_some_and(|t| &k[..] >= t) {
                 break;
             }
             out.push((k.into_vec(), v.into_vec()));
@@ -73,7 +73,7 @@ impl KeyValueStore for RocksStore {
     }
 
     fn clear(&mut self) -> Result<(), StoreError> {
-        let keys: Vec<Vec<u8>> = self.range(None, None)?.into_iter().map(|(k, _)| k).collect();
+        let keys: Vec<Vec<u8>> = self.range(None, None, usize::MAX)?.into_iter().map(|(k, _)| k).collect();
         let mut wb = WriteBatch::default();
         for k in keys {
             wb.delete(k);

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
-use super::{INTERNAL_PREFIX, Node, Op, StoreSpec, Topology, TopologyError};
+use super::{INTERNAL_PREFIX, Node, Op, Punctuate, PunctuationTime, StoreSpec, Topology, TopologyError};
 use crate::plugin::FunctionKind;
 use crate::serdes::Serde;
 use crate::store::StoreKind;
@@ -36,6 +36,18 @@ pub struct BranchDoc {
     pub branch: String,
     /// The predicate; none on the last branch means "everything else".
     pub predicate: Option<String>,
+}
+
+/// A processor's punctuation schedule in a document.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PunctuateDoc {
+    /// The punctuator function.
+    pub function: String,
+    /// How often, in milliseconds.
+    pub every_ms: u64,
+    /// `stream` (the default) or `wall`.
+    pub time: Option<PunctuationTime>,
 }
 
 /// One node as written in a topology document: a name, an optional `from`,
@@ -83,10 +95,26 @@ pub struct NodeDoc {
     /// records first; they then go through the repartition topic
     /// `<application-id>-<name>-repartition` so equal keys meet in one task.
     pub group_by: Option<String>,
-    /// Table, aggregate and reduce option: the store's name (default: the node's name).
+    /// Aggregate and reduce option on a grouped table: the function that
+    /// takes an old value back out of its group's aggregate.
+    pub subtractor: Option<String>,
+    /// Process: a processor function.
+    pub process: Option<String>,
+    /// Process option: the stores the processor uses, its own or global
+    /// tables' (read-only).
+    pub stores: Option<OneOrMany>,
+    /// Process option: a punctuator and its schedule.
+    pub punctuate: Option<PunctuateDoc>,
+    /// Global-table: a topic copied in full into every instance.
+    pub global_table: Option<String>,
+    /// To-stream: turns a table's updates into a stream (`to-stream: true`).
+    pub to_stream: Option<bool>,
+    /// Table, global-table, aggregate and reduce option, and on a filter or
+    /// map-values of a table (which it materializes): the store's name
+    /// (default: the node's name).
     pub store: Option<String>,
-    /// Table, count, aggregate and reduce option: `persistent` (RocksDB, the
-    /// default) or `in-memory`.
+    /// Option of every node with stores: `persistent` (RocksDB, the default)
+    /// or `in-memory`.
     pub store_kind: Option<StoreKind>,
     /// Source and sink option: format of keys (bytes, string, json, i64).
     pub key_serde: Option<Serde>,
@@ -105,6 +133,9 @@ enum DocOp {
     Table(String),
     Count(String),
     Aggregate(FunctionKind, String),
+    Process(String),
+    GlobalTable(String),
+    ToStream,
 }
 
 impl NodeDoc {
@@ -131,11 +162,14 @@ impl NodeDoc {
         take("count", self.count.take().map(DocOp::Count));
         take("aggregate", self.aggregate.take().map(|f| DocOp::Aggregate(FunctionKind::Aggregator, f)));
         take("reduce", self.reduce.take().map(|f| DocOp::Aggregate(FunctionKind::Reducer, f)));
+        take("process", self.process.take().map(DocOp::Process));
+        take("global-table", self.global_table.take().map(DocOp::GlobalTable));
+        take("to-stream", self.to_stream.take().map(|_| DocOp::ToStream));
         let bad = |problem: String| TopologyError::BadNode { node: label.to_owned(), problem };
         match ops.len() {
             1 => Ok(ops.pop().expect("one op").1),
             0 => Err(bad(
-                "no operator: add one of source, table, filter, filter-not, map, map-values, flat-map, flat-map-values, select-key, peek, split, merge, count, aggregate, reduce, to".into(),
+                "no operator: add one of source, table, global-table, filter, filter-not, map, map-values, flat-map, flat-map-values, select-key, peek, split, merge, count, aggregate, reduce, process, to-stream, to".into(),
             )),
             _ => {
                 let keys: Vec<_> = ops.iter().map(|(k, _)| *k).collect();
@@ -158,6 +192,7 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
         nodes.push(node);
         Ok(nodes.len() - 1)
     };
+    let node = |name: String, inputs: Vec<usize>, op: Op, table: bool| Node { name, inputs, op, table };
 
     let mut internal_topics = Vec::new();
     for (position, mut doc) in docs.into_iter().enumerate() {
@@ -170,34 +205,42 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
             None => format!("{}-{}", op_keyword(&op), position + 1),
         };
         let resolve = |from: &str| {
-            by_name.get(from).copied().ok_or_else(|| TopologyError::UnknownInput {
-                node: name.clone(),
-                from: from.to_owned(),
-                why: "is not defined before it: define nodes before the nodes that read them".into(),
-            })
+            let Some(&i) = by_name.get(from) else {
+                return Err(TopologyError::UnknownInput {
+                    node: name.clone(),
+                    from: from.to_owned(),
+                    why: "is not defined before it: define nodes before the nodes that read them".into(),
+                });
+            };
+            if let Op::GlobalTable { .. } = nodes[i].op {
+                return Err(TopologyError::UnknownInput {
+                    node: name.clone(),
+                    from: from.to_owned(),
+                    why: "is a global table, which passes nothing on: processors read it by naming its store in `stores:`"
+                        .into(),
+                });
+            }
+            Ok(i)
         };
-        let is_sink_or_source = matches!(op, DocOp::Source(_) | DocOp::Sink(_) | DocOp::Table(_));
-        if doc.store.is_some() && !matches!(op, DocOp::Table(_) | DocOp::Aggregate(..)) {
-            return Err(bad(
-                "`store` names the store of a table, aggregate or reduce; a count names its store itself (`count: NAME`)"
-                    .into(),
-            ));
+        let reads_topics = matches!(op, DocOp::Source(_) | DocOp::Table(_) | DocOp::GlobalTable(_));
+        if !matches!(op, DocOp::Process(_)) && (doc.stores.is_some() || doc.punctuate.is_some()) {
+            return Err(bad("`stores` and `punctuate` belong on a `process` node".into()));
         }
-        if doc.store_kind.is_some() && !matches!(op, DocOp::Table(_) | DocOp::Count(_) | DocOp::Aggregate(..)) {
-            return Err(bad("`store-kind` belongs on a table, count, aggregate or reduce".into()));
+        if doc.subtractor.is_some() && !matches!(op, DocOp::Aggregate(..)) {
+            return Err(bad("`subtractor` belongs on an aggregate or reduce of a grouped table".into()));
         }
         let store_kind = doc.store_kind.unwrap_or_default();
         if doc.group_by.is_some() && !matches!(op, DocOp::Count(_) | DocOp::Aggregate(..)) {
             return Err(bad("`group-by` belongs on a count, aggregate or reduce".into()));
         }
-        if !is_sink_or_source && (doc.key_serde.is_some() || doc.value_serde.is_some()) {
-            return Err(bad("key-serde and value-serde belong on a source or a `to` node".into()));
+        if !reads_topics && !matches!(op, DocOp::Sink(_)) && (doc.key_serde.is_some() || doc.value_serde.is_some()) {
+            return Err(bad("key-serde and value-serde belong on a source, table or `to` node".into()));
         }
-        let inputs = match (&op, doc.from.take()) {
-            (DocOp::Source(_) | DocOp::Table(_), Some(_)) => {
+        let inputs: Vec<usize> = match (&op, doc.from.take()) {
+            (_, Some(_)) if reads_topics => {
                 return Err(bad("a source or table reads topics, not nodes: remove `from`".into()));
             }
-            (DocOp::Source(_) | DocOp::Table(_), None) => Vec::new(),
+            _ if reads_topics => Vec::new(),
             (DocOp::Merge(_), Some(_)) => {
                 return Err(bad("a merge lists its inputs itself: remove `from`".into()));
             }
@@ -219,6 +262,56 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
                 }
             },
         };
+        let tables = inputs.iter().filter(|&&i| nodes[i].table).count();
+        let reads_table = tables > 0;
+        if reads_table && tables < inputs.len() {
+            return Err(bad(
+                "it reads both tables and streams: turn the tables into streams with `to-stream` first".into()
+            ));
+        }
+        if reads_table {
+            let grouped = matches!(op, DocOp::Count(_) | DocOp::Aggregate(..)) && doc.group_by.is_some();
+            let ok = matches!(
+                op,
+                DocOp::Filter(..) | DocOp::Transform(FunctionKind::MapValues, _) | DocOp::Sink(_) | DocOp::ToStream
+            );
+            if !ok && !grouped {
+                let hint = if matches!(op, DocOp::Count(_) | DocOp::Aggregate(..)) {
+                    "to aggregate a table, re-key it with `group-by: <select-key function>`"
+                } else {
+                    "a table supports filter, filter-not, map-values, to-stream, to and grouped count/aggregate/reduce; use `to-stream` first to treat its updates as records"
+                };
+                return Err(bad(format!("{} reads a table: {hint}", op_keyword(&op))));
+            }
+            if let DocOp::Aggregate(..) = op
+                && doc.subtractor.is_none()
+            {
+                return Err(bad("aggregating a grouped table needs a `subtractor` (of the same kind) that takes a key's old value back out of its group".into()));
+            }
+        } else {
+            if let DocOp::ToStream = op {
+                return Err(bad("to-stream reads a table, but its input is a stream already".into()));
+            }
+            if doc.subtractor.is_some() {
+                return Err(bad("`subtractor` is for aggregating a grouped table; this node reads a stream".into()));
+            }
+        }
+        let table_function = reads_table && matches!(op, DocOp::Filter(..) | DocOp::Transform(..));
+        let materializes = table_function && doc.store.is_some();
+        let takes_store =
+            table_function || matches!(op, DocOp::Table(_) | DocOp::Aggregate(..) | DocOp::GlobalTable(_));
+        if doc.store.is_some() && !takes_store {
+            return Err(bad(
+                "`store` names the store of a table, global table, aggregate or reduce, or materializes a table's filter or map-values; a count names its store itself (`count: NAME`) and a processor lists `stores`"
+                    .into(),
+            ));
+        }
+        let stateful = takes_store || matches!(op, DocOp::Count(_) | DocOp::Process(_)) || doc.group_by.is_some();
+        if doc.store_kind.is_some() && !stateful {
+            return Err(bad("`store-kind` belongs on a node with a store".into()));
+        }
+        let spec = |name: String| StoreSpec { name, kind: store_kind };
+        let mut table_out = false;
         let (op, branches) = match op {
             DocOp::Source(topics) => {
                 if topics.is_empty() {
@@ -233,22 +326,53 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
                 (op, Vec::new())
             }
             DocOp::Table(topic) => {
-                let store = StoreSpec { name: doc.store.take().unwrap_or_else(|| name.clone()), kind: store_kind };
+                table_out = true;
                 let op = Op::Source {
                     topics: vec![topic],
                     key_serde: doc.key_serde.unwrap_or_default(),
                     value_serde: doc.value_serde.unwrap_or_default(),
-                    table: Some(store),
+                    table: Some(spec(doc.store.take().unwrap_or_else(|| name.clone()))),
                 };
                 (op, Vec::new())
             }
-            DocOp::Count(store) => (Op::Count { store: StoreSpec { name: store, kind: store_kind } }, Vec::new()),
-            DocOp::Aggregate(kind, function) => {
-                let store = StoreSpec { name: doc.store.take().unwrap_or_else(|| name.clone()), kind: store_kind };
-                (Op::Aggregate { kind, function, store }, Vec::new())
+            DocOp::GlobalTable(topic) => {
+                if doc.key_serde.is_some() || doc.value_serde.is_some() {
+                    return Err(bad("a global table keeps its topic's bytes: remove key-serde and value-serde".into()));
+                }
+                (Op::GlobalTable { topic, store: spec(doc.store.take().unwrap_or_else(|| name.clone())) }, Vec::new())
             }
-            DocOp::Filter(function, negate) => (Op::Filter { function, negate }, Vec::new()),
-            DocOp::Transform(kind, function) => (Op::Transform { kind, function }, Vec::new()),
+            DocOp::Count(store) => {
+                table_out = true;
+                (Op::Count { store: spec(store), subtract: reads_table }, Vec::new())
+            }
+            DocOp::Aggregate(kind, function) => {
+                table_out = true;
+                let store = spec(doc.store.take().unwrap_or_else(|| name.clone()));
+                (Op::Aggregate { kind, function, subtractor: doc.subtractor.take(), store }, Vec::new())
+            }
+            DocOp::Process(function) => {
+                let stores: Vec<StoreSpec> =
+                    doc.stores.take().map(OneOrMany::into_vec).unwrap_or_default().into_iter().map(spec).collect();
+                let punctuate = match doc.punctuate.take() {
+                    None => None,
+                    Some(p) if p.every_ms == 0 => {
+                        return Err(bad("punctuate: `every-ms` must be at least 1".into()));
+                    }
+                    Some(p) => {
+                        Some(Punctuate { function: p.function, every_ms: p.every_ms, time: p.time.unwrap_or_default() })
+                    }
+                };
+                (Op::Process { function, stores, punctuate }, Vec::new())
+            }
+            DocOp::ToStream => (Op::ToStream, Vec::new()),
+            DocOp::Filter(function, negate) => {
+                table_out = reads_table;
+                (Op::Filter { function, negate }, Vec::new())
+            }
+            DocOp::Transform(kind, function) => {
+                table_out = reads_table;
+                (Op::Transform { kind, function }, Vec::new())
+            }
             DocOp::Sink(topic) => {
                 let op = Op::Sink {
                     topic,
@@ -257,7 +381,15 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
                 };
                 (op, Vec::new())
             }
-            DocOp::Merge(_) => (Op::Merge, Vec::new()),
+            DocOp::Merge(_) => {
+                table_out = reads_table;
+                if reads_table {
+                    return Err(bad(
+                        "a merge reads streams: turn the tables into streams with `to-stream` first".into()
+                    ));
+                }
+                (Op::Merge, Vec::new())
+            }
             DocOp::Split(branches) => {
                 if branches.is_empty() {
                     return Err(bad("a split needs at least one branch".into()));
@@ -273,17 +405,22 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
         };
         let is_sink = matches!(op, Op::Sink { .. });
         let is_split = matches!(op, Op::Split { .. });
-        // group-by: select-key, then through a repartition topic.
+        let is_global = matches!(op, Op::GlobalTable { .. });
+        // group-by: re-key, then through a repartition topic.
         let inputs = match doc.group_by.take() {
             None => inputs,
             Some(function) => {
-                let key_op = Op::Transform { kind: FunctionKind::SelectKey, function };
-                let keyed =
-                    add(&mut nodes, &mut by_name, Node { name: format!("{name}-group-by"), inputs, op: key_op })?;
+                let key_name = format!("{name}-group-by");
+                let key_op = if reads_table {
+                    Op::TableGroupBy { function, store: spec(key_name.clone()) }
+                } else {
+                    Op::Transform { kind: FunctionKind::SelectKey, function }
+                };
+                let keyed = add(&mut nodes, &mut by_name, node(key_name, inputs, key_op, false))?;
                 let topic = format!("{INTERNAL_PREFIX}{name}-repartition");
                 let sink = Op::Sink { topic: topic.clone(), key_serde: Serde::Bytes, value_serde: Serde::Bytes };
                 let sink_name = format!("{name}-repartition-sink");
-                add(&mut nodes, &mut by_name, Node { name: sink_name, inputs: vec![keyed], op: sink })?;
+                add(&mut nodes, &mut by_name, node(sink_name, vec![keyed], sink, false))?;
                 let source = Op::Source {
                     topics: vec![topic.clone()],
                     key_serde: Serde::Bytes,
@@ -292,13 +429,22 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
                 };
                 let source_name = format!("{name}-repartition-source");
                 internal_topics.push(topic);
-                vec![add(&mut nodes, &mut by_name, Node { name: source_name, inputs: Vec::new(), op: source })?]
+                vec![add(&mut nodes, &mut by_name, node(source_name, Vec::new(), source, false))?]
             }
         };
-        let index = add(&mut nodes, &mut by_name, Node { name: name.clone(), inputs, op })?;
+        let index = if materializes {
+            // The function runs in its own node; the node's name is the
+            // materialized table, so readers see the coalesced updates.
+            let store = spec(doc.store.take().unwrap_or_else(|| name.clone()));
+            let function_name = format!("{name}-{}", op.keyword());
+            let f = add(&mut nodes, &mut by_name, node(function_name, inputs, op, true))?;
+            add(&mut nodes, &mut by_name, node(name.clone(), vec![f], Op::Materialize { store }, true))?
+        } else {
+            add(&mut nodes, &mut by_name, node(name.clone(), inputs, op, table_out))?
+        };
         let mut resolved = Vec::new();
         for b in branches {
-            let branch = add(&mut nodes, &mut by_name, Node { name: b.branch, inputs: vec![index], op: Op::Branch })?;
+            let branch = add(&mut nodes, &mut by_name, node(b.branch, vec![index], Op::Branch, false))?;
             resolved.push((branch, b.predicate));
         }
         if let Op::Split { branches } = &mut nodes[index].op {
@@ -317,6 +463,8 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
             Err(format!("follows '{name}', which writes to a topic"))
         } else if is_split {
             Err(format!("follows split '{name}': read one of its branches"))
+        } else if is_global {
+            Err(format!("follows global table '{name}', which passes nothing on"))
         } else {
             Ok(index)
         };
@@ -324,22 +472,58 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
     if !nodes.iter().any(|n| matches!(n.op, Op::Source { .. })) {
         return Err(TopologyError::NoSource);
     }
-    let mut store_names = std::collections::HashSet::new();
-    for n in &nodes {
-        if let Op::Source { table: Some(store), .. } | Op::Count { store } | Op::Aggregate { store, .. } = &n.op {
-            if !store_names.insert(store.name.clone()) {
-                return Err(TopologyError::BadNode {
-                    node: n.name.clone(),
-                    problem: format!("store '{}' is used by another node: give each store its own name", store.name),
-                });
-            }
-            crate::log::check_topic_name(&store.name).map_err(|_| TopologyError::BadNode {
-                node: n.name.clone(),
-                problem: format!("store name '{}': use only ASCII letters, digits, '.', '_' and '-'", store.name),
-            })?;
+    check_store_names(&nodes)?;
+    Ok(Topology { nodes, internal_topics })
+}
+
+/// Each store belongs to one node, except that processors may share their
+/// stores and use global tables' stores.
+fn check_store_names(nodes: &[Node]) -> Result<(), TopologyError> {
+    let mut owners: HashMap<&str, &Node> = HashMap::new();
+    let bad = |node: &Node, problem: String| TopologyError::BadNode { node: node.name.clone(), problem };
+    for n in nodes {
+        let store = match &n.op {
+            Op::Source { table: Some(store), .. }
+            | Op::Count { store, .. }
+            | Op::Aggregate { store, .. }
+            | Op::TableGroupBy { store, .. }
+            | Op::Materialize { store }
+            | Op::GlobalTable { store, .. } => store,
+            _ => continue,
+        };
+        if let Some(other) = owners.insert(&store.name, n) {
+            return Err(bad(
+                n,
+                format!("store '{}' is used by node '{}' too: give each store its own name", store.name, other.name),
+            ));
         }
     }
-    Ok(Topology { nodes, internal_topics })
+    for n in nodes {
+        let Op::Process { stores, .. } = &n.op else { continue };
+        for store in stores {
+            crate::log::check_topic_name(&store.name).map_err(|_| {
+                bad(n, format!("store name '{}': use only ASCII letters, digits, '.', '_' and '-'", store.name))
+            })?;
+            if let Some(owner) = owners.get(store.name.as_str())
+                && !matches!(owner.op, Op::GlobalTable { .. })
+            {
+                return Err(bad(
+                    n,
+                    format!(
+                        "store '{}' belongs to node '{}' ({}); a processor uses its own stores and global tables' stores",
+                        store.name,
+                        owner.name,
+                        owner.op.keyword()
+                    ),
+                ));
+            }
+        }
+    }
+    for (name, n) in owners {
+        crate::log::check_topic_name(name)
+            .map_err(|_| bad(n, format!("store name '{name}': use only ASCII letters, digits, '.', '_' and '-'")))?;
+    }
+    Ok(())
 }
 
 fn op_keyword(op: &DocOp) -> &'static str {
@@ -355,12 +539,16 @@ fn op_keyword(op: &DocOp) -> &'static str {
         DocOp::Count(_) => "count",
         DocOp::Aggregate(FunctionKind::Reducer, _) => "reduce",
         DocOp::Aggregate(..) => "aggregate",
+        DocOp::Process(_) => "process",
+        DocOp::GlobalTable(_) => "global-table",
+        DocOp::ToStream => "to-stream",
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::topology::PunctuationTime;
 
     fn parse(yaml: &str) -> Result<Topology, TopologyError> {
         let docs: Vec<NodeDoc> = serde_yaml::from_str(yaml).map_err(|e| TopologyError::Syntax(e.to_string()))?;
@@ -434,11 +622,129 @@ mod tests {
         let err = parse("- { name: s, source: [a] }\n- { name: f, filter: p, group-by: k }").unwrap_err().to_string();
         assert!(err.contains("`group-by` belongs on a count, aggregate or reduce"), "{err}");
         let err = parse("- { name: s, source: [a] }\n- { name: f, filter: p, store: x }").unwrap_err().to_string();
-        assert!(err.contains("`store` names the store of a table, aggregate or reduce"), "{err}");
+        assert!(err.contains("`store` names the store of a table, global table"), "{err}");
         let err = parse("- { name: s, source: [a] }\n- { name: a, count: x }\n- { name: b, from: s, count: x }")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("store 'x' is used by another node"), "{err}");
+        assert!(err.contains("store 'x' is used by node 'a' too"), "{err}");
+    }
+
+    #[test]
+    fn processors_global_tables_and_table_operators() {
+        let t = parse(
+            r#"
+- { name: names, global-table: customer-names, store-kind: in-memory }
+- { name: orders, source: [orders] }
+- name: enrich
+  process: add_name
+  stores: [names, seen]
+  punctuate: { function: tick, every-ms: 1000, time: wall }
+- { name: out, to: enriched }
+- { name: shared, from: orders, process: other, stores: seen }
+- { name: users, table: users }
+- { name: adults, filter: is_adult, store: adult-users }
+- { name: shouted, map-values: shout }
+- { name: changes, to-stream: true }
+- { name: by-region, from: users, count: region-counts, group-by: region_of }
+"#,
+        )
+        .unwrap();
+        let stores: Vec<(&str, &str)> =
+            t.stores().into_iter().map(|(i, s)| (t.nodes[i].name.as_str(), s.name.as_str())).collect();
+        assert_eq!(
+            stores,
+            [
+                ("enrich", "seen"),
+                ("users", "users"),
+                ("adults", "adult-users"),
+                ("by-region-group-by", "by-region-group-by"),
+                ("by-region", "region-counts")
+            ]
+        );
+        let globals: Vec<_> = t.global_tables().into_iter().map(|(_, topic, s)| (topic, s.name.as_str())).collect();
+        assert_eq!(globals, [("customer-names", "names")]);
+        let node = |name: &str| t.nodes.iter().find(|n| n.name == name).unwrap();
+        assert_eq!(node("adults-filter").inputs, [t.nodes.iter().position(|n| n.name == "users").unwrap()]);
+        assert!(node("adults").table && node("adults-filter").table && node("shouted").table);
+        assert!(!node("changes").table && !node("enrich").table);
+        assert!(matches!(node("by-region-group-by").op, Op::TableGroupBy { .. }));
+        assert!(matches!(node("by-region").op, Op::Count { subtract: true, .. }));
+        let Op::Process { punctuate: Some(p), .. } = &node("enrich").op else { panic!("a processor") };
+        assert_eq!((p.every_ms, p.time), (1000, PunctuationTime::Wall));
+        let uses: Vec<_> = t.function_uses().into_iter().map(|(_, f, k)| (f, k)).collect();
+        assert!(
+            uses.contains(&("tick", FunctionKind::Punctuator)) && uses.contains(&("add_name", FunctionKind::Processor))
+        );
+
+        let cases = [
+            (
+                "- { name: t, table: a }
+- { name: m, map: f }",
+                "map reads a table",
+            ),
+            (
+                "- { name: t, table: a }
+- { name: c, count: n }",
+                "re-key it with `group-by",
+            ),
+            (
+                "- { name: t, table: a }
+- { name: c, aggregate: add, group-by: k }",
+                "needs a `subtractor`",
+            ),
+            (
+                "- { name: s, source: [a] }
+- { name: c, aggregate: add, subtractor: sub }",
+                "this node reads a stream",
+            ),
+            (
+                "- { name: s, source: [a] }
+- { name: c, to-stream: true }",
+                "its input is a stream already",
+            ),
+            (
+                "- { name: s, source: [a] }
+- { name: f, filter: p, store: x }",
+                "`store` names the store",
+            ),
+            (
+                "- { name: g, global-table: a }
+- { name: f, filter: p }",
+                "follows global table 'g'",
+            ),
+            (
+                "- { name: g, global-table: a }
+- { name: s, source: [b] }
+- { name: f, from: g, filter: p }",
+                "is a global table",
+            ),
+            (
+                "- { name: s, source: [a] }
+- { name: n, count: c }
+- { name: p, from: s, process: f, stores: c }",
+                "store 'c' belongs to node 'n'",
+            ),
+            (
+                "- { name: s, source: [a] }
+- { name: p, process: f, punctuate: { function: t, every-ms: 0 } }",
+                "at least 1",
+            ),
+            (
+                "- { name: s, source: [a] }
+- { name: f, filter: p, stores: x }",
+                "belong on a `process` node",
+            ),
+            (
+                "- { name: t, table: a }
+- { name: s, source: [b] }
+- { name: m, merge: [t, s] }",
+                "both tables and streams",
+            ),
+        ];
+        for (yaml, want) in cases {
+            let err = parse(yaml).unwrap_err().to_string();
+            assert!(err.contains(want), "for {yaml:?}\n got: {err}\nwant: {want}");
+        }
     }
 
     #[test]

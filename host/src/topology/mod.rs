@@ -59,6 +59,43 @@ pub struct Node {
     pub inputs: Vec<usize>,
     /// What the node does.
     pub op: Op,
+    /// True if the node's output is a table's changelog: updates per key,
+    /// where a record without a value deletes the key. Downstream filters and
+    /// map-values then keep table semantics.
+    pub table: bool,
+}
+
+/// When a processor's punctuator runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Punctuate {
+    /// The punctuator function.
+    pub function: String,
+    /// How often, in milliseconds of the chosen clock.
+    pub every_ms: u64,
+    /// Which clock.
+    pub time: PunctuationTime,
+}
+
+/// The clock a punctuator follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PunctuationTime {
+    /// A task's stream time: the largest record timestamp it has seen. Runs
+    /// when stream time crosses a multiple of the interval, between records.
+    #[default]
+    Stream,
+    /// The wall clock: runs every interval whether records arrive or not.
+    Wall,
+}
+
+impl PunctuationTime {
+    /// The clock's name, as the `eddy.punctuation` header carries it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PunctuationTime::Stream => "stream",
+            PunctuationTime::Wall => "wall",
+        }
+    }
 }
 
 /// A named state store of a node.
@@ -92,6 +129,9 @@ pub enum Op {
     Count {
         /// The store holding the counts.
         store: StoreSpec,
+        /// True when counting a grouped table: records with the
+        /// `eddy.subtract` header count -1.
+        subtract: bool,
     },
     /// Folds records into one aggregate per key with a plugin aggregator or
     /// reducer, kept in a store, and passes on each key's new aggregate as it
@@ -99,11 +139,51 @@ pub enum Op {
     Aggregate {
         /// `Aggregator` or `Reducer`.
         kind: FunctionKind,
-        /// The plugin function.
+        /// The plugin function (the adder, for a grouped table).
         function: String,
+        /// For a grouped table: the function (of the same kind) that takes a
+        /// record's old value back out of its group's aggregate.
+        subtractor: Option<String>,
         /// The store holding the aggregates.
         store: StoreSpec,
     },
+    /// Re-keys a table's updates for aggregation (`group-by` on a table).
+    /// It keeps each key's last value in a store, and for each update sends
+    /// the old value, marked with the `eddy.subtract` header, under its old
+    /// group key, then the new value under its new group key.
+    TableGroupBy {
+        /// The select-key function.
+        function: String,
+        /// The store of last values.
+        store: StoreSpec,
+    },
+    /// Runs a plugin processor: records in, records forwarded to named
+    /// children, with the node's stores and an optional punctuator.
+    Process {
+        /// The processor function.
+        function: String,
+        /// The stores it uses: its own, or a global table's (read-only).
+        stores: Vec<StoreSpec>,
+        /// Its punctuation schedule.
+        punctuate: Option<Punctuate>,
+    },
+    /// A global table: a full copy of a topic in every instance, readable
+    /// by every task through processors' `stores`. It passes nothing on.
+    GlobalTable {
+        /// The topic.
+        topic: String,
+        /// The store.
+        store: StoreSpec,
+    },
+    /// Keeps a table's latest value per key in a store (a table filter or
+    /// map-values materialized under a name) and passes on its updates as
+    /// they are flushed.
+    Materialize {
+        /// The store.
+        store: StoreSpec,
+    },
+    /// Turns a table's updates into a stream of records.
+    ToStream,
     /// Keeps records for which a predicate holds (or, negated, does not).
     Filter {
         /// The predicate function.
@@ -148,6 +228,11 @@ impl Op {
             Op::Count { .. } => "count",
             Op::Aggregate { kind: FunctionKind::Reducer, .. } => "reduce",
             Op::Aggregate { .. } => "aggregate",
+            Op::TableGroupBy { .. } => "group-by",
+            Op::Process { .. } => "process",
+            Op::GlobalTable { .. } => "global-table",
+            Op::Materialize { .. } => "materialize",
+            Op::ToStream => "to-stream",
             Op::Filter { negate: false, .. } => "filter",
             Op::Filter { negate: true, .. } => "filter-not",
             Op::Transform { kind, .. } => kind.as_str(),
@@ -270,8 +355,19 @@ impl Topology {
         for n in &self.nodes {
             match &n.op {
                 Op::Filter { function, .. } => uses.push((n, function.as_str(), FunctionKind::Predicate)),
-                Op::Transform { kind, function } | Op::Aggregate { kind, function, .. } => {
-                    uses.push((n, function.as_str(), *kind))
+                Op::Transform { kind, function } => uses.push((n, function.as_str(), *kind)),
+                Op::Aggregate { kind, function, subtractor, .. } => {
+                    uses.push((n, function.as_str(), *kind));
+                    if let Some(s) = subtractor {
+                        uses.push((n, s.as_str(), *kind));
+                    }
+                }
+                Op::TableGroupBy { function, .. } => uses.push((n, function.as_str(), FunctionKind::SelectKey)),
+                Op::Process { function, punctuate, .. } => {
+                    uses.push((n, function.as_str(), FunctionKind::Processor));
+                    if let Some(p) = punctuate {
+                        uses.push((n, p.function.as_str(), FunctionKind::Punctuator));
+                    }
                 }
                 Op::Split { branches } => uses
                     .extend(branches.iter().filter_map(|(_, p)| p.as_deref()).map(|p| (n, p, FunctionKind::Predicate))),
@@ -318,6 +414,7 @@ impl Topology {
         for n in &self.nodes {
             let (topics, verb) = match &n.op {
                 Op::Source { topics, .. } => (topics.clone(), "reads"),
+                Op::GlobalTable { topic, .. } => (vec![topic.clone()], "reads"),
                 Op::Sink { topic, .. } => (vec![topic.clone()], "writes"),
                 _ => continue,
             };
@@ -347,15 +444,38 @@ impl Topology {
         }
     }
 
-    /// Every store of the topology, with the node that owns it.
+    /// Every task store of the topology (one instance per task, with a
+    /// changelog), with the node that owns it: for a store several
+    /// processors share, the first of them.
     pub fn stores(&self) -> Vec<(usize, &StoreSpec)> {
+        let globals: Vec<&str> = self.global_tables().into_iter().map(|(_, _, s)| s.name.as_str()).collect();
+        let mut stores: Vec<(usize, &StoreSpec)> = Vec::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            let owned: Vec<&StoreSpec> = match &n.op {
+                Op::Source { table: Some(store), .. }
+                | Op::Count { store, .. }
+                | Op::Aggregate { store, .. }
+                | Op::TableGroupBy { store, .. }
+                | Op::Materialize { store } => vec![store],
+                Op::Process { stores, .. } => stores.iter().filter(|s| !globals.contains(&s.name.as_str())).collect(),
+                _ => Vec::new(),
+            };
+            for store in owned {
+                if !stores.iter().any(|(_, s)| s.name == store.name) {
+                    stores.push((i, store));
+                }
+            }
+        }
+        stores
+    }
+
+    /// Every global table: its node, topic and store.
+    pub fn global_tables(&self) -> Vec<(usize, &str, &StoreSpec)> {
         self.nodes
             .iter()
             .enumerate()
             .filter_map(|(i, n)| match &n.op {
-                Op::Source { table: Some(store), .. } | Op::Count { store } | Op::Aggregate { store, .. } => {
-                    Some((i, store))
-                }
+                Op::GlobalTable { topic, store } => Some((i, topic.as_str(), store)),
                 _ => None,
             })
             .collect()

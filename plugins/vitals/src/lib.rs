@@ -4,8 +4,16 @@
 //! "diastolic": 80}`. `valid_reading` rejects out-of-range values,
 //! `is_critical` picks readings that need a nurse now, `to_alert` turns a
 //! critical reading into an alert, and `patient_key` keys a reading by patient.
+//!
+//! `remember_reading` (a processor) and `emit_medians` (its punctuator) give
+//! each patient's median vitals over the last minute: the processor keeps
+//! every reading in the host store `readings` under `patient \0 timestamp`
+//! and the patient in the store `patients`; every minute of stream time the
+//! punctuator scans each patient's readings by prefix, forwards the medians of
+//! the last minute's readings and deletes older ones. Records must be keyed
+//! by patient, so that all of a patient's readings meet in one task.
 
-use eddy_sdk::{Json, Plugin, Record, Registry, Result};
+use eddy_sdk::{Context, Error, Json, OwnedRecord, Plugin, Record, Registry, Result, Store};
 use serde::{Deserialize, Serialize};
 
 /// One vitals reading from a bedside monitor.
@@ -58,6 +66,101 @@ pub fn critical_reasons(r: &Reading) -> Vec<String> {
     reasons
 }
 
+/// Median vitals of one patient over a minute.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct Medians {
+    /// Patient identifier.
+    pub patient: String,
+    /// The end of the minute (the punctuation time), inclusive.
+    pub until: i64,
+    /// Readings in the minute.
+    pub readings: usize,
+    /// Median beats per minute.
+    pub heart_rate: f64,
+    /// Median systolic pressure.
+    pub systolic: f64,
+    /// Median diastolic pressure.
+    pub diastolic: f64,
+}
+
+/// The span of the medians, in milliseconds.
+pub const MEDIAN_SPAN_MS: i64 = 60_000;
+
+/// The median of `values` (the mean of the middle two for an even count).
+pub fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => values[n / 2],
+        _ => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+/// The store key of a reading: patient, a zero byte, then the timestamp
+/// big-endian with the sign bit flipped, so keys sort by patient then time.
+fn reading_key(patient: &str, timestamp: i64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(patient.len() + 9);
+    key.extend_from_slice(patient.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&((timestamp as u64) ^ (1 << 63)).to_be_bytes());
+    key
+}
+
+fn reading_time(key: &[u8]) -> Option<i64> {
+    let bytes: [u8; 8] = key.get(key.len().checked_sub(8)?..)?.try_into().ok()?;
+    Some((u64::from_be_bytes(bytes) ^ (1 << 63)) as i64)
+}
+
+fn remember_reading(rec: &Record, _: &mut Context) -> Result<()> {
+    let reading: Reading = rec.json()?;
+    if reading.patient.contains('\0') {
+        return Err(Error::invalid("a patient id cannot contain a zero byte"));
+    }
+    let patients = Store::open("patients")?;
+    if patients.get(reading.patient.as_bytes()).is_none() {
+        patients.put(reading.patient.as_bytes(), "")?;
+    }
+    Store::open("readings")?.put(&reading_key(&reading.patient, rec.timestamp()), Json(&reading))
+}
+
+fn emit_medians(now: i64, ctx: &mut Context) -> Result<()> {
+    let (patients, readings) = (Store::open("patients")?, Store::open("readings")?);
+    let since = now - MEDIAN_SPAN_MS;
+    let known: Vec<Vec<u8>> = patients.range(None, None).map(|(k, _)| k).collect();
+    for patient in known {
+        let mut prefix = patient.clone();
+        prefix.push(0);
+        let (mut hr, mut sys, mut dia) = (Vec::new(), Vec::new(), Vec::new());
+        for (key, value) in readings.prefix(&prefix) {
+            let time = reading_time(&key).ok_or_else(|| Error::failed("bad reading key in the store"))?;
+            if time <= since {
+                readings.delete(&key)?;
+                continue;
+            }
+            let r: Reading = serde_json::from_slice(&value)?;
+            hr.push(r.heart_rate);
+            sys.push(r.systolic);
+            dia.push(r.diastolic);
+        }
+        let name = String::from_utf8_lossy(&patient).into_owned();
+        if hr.is_empty() {
+            patients.delete(&patient)?;
+            continue;
+        }
+        let medians = Medians {
+            patient: name.clone(),
+            until: now,
+            readings: hr.len(),
+            heart_rate: median(&mut hr),
+            systolic: median(&mut sys),
+            diastolic: median(&mut dia),
+        };
+        ctx.forward(OwnedRecord::new(name, Json(medians))?.with_timestamp(now));
+    }
+    Ok(())
+}
+
 fn valid_reading(rec: &Record) -> Result<bool> {
     Ok(plausible(&rec.json::<Reading>()?))
 }
@@ -83,6 +186,10 @@ impl Plugin for Vitals {
         r.predicate("is_critical", is_critical).doc("true for readings that need attention now");
         r.map_values("to_alert", to_alert).doc("turns a critical reading into an alert");
         r.select_key("patient_key", patient_key).doc("keys a reading by its patient id");
+        r.processor("remember_reading", remember_reading)
+            .doc("keeps each reading in the `readings` store (stores: patients, readings)");
+        r.punctuator("emit_medians", emit_medians)
+            .doc("forwards each patient's median vitals over the last minute and forgets older readings");
     }
 }
 
@@ -91,7 +198,7 @@ eddy_sdk::export_plugin!(Vitals);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use eddy_sdk::OwnedRecord;
+    use eddy_sdk::{OwnedRecord, forwarded};
 
     fn reading(json: &str) -> eddy_sdk::EncodedRecord {
         OwnedRecord::new("bed-1", json).unwrap().with_timestamp(1000).encode()
@@ -105,6 +212,32 @@ mod tests {
         assert!(valid_reading(&ok.record()).unwrap());
         assert!(!valid_reading(&bad.record()).unwrap());
         assert!(matches!(valid_reading(&garbage.record()), Err(eddy_sdk::Error::InvalidRecord(_))));
+    }
+
+    #[test]
+    fn medians_of_the_last_minute_per_patient() {
+        for (t, hr) in [(1_000, 60.0), (40_000, 80.0), (61_000, 100.0), (70_000, 90.0)] {
+            let json = format!(r#"{{"patient":"p9","heart_rate":{hr},"systolic":120,"diastolic":80}}"#);
+            let rec = OwnedRecord::new("p9", json).unwrap().with_timestamp(t).encode();
+            assert!(forwarded(t, |ctx| remember_reading(&rec.record(), ctx)).unwrap().is_empty());
+        }
+        let out = forwarded(90_000, |ctx| emit_medians(90_000, ctx)).unwrap();
+        let medians: Vec<Medians> =
+            out.iter().map(|(_, r)| serde_json::from_slice(r.value.as_ref().unwrap()).unwrap()).collect();
+        // The reading at 1 s is older than a minute: forgotten, not counted.
+        assert_eq!(
+            medians,
+            [Medians {
+                patient: "p9".into(),
+                until: 90_000,
+                readings: 3,
+                heart_rate: 90.0,
+                systolic: 120.0,
+                diastolic: 80.0
+            }]
+        );
+        assert_eq!(Store::open("readings").unwrap().prefix(b"p9\0").count(), 3);
+        assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
     }
 
     #[test]
