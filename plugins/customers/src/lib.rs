@@ -5,8 +5,15 @@
 //! aggregated: `customer_key` does that (then write them to a topic keyed by
 //! customer, so each customer's orders meet in one task). `add_order` folds
 //! orders into a running total; `largest_order` keeps the largest order.
+//!
+//! Users are JSON too, `{"name": "Ada", "age": 36, "region": "eu"}`, read as
+//! a table keyed by user id: `is_adult` and `user_name` are a table's filter
+//! and map-values, `region_of` groups users by region, and `add_age` /
+//! `subtract_age` keep a region's total age as users join, move and leave.
+//! `enrich_order` (a processor) adds the customer's name from the global
+//! table store `customer-names`.
 
-use eddy_sdk::{Error, Json, Plugin, Record, Registry, Result};
+use eddy_sdk::{Context, Error, Json, OwnedRecord, Plugin, Record, Registry, Result, Store};
 use serde::{Deserialize, Serialize};
 
 /// One order.
@@ -54,6 +61,55 @@ fn customer_key(rec: &Record) -> Result<String> {
     Ok(rec.json::<Order>()?.customer)
 }
 
+/// A user, as the users table holds it.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct User {
+    /// Display name.
+    pub name: String,
+    /// Age in years.
+    pub age: u32,
+    /// Where the user lives.
+    pub region: String,
+}
+
+fn age_sum(current: Option<&[u8]>) -> Result<i64> {
+    match current {
+        Some(bytes) => std::str::from_utf8(bytes)?.parse().map_err(|e| Error::failed(format!("stored sum: {e}"))),
+        None => Ok(0),
+    }
+}
+
+fn add_age(current: Option<&[u8]>, rec: &Record) -> Result<String> {
+    Ok((age_sum(current)? + i64::from(rec.json::<User>()?.age)).to_string())
+}
+
+fn subtract_age(current: Option<&[u8]>, rec: &Record) -> Result<String> {
+    Ok((age_sum(current)? - i64::from(rec.json::<User>()?.age)).to_string())
+}
+
+/// An order with its customer's name.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct NamedOrder {
+    /// Customer id.
+    pub customer: String,
+    /// The customer's name, if the global table knows it.
+    pub name: Option<String>,
+    /// Order amount.
+    pub amount: f64,
+}
+
+fn enrich_order(rec: &Record, ctx: &mut Context) -> Result<()> {
+    let order: Order = rec.json()?;
+    let names = Store::open("customer-names")?;
+    let name = match names.get(order.customer.as_bytes()) {
+        Some(bytes) => Some(String::from_utf8(bytes).map_err(|e| Error::failed(format!("stored name: {e}")))?),
+        None => None,
+    };
+    let named = NamedOrder { customer: order.customer.clone(), name, amount: order.amount };
+    ctx.forward(OwnedRecord::new(order.customer, Json(named))?);
+    Ok(())
+}
+
 struct Customers;
 
 impl Plugin for Customers {
@@ -61,6 +117,12 @@ impl Plugin for Customers {
         r.select_key("customer_key", customer_key).doc("keys an order by its customer");
         r.aggregate("add_order", add_order).doc("running total and count of a customer's orders");
         r.reduce("largest_order", largest_order).doc("a customer's largest order");
+        r.predicate("is_adult", |rec: &Record| Ok(rec.json::<User>()?.age >= 18)).doc("true for users 18 or older");
+        r.map_values("user_name", |rec: &Record| Ok(rec.json::<User>()?.name)).doc("a user's name");
+        r.select_key("region_of", |rec: &Record| Ok(rec.json::<User>()?.region)).doc("keys a user by region");
+        r.aggregate("add_age", add_age).doc("adds a user's age to the region's total");
+        r.aggregate("subtract_age", subtract_age).doc("takes a user's age out of the region's total");
+        r.processor("enrich_order", enrich_order).doc("adds the customer's name from the store customer-names");
     }
 }
 

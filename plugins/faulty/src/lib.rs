@@ -3,8 +3,13 @@
 //! `panicky_upper` traps (panics) on values containing "boom"; `spin` loops
 //! forever on values containing "spin"; `lower` lowercases; `fragile_sum`
 //! sums integers, failing on non-integers and trapping on "boom".
+//! `fragile_tally` (a processor with the store `tally`) marks each value as
+//! seen and counts records per key, forwarding the count to the child
+//! `counts` and the value to every child; it writes before it fails on
+//! "bad", traps on "boom", and forwards to a child that does not exist on
+//! "stray". `tick` (a punctuator) forwards one record per call.
 
-use eddy_sdk::{Error, Plugin, Record, Registry, Result};
+use eddy_sdk::{Context, Error, OwnedRecord, Plugin, Record, Registry, Result, Store};
 
 fn checked_upper(rec: &Record) -> Result<String> {
     let v = rec.value_str()?;
@@ -38,6 +43,33 @@ fn fragile_sum(current: Option<&[u8]>, rec: &Record) -> Result<String> {
     Ok((sum + n).to_string())
 }
 
+fn fragile_tally(rec: &Record, ctx: &mut Context) -> Result<()> {
+    let v = rec.value_str()?;
+    let tally = Store::open("tally")?;
+    tally.put(format!("seen:{v}").as_bytes(), "1")?;
+    assert!(!v.contains("boom"), "boom in {v:?}");
+    if v.contains("bad") {
+        return Err(Error::invalid(format!("value {v:?} is bad")));
+    }
+    let key = rec.key().unwrap_or_default();
+    let mut count_key = b"count:".to_vec();
+    count_key.extend_from_slice(key);
+    let count: u64 =
+        tally.get(&count_key).and_then(|c| String::from_utf8(c).ok()).and_then(|c| c.parse().ok()).unwrap_or(0) + 1;
+    tally.put(&count_key, count.to_string())?;
+    ctx.forward_to("counts", OwnedRecord::new(key, count.to_string())?);
+    ctx.forward(OwnedRecord::new(key, v)?);
+    if v.contains("stray") {
+        ctx.forward_to("nowhere", OwnedRecord::new(key, v)?);
+    }
+    Ok(())
+}
+
+fn tick(now: i64, ctx: &mut Context) -> Result<()> {
+    ctx.forward(OwnedRecord::new("tick", now.to_string())?);
+    Ok(())
+}
+
 struct Faulty;
 
 impl Plugin for Faulty {
@@ -47,6 +79,9 @@ impl Plugin for Faulty {
         r.predicate("spin", spin).doc("true; loops forever on 'spin'");
         r.map_values("lower", |rec: &Record| Ok(rec.value_str()?.to_lowercase())).doc("lowercases");
         r.aggregate("fragile_sum", fragile_sum).doc("sums integers; error on 'bad', traps on 'boom'");
+        r.processor("fragile_tally", fragile_tally)
+            .doc("counts per key in store `tally`; fails after writing on 'bad'");
+        r.punctuator("tick", tick).doc("forwards a record with the punctuation time");
     }
 }
 

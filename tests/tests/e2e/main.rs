@@ -7,6 +7,7 @@ mod bad_input;
 mod crash;
 mod driver;
 mod pipeline;
+mod processor;
 mod scaffold;
 mod state;
 
