@@ -10,6 +10,7 @@ mod pipeline;
 mod processor;
 mod scaffold;
 mod state;
+mod tables;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,0 +1,133 @@
+//! Table semantics: a table's filter and map-values keep tombstones and turn
+//! filtered-out updates into tombstones, materialized under a name; a grouped
+//! table is aggregated with adders and subtractors as rows join, move and
+//! leave groups.
+
+use std::collections::BTreeMap;
+
+use eddy_host::testing::TestDriver;
+use serde_json::{Value, json};
+
+use crate::{Env, app_file};
+
+fn user(key: &str, user: Option<(&str, u32, &str)>) -> String {
+    match user {
+        Some((name, age, region)) => format!(
+            "{{\"key\": \"{key}\", \"value\": {{\"name\": \"{name}\", \"age\": {age}, \"region\": \"{region}\"}}}}\n"
+        ),
+        None => format!("{{\"key\": \"{key}\", \"value\": null}}\n"),
+    }
+}
+
+fn strings(store: BTreeMap<Vec<u8>, Vec<u8>>) -> BTreeMap<String, String> {
+    store.into_iter().map(|(k, v)| (String::from_utf8(k).unwrap(), String::from_utf8(v).unwrap())).collect()
+}
+
+#[test]
+fn table_filters_and_map_values_keep_tombstone_semantics() {
+    for extra in ["", "cache-max-bytes: 0\n"] {
+        let env = Env::new();
+        let body = format!(
+            "application-id: people\n{extra}topology:
+  - {{ name: users, table: users, key-serde: string, value-serde: json }}
+  - {{ name: adults, filter: is_adult, store: adult-users }}
+  - {{ name: names, map-values: user_name }}
+  - {{ name: out, to: adult-names, key-serde: string, value-serde: string }}
+  - {{ name: changes, from: users, to-stream: true }}
+  - {{ name: changes-out, to: user-changes, key-serde: string, value-serde: json }}
+"
+        );
+        let app = app_file(&env, "people.yaml", eddy_tests::CUSTOMERS, &body);
+        let mut driver = TestDriver::from_file(&app).unwrap();
+        driver.create_topic("users", 2).unwrap();
+        let input = [
+            user("u1", Some(("Ada", 36, "eu"))),
+            user("u2", Some(("Bob", 12, "us"))),
+            user("u3", Some(("Cy", 40, "us"))),
+            user("u2", Some(("Bob", 18, "us"))),
+            user("u3", Some(("Cy", 15, "us"))),
+            user("u1", None),
+            user("u5", Some(("Eve", 9, "eu"))),
+        ]
+        .concat();
+        driver.pipe_json_lines("users", &input).unwrap();
+        let adults = strings(driver.store("adult-users").unwrap());
+        let keys: Vec<&str> = adults.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["u2"], "{extra:?}: deleted u1, minor u3 and u5 are not adults");
+        let mut last: BTreeMap<String, Value> = BTreeMap::new();
+        for r in driver.read_output_json("adult-names").unwrap() {
+            last.insert(r["key"].as_str().unwrap().to_owned(), r["value"].clone());
+        }
+        // u1 and u3 were adults once: their keys end in tombstones. u5 never
+        // was; a tombstone for it is harmless but its value never passes.
+        assert_eq!(last.get("u2"), Some(&json!("Bob")), "{extra:?}");
+        assert_eq!(last.get("u1"), Some(&Value::Null), "{extra:?}");
+        assert_eq!(last.get("u3"), Some(&Value::Null), "{extra:?}");
+        assert!(last.get("u5").is_none_or(Value::is_null), "{extra:?}");
+        let changes = driver.read_output_json("user-changes").unwrap();
+        let deleted: Vec<&Value> = changes.iter().filter(|r| r["value"].is_null()).map(|r| &r["key"]).collect();
+        assert_eq!(deleted, [&json!("u1")], "to-stream passes the table's tombstones on as records");
+    }
+}
+
+#[test]
+fn grouped_tables_add_and_subtract_as_rows_move() {
+    let mut results = Vec::new();
+    for extra in ["", "cache-max-bytes: 0\n"] {
+        let env = Env::new();
+        let body = format!(
+            "application-id: regions\nthreads: 2\n{extra}topology:
+  - {{ name: users, table: users, key-serde: string, value-serde: json }}
+  - {{ name: region-counts, count: region-counts, group-by: region_of }}
+  - {{ name: counts-out, to: region-counts-out, key-serde: string, value-serde: i64 }}
+  - {{ name: region-ages, from: users, aggregate: add_age, subtractor: subtract_age, group-by: region_of }}
+"
+        );
+        let app = app_file(&env, "regions.yaml", eddy_tests::CUSTOMERS, &body);
+        let mut driver = TestDriver::from_file(&app).unwrap();
+        driver.create_topic("users", 3).unwrap();
+        let first = [
+            user("u1", Some(("Ada", 36, "eu"))),
+            user("u2", Some(("Bob", 20, "us"))),
+            user("u3", Some(("Cy", 40, "us"))),
+            user("u4", Some(("Di", 30, "asia"))),
+        ]
+        .concat();
+        driver.pipe_json_lines("users", &first).unwrap();
+        let counts = |driver: &mut TestDriver| -> BTreeMap<String, i64> {
+            driver
+                .store("region-counts")
+                .unwrap()
+                .into_iter()
+                .map(|(k, v)| (String::from_utf8(k).unwrap(), i64::from_be_bytes(v.try_into().unwrap())))
+                .collect()
+        };
+        let want = |pairs: &[(&str, i64)]| -> BTreeMap<String, i64> {
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+        };
+        assert_eq!(counts(&mut driver), want(&[("asia", 1), ("eu", 1), ("us", 2)]), "{extra:?}");
+        // Bob moves to eu, Cy leaves, Ada has a birthday, Di moves twice.
+        let second = [
+            user("u2", Some(("Bob", 20, "eu"))),
+            user("u3", None),
+            user("u1", Some(("Ada", 37, "eu"))),
+            user("u4", Some(("Di", 30, "us"))),
+            user("u4", Some(("Di", 30, "eu"))),
+        ]
+        .concat();
+        driver.pipe_json_lines("users", &second).unwrap();
+        let final_counts = counts(&mut driver);
+        assert_eq!(final_counts, want(&[("asia", 0), ("eu", 3), ("us", 0)]), "{extra:?}");
+        let ages = strings(driver.store("region-ages").unwrap());
+        let want_ages: BTreeMap<String, String> =
+            [("asia", "0"), ("eu", "87"), ("us", "0")].iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        assert_eq!(ages, want_ages, "{extra:?}");
+        let mut last = BTreeMap::new();
+        for r in driver.read_output_json("region-counts-out").unwrap() {
+            last.insert(r["key"].as_str().unwrap().to_owned(), r["value"].as_i64().unwrap());
+        }
+        assert_eq!(last, final_counts, "{extra:?}: the output's last count per region is the table's");
+        results.push((final_counts, ages));
+    }
+    assert_eq!(results[0], results[1], "the same tables with the cache on and off");
+}
