@@ -99,15 +99,15 @@ fn measure(log: &EmbeddedLog, name: &str, plugin: Arc<dyn Plugin>, logic: bool, 
 }
 
 /// Counts per key with a record cache of `cache_bytes`; returns records per
-/// CPU-second, per second, and local store writes (= changelog records) per
-/// input record.
+/// CPU-second, per second, changelog records per input record and RocksDB
+/// writes per input record.
 fn measure_count(
     log: &EmbeddedLog,
     state: &std::path::Path,
     name: &str,
     cache_bytes: usize,
     n: u64,
-) -> (f64, f64, f64) {
+) -> (f64, f64, f64, f64) {
     let output = format!("out-{name}");
     log.create_topic(&output, PARTITIONS).unwrap();
     let topology = Topology::from_json(&format!(
@@ -116,7 +116,10 @@ fn measure_count(
     .unwrap();
     let mut app = App::from_parts(name, native_plugin(), topology, ErrorPolicy::Fail).unwrap();
     app.cache_max_bytes = cache_bytes;
-    let (started, cpu) = (Instant::now(), cpu_seconds());
+    if let Some(ms) = std::env::var("EDDY_BENCH_COMMIT_MS").ok().and_then(|s| s.parse().ok()) {
+        app.commit_interval = std::time::Duration::from_millis(ms);
+    }
+    let (started, cpu, rocks) = (Instant::now(), cpu_seconds(), eddy_host::store::local_writes());
     let options =
         RunOptions { threads: Some(1), until_idle: true, state_dir: Some(state.to_owned()), ..Default::default() };
     let report = run(&app, Arc::new(log.clone()), options).unwrap();
@@ -124,7 +127,8 @@ fn measure_count(
     assert_eq!(report.records_in, n);
     let changelog = format!("{name}-counts-changelog");
     let writes: u64 = (0..PARTITIONS).map(|p| log.end_offset(&TopicPartition::new(&changelog, p)).unwrap()).sum();
-    (n as f64 / cpu, n as f64 / secs, writes as f64 / n as f64)
+    let rocks = eddy_host::store::local_writes() - rocks;
+    (n as f64 / cpu, n as f64 / secs, writes as f64 / n as f64, rocks as f64 / n as f64)
 }
 
 fn native_plugin() -> Arc<dyn Plugin> {
@@ -188,7 +192,8 @@ fn main() {
     let native = native_plugin();
     let best = |a: (f64, f64), b: (f64, f64)| (a.0.max(b.0), a.1.max(b.1));
     let (mut best_native, mut best_wasm, mut best_copy) = ((0f64, 0f64), (0f64, 0f64), (0f64, 0f64));
-    // EDDY_BENCH_ONLY=copy|native|wasm runs one pipeline (for profiling).
+    // EDDY_BENCH_ONLY=copy|native|wasm|count|count-cached runs one pipeline
+    // (for profiling).
     let only = std::env::var("EDDY_BENCH_ONLY").unwrap_or_default();
     let wanted = |name: &str| only.is_empty() || only == name;
     for round in 0..2 {
@@ -205,8 +210,11 @@ fn main() {
     let (per_call, boundary, predicate, map_values, instantiate) = per_call_costs(&wasm);
     let state = dir.path().join("state");
     let mut counts = Vec::new();
-    if wanted("count") {
+    if wanted("count") || wanted("count-cached") {
         for (label, cache) in [("cache on (10 MiB)", 10usize << 20), ("cache off", 0)] {
+            if cache == 0 && only == "count-cached" {
+                continue;
+            }
             let name = format!("count-{}", counts.len());
             counts.push((label, measure_count(&log, &state, &name, cache, n)));
         }
@@ -228,12 +236,15 @@ fn main() {
         println!();
         println!("count per key, {KEYS} keys, RocksDB stores, 1 worker thread; ratio: to the WASM stateless pipeline");
         println!(
-            "{:<44} {:>14} {:>12} {:>8} {:>16}",
-            "pipeline", "records/cpu-s", "records/s", "ratio", "writes/record"
+            "{:<44} {:>14} {:>12} {:>8} {:>18} {:>16}",
+            "pipeline", "records/cpu-s", "records/s", "ratio", "changelog/record", "RocksDB/record"
         );
-        for (label, (per_cpu, per_wall, writes)) in counts {
+        for (label, (per_cpu, per_wall, writes, rocks)) in counts {
             let name = format!("read -> count -> write, {label}");
-            println!("{name:<44} {per_cpu:>14.0} {per_wall:>12.0} {:>8.2} {writes:>16.3}", per_cpu / best_wasm.0);
+            println!(
+                "{name:<44} {per_cpu:>14.0} {per_wall:>12.0} {:>8.2} {writes:>18.3} {rocks:>16.3}",
+                per_cpu / best_wasm.0
+            );
         }
     }
     println!();

@@ -1,9 +1,11 @@
 //! The record cache: recent entries of a store, in memory.
 //!
 //! Updates are *dirty* until the next flush and coalesce per key, so a key
-//! updated many times between commits is written once. Entries read from the
-//! local store, and flushed ones, stay as *clean* entries that serve reads
-//! without a RocksDB lookup, until the cache needs their room.
+//! updated many times between commits goes to the changelog once. A flushed
+//! entry is in the changelog (which is what makes it durable) but not yet in
+//! the local store: it stays *unsynced* and keeps serving reads until the
+//! cache needs its room; only then are the unsynced entries written to the
+//! local store, in one batch. Entries read from the local store are *clean*.
 
 use std::collections::HashMap;
 
@@ -11,18 +13,25 @@ use bytes::Bytes;
 
 #[derive(Debug, Clone)]
 struct Entry {
-    /// `None` is a delete (dirty) or a known-absent key (clean).
+    /// `None` is a delete (dirty or unsynced) or a known-absent key (clean).
     value: Option<Bytes>,
+    /// Not yet flushed (to the changelog and downstream).
     dirty: bool,
+    /// Not yet written to the local store. Dirty entries are unsynced too.
+    unsynced: bool,
 }
 
 /// Recent entries by key, within a size in bytes. A cache of size 0 keeps
 /// nothing: every update flushes at once.
 #[derive(Debug)]
 pub struct RecordCache {
-    entries: HashMap<Bytes, Entry>,
+    /// foldhash: several times faster than SipHash on short keys, and
+    /// seeded per process.
+    entries: HashMap<Bytes, Entry, foldhash::fast::RandomState>,
     /// Keys of the dirty entries, in no order.
     dirty: Vec<Bytes>,
+    /// Keys of the unsynced entries (dirty ones included), in no order.
+    unsynced: Vec<Bytes>,
     bytes: usize,
     max_bytes: usize,
 }
@@ -37,7 +46,7 @@ fn cost(key: &Bytes, value: &Option<Bytes>) -> usize {
 impl RecordCache {
     /// An empty cache holding up to `max_bytes`.
     pub fn new(max_bytes: usize) -> Self {
-        RecordCache { entries: HashMap::new(), dirty: Vec::new(), bytes: 0, max_bytes }
+        RecordCache { entries: HashMap::default(), dirty: Vec::new(), unsynced: Vec::new(), bytes: 0, max_bytes }
     }
 
     /// The cached value of `key`: `Some(None)` if the key is known to be
@@ -46,29 +55,29 @@ impl RecordCache {
         self.entries.get(key).map(|e| &e.value)
     }
 
-    /// Inserts an entry; returns whether the key had a dirty entry already.
-    fn insert(&mut self, key: Bytes, value: Option<Bytes>, dirty: bool) -> bool {
+    /// Inserts an entry; returns the flags of the entry it replaces.
+    fn insert(&mut self, key: Bytes, value: Option<Bytes>, dirty: bool) -> Option<(bool, bool)> {
         self.bytes += cost(&key, &value);
-        match self.entries.insert(key.clone(), Entry { value, dirty }) {
-            Some(old) => {
-                self.bytes -= cost(&key, &old.value);
-                old.dirty
-            }
-            None => false,
-        }
+        let old = self.entries.insert(key.clone(), Entry { value, dirty, unsynced: dirty })?;
+        self.bytes -= cost(&key, &old.value);
+        Some((old.dirty, old.unsynced))
     }
 
     /// Records an update, replacing any pending one for the key.
     pub fn put(&mut self, key: Bytes, value: Option<Bytes>) {
-        if !self.insert(key.clone(), value, true) {
+        let (was_dirty, was_unsynced) = self.insert(key.clone(), value, true).unwrap_or_default();
+        if !was_unsynced {
+            self.unsynced.push(key.clone());
+        }
+        if !was_dirty {
             self.dirty.push(key);
         }
     }
 
     /// Remembers what the local store holds for `key` (a clean entry). Does
-    /// nothing if the cache has no room for it.
+    /// nothing if the cache has no room for it, or has the key already.
     pub fn remember(&mut self, key: Bytes, value: Option<Bytes>) {
-        if self.bytes + cost(&key, &value) <= self.max_bytes {
+        if self.bytes + cost(&key, &value) <= self.max_bytes && !self.entries.contains_key(&key) {
             self.insert(key, value, false);
         }
     }
@@ -83,21 +92,22 @@ impl RecordCache {
         self.dirty.is_empty()
     }
 
-    /// Pending updates with `from <= key < to` (`None` values are deletes).
-    pub fn dirty_range<'a>(
+    /// Updates not yet in the local store with `from <= key < to` (`None`
+    /// values are deletes).
+    pub fn unsynced_range<'a>(
         &'a self,
         from: Option<&[u8]>,
         to: Option<&[u8]>,
     ) -> impl Iterator<Item = (&'a Bytes, &'a Option<Bytes>)> + 'a {
         let (from, to) = (from.map(<[u8]>::to_vec), to.map(<[u8]>::to_vec));
-        self.dirty
+        self.unsynced
             .iter()
             .filter(move |k| from.as_deref().is_none_or(|f| &k[..] >= f) && to.as_deref().is_none_or(|t| &k[..] < t))
             .filter_map(|k| self.entries.get_key_value(k).map(|(k, e)| (k, &e.value)))
     }
 
-    /// Takes every pending update, in key order; the entries stay, clean.
-    /// If the cache is still over its size, clean entries are dropped.
+    /// Takes every pending update, in the order of their keys' first update
+    /// since the last drain; the entries stay, unsynced.
     pub fn drain(&mut self) -> Vec<(Bytes, Option<Bytes>)> {
         let mut updates = Vec::with_capacity(self.dirty.len());
         for k in std::mem::take(&mut self.dirty) {
@@ -106,12 +116,34 @@ impl RecordCache {
                 updates.push((k, e.value.clone()));
             }
         }
-        updates.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        if self.is_over() {
-            self.entries.clear();
-            self.bytes = 0;
-        }
         updates
+    }
+
+    /// Takes the flushed entries not yet in the local store, in key order, to
+    /// write them there; they stay as clean entries. Dirty entries stay
+    /// unsynced: they are not in the changelog yet.
+    pub fn take_unsynced(&mut self) -> Vec<(Bytes, Option<Bytes>)> {
+        let mut out = Vec::with_capacity(self.unsynced.len());
+        let mut still = Vec::new();
+        for k in std::mem::take(&mut self.unsynced) {
+            let Some(e) = self.entries.get_mut(&k) else { continue };
+            if e.dirty {
+                still.push(k);
+            } else {
+                e.unsynced = false;
+                out.push((k, e.value.clone()));
+            }
+        }
+        self.unsynced = still;
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Drops every entry; call with nothing dirty or unsynced left.
+    pub fn clear(&mut self) {
+        debug_assert!(self.unsynced.is_empty(), "clearing a cache with unsynced entries");
+        self.entries.clear();
+        self.bytes = 0;
     }
 }
 
@@ -132,12 +164,18 @@ mod tests {
         c.remember(b("x"), Some(b("stored")));
         assert_eq!(c.get(b"k"), Some(&Some(b("22"))));
         assert_eq!(c.get(b"x"), Some(&Some(b("stored"))));
-        assert_eq!(c.dirty_range(Some(b"k"), None).count(), 1);
+        assert_eq!(c.unsynced_range(Some(b"k"), None).count(), 1);
         assert!(!c.is_over() && !c.is_clean());
-        assert_eq!(c.drain(), [(b("j"), None), (b("k"), Some(b("22")))]);
+        assert_eq!(c.drain(), [(b("k"), Some(b("22"))), (b("j"), None)]);
         assert!(c.is_clean());
         assert_eq!(c.get(b"k"), Some(&Some(b("22"))), "flushed entries still serve reads");
         assert!(c.drain().is_empty());
+        assert_eq!(c.unsynced_range(None, None).count(), 2, "flushed, not yet in the local store");
+        c.put(b("k"), Some(b("3")));
+        assert_eq!(c.take_unsynced(), [(b("j"), None)], "k is dirty again: not synced before its flush");
+        assert_eq!(c.drain(), [(b("k"), Some(b("3")))]);
+        assert_eq!(c.take_unsynced(), [(b("k"), Some(b("3")))]);
+        assert!(c.take_unsynced().is_empty());
     }
 
     #[test]
@@ -148,6 +186,8 @@ mod tests {
         tiny.put(b("k"), Some(b("v")));
         assert!(tiny.is_over());
         assert_eq!(tiny.drain().len(), 1);
+        assert_eq!(tiny.take_unsynced().len(), 1);
+        tiny.clear();
         assert_eq!(tiny.get(b"k"), None);
     }
 }

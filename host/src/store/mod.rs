@@ -150,6 +150,14 @@ pub struct TaskStore {
 
 const CHECKPOINT: &str = ".checkpoint";
 
+static LOCAL_WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Entries this process has written from task stores' caches to their local
+/// stores (RocksDB or memory), for benchmarks and metrics.
+pub fn local_writes() -> u64 {
+    LOCAL_WRITES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 impl TaskStore {
     /// Opens the store `name` of task `task` under `state_dir`, restoring it
     /// from its changelog as the module documentation describes.
@@ -241,7 +249,7 @@ impl TaskStore {
     /// The first `limit` entries with `from <= key < to`, cache included, in
     /// key order.
     pub fn range(&self, from: Option<&[u8]>, to: Option<&[u8]>, limit: usize) -> Result<Vec<Entry>, StoreError> {
-        let dirty: Vec<_> = self.cache.dirty_range(from, to).collect();
+        let dirty: Vec<_> = self.cache.unsynced_range(from, to).collect();
         // Pending deletes may hide local entries: read enough to still fill `limit`.
         let deletes = dirty.iter().filter(|(_, v)| v.is_none()).count();
         let mut merged: BTreeMap<Vec<u8>, Option<Vec<u8>>> =
@@ -257,15 +265,19 @@ impl TaskStore {
         !self.cache.is_clean()
     }
 
-    /// Writes the cached updates to the local store and the changelog (in
-    /// `out`'s transaction) and returns them as records for downstream,
-    /// timestamped now.
+    /// Sends the cached updates to the changelog (in `out`'s transaction)
+    /// and returns them as records for downstream, timestamped now. They
+    /// reach the local store when the cache needs their room, or at the
+    /// checkpoint: until then the changelog is their only durable copy.
     pub fn flush(&mut self, out: &mut dyn Producer) -> Result<Vec<Record>, StoreError> {
         let updates = self.cache.drain();
+        if self.cache.is_over() {
+            self.sync()?;
+            self.cache.clear();
+        }
         if updates.is_empty() {
             return Ok(Vec::new());
         }
-        self.local.write(&updates)?;
         let now = crate::jsonl::now_ms();
         let mut records = Vec::with_capacity(updates.len());
         for (key, value) in updates {
@@ -276,9 +288,20 @@ impl TaskStore {
         Ok(records)
     }
 
+    /// Writes the flushed entries the local store lacks to it.
+    fn sync(&mut self) -> Result<(), StoreError> {
+        let entries = self.cache.take_unsynced();
+        if !entries.is_empty() {
+            LOCAL_WRITES.fetch_add(entries.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            self.local.write(&entries)?;
+        }
+        Ok(())
+    }
+
     /// Records a clean stop: the local store holds the changelog up to its
     /// end. Call after the final commit.
     pub fn checkpoint(&mut self, log: &dyn Log) -> Result<(), StoreError> {
+        self.sync()?;
         self.local.persist()?;
         let end = log.end_offset(&self.changelog)?;
         let path = self.dir.join(CHECKPOINT);

@@ -119,8 +119,10 @@ fn grouped_tables_add_and_subtract_as_rows_move() {
         let final_counts = counts(&mut driver);
         assert_eq!(final_counts, want(&[("asia", 0), ("eu", 3), ("us", 0)]), "{extra:?}");
         let ages = strings(driver.store("region-ages").unwrap());
-        let want_ages: BTreeMap<String, String> =
-            [("asia", "0"), ("eu", "87"), ("us", "0")].iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let want_ages: BTreeMap<String, String> = [("asia", "0"), ("eu", "87"), ("us", "0")]
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         assert_eq!(ages, want_ages, "{extra:?}");
         let mut last = BTreeMap::new();
         for r in driver.read_output_json("region-counts-out").unwrap() {
