@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The demo: builds eddy and the vitals plugin, creates topics on a fresh
 # embedded log, produces sample readings, runs the vitals app until idle and
-# prints what it wrote. EDDY_DEMO_DIR keeps the data somewhere of your choice.
+# prints what it wrote; then the per-patient medians app. EDDY_DEMO_DIR keeps the data somewhere of your choice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -21,3 +21,11 @@ for topic in alerts vitals-clean vitals-dlq; do
   echo "== $topic"
   "$eddy" consume "$topic" --from-beginning --timeout-ms 300 --key-serde string --value-serde json
 done
+# Medians per patient over the last minute (a processor with stores and a
+# stream-time punctuator), on three minutes of readings every 5 s.
+"$eddy" topic create vitals-by-patient --partitions 4 --if-not-exists
+"$eddy" topic create vitals-medians --partitions 2 --if-not-exists
+"$eddy" produce vitals --file examples/vitals/minute-readings.jsonl --key-serde string --value-serde json
+"$eddy" run examples/vitals/medians.yaml --until-idle
+echo "== vitals-medians"
+"$eddy" consume vitals-medians --from-beginning --timeout-ms 300 --key-serde string --value-serde json

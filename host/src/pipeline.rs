@@ -206,7 +206,12 @@ pub struct Pipeline {
     /// The tasks of this pipeline.
     tasks: Vec<u32>,
     /// Largest record timestamp seen, per task.
-    stream_time: BTreeMap<u32, i64>,
+    stream_time: BTreeMap<(u32, usize), i64>,
+    /// Each stream-time punctuator's node, with the topics whose records
+    /// reach it: only they advance its stream time (as a sub-topology's own
+    /// task in Kafka Streams), so records coming back through a repartition
+    /// topic are not late against their own input.
+    stream_sources: Vec<(usize, Vec<String>)>,
     /// Next punctuation time per (task, node): stream time or wall-clock ms.
     next_punctuation: BTreeMap<(u32, usize), i64>,
     app_id: String,
@@ -288,6 +293,7 @@ impl Pipeline {
             globals: HashMap::new(),
             tasks: Vec::new(),
             stream_time: BTreeMap::new(),
+            stream_sources: stream_sources(app),
             next_punctuation: BTreeMap::new(),
             app_id: app.id.clone(),
         })
@@ -300,35 +306,35 @@ impl Pipeline {
 
     /// Pushes records fetched from one partition through every source that
     /// reads its topic, sending outputs (and dead letters) to `out`. Stream-
-    /// time punctuators run between the records where the task's stream time
+    /// time punctuators run between the records where their stream time (the
+    /// largest timestamp, in this task, of the topics that reach them)
     /// crosses their next punctuation time.
     pub fn process(&mut self, input: &Fetched, out: &mut dyn Producer) -> Result<(), ProcessError> {
         let task = input.partition.partition;
-        let stream_punctuators = self.punctuators(PunctuationTime::Stream);
-        if stream_punctuators.is_empty() {
-            if let Some(max) = input.records.iter().map(|r| r.record.timestamp).max() {
-                let time = self.stream_time.entry(task).or_insert(max);
-                *time = (*time).max(max);
-            }
+        let topic = &*input.partition.topic;
+        let punctuators: Vec<usize> =
+            self.stream_sources.iter().filter(|(_, ts)| ts.iter().any(|t| t == topic)).map(|(n, _)| *n).collect();
+        if punctuators.is_empty() {
             return self.process_segment(input, out);
         }
         let mut start = 0;
         for (i, r) in input.records.iter().enumerate() {
-            let time = *self
-                .stream_time
-                .entry(task)
-                .and_modify(|t| *t = (*t).max(r.record.timestamp))
-                .or_insert(r.record.timestamp);
-            let due = stream_punctuators
-                .iter()
-                .any(|&node| self.next_punctuation.get(&(task, node)).is_some_and(|&next| time >= next));
+            let mut due = false;
+            for &node in &punctuators {
+                let time = self.stream_time.entry((task, node)).or_insert(r.record.timestamp);
+                *time = (*time).max(r.record.timestamp);
+                due |= self.next_punctuation.get(&(task, node)).is_some_and(|next| *time >= *next);
+            }
             if due {
                 let segment =
                     Fetched { partition: input.partition.clone(), records: input.records[start..=i].to_vec() };
                 self.process_segment(&segment, out)?;
                 start = i + 1;
             }
-            self.punctuate(task, &stream_punctuators, PunctuationTime::Stream, time, out)?;
+            for &node in &punctuators {
+                let time = self.stream_time[&(task, node)];
+                self.punctuate(task, &[node], PunctuationTime::Stream, time, out)?;
+            }
         }
         if start == 0 {
             self.process_segment(input, out)
@@ -1194,6 +1200,32 @@ impl Pipeline {
             }
         }
     }
+}
+
+/// Each stream-time punctuator's node with the source topics upstream of it.
+fn stream_sources(app: &App) -> Vec<(usize, Vec<String>)> {
+    let nodes = &app.topology.nodes;
+    let mut out = Vec::new();
+    for (i, n) in nodes.iter().enumerate() {
+        let Op::Process { punctuate: Some(p), .. } = &n.op else { continue };
+        if p.time != PunctuationTime::Stream {
+            continue;
+        }
+        let mut topics = Vec::new();
+        let mut seen = HashSet::new();
+        let mut stack = vec![i];
+        while let Some(at) = stack.pop() {
+            if !seen.insert(at) {
+                continue;
+            }
+            if let Op::Source { topics: ts, .. } = &nodes[at].op {
+                topics.extend(ts.iter().cloned());
+            }
+            stack.extend(nodes[at].inputs.iter().copied());
+        }
+        out.push((i, topics));
+    }
+    out
 }
 
 /// Replaces each maximal run of two or more fusable operators (each the only

@@ -249,3 +249,33 @@ fn global_tables_enrich_every_task_and_survive_restarts() {
     let third = named();
     assert_eq!((third[&76].clone(), third[&77].clone()), (Some("Renamed".to_owned()), None));
 }
+
+#[test]
+fn the_medians_example_repartitions_by_patient() {
+    // examples/vitals/medians.yaml as shipped (with the test's plugin):
+    // readings keyed by ward are re-keyed by patient through a topic, and the
+    // punctuator's stream time follows that topic, not the ward topic.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let yaml = std::fs::read_to_string(root.join("examples/vitals/medians.yaml")).unwrap();
+    let body: String = yaml.lines().filter(|l| !l.starts_with("plugin:")).map(|l| format!("{l}\n")).collect();
+    let env = Env::new();
+    let app = app_file(&env, "medians.yaml", eddy_tests::VITALS, &body);
+    let mut driver = TestDriver::from_file(&app).unwrap();
+    driver.create_topic("vitals", 4).unwrap();
+    driver.create_topic("vitals-by-patient", 4).unwrap();
+    let readings = std::fs::read_to_string(root.join("examples/vitals/minute-readings.jsonl")).unwrap();
+    driver.pipe_json_lines("vitals", &readings).unwrap();
+    let medians = driver.read_output_json("vitals-medians").unwrap();
+    let mut per_patient: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for m in &medians {
+        per_patient
+            .entry(m["key"].as_str().unwrap().to_owned())
+            .or_default()
+            .push(m["value"]["until"].as_i64().unwrap());
+    }
+    let minutes = vec![1_700_000_040_000, 1_700_000_100_000, 1_700_000_160_000];
+    let want: BTreeMap<String, Vec<i64>> =
+        ["p1", "p2", "p3"].iter().map(|p| ((*p).to_owned(), minutes.clone())).collect();
+    assert_eq!(per_patient, want);
+    assert!(medians.iter().all(|m| m["value"]["readings"].as_u64().unwrap() >= 8), "{medians:?}");
+}
