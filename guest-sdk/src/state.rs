@@ -144,11 +144,13 @@ mod native {
     use std::cell::RefCell;
     use std::collections::{BTreeMap, HashMap};
 
+    type Map = BTreeMap<Vec<u8>, Vec<u8>>;
+
     thread_local! {
-        static STORES: RefCell<HashMap<String, BTreeMap<Vec<u8>, Vec<u8>>>> = RefCell::new(HashMap::new());
+        static STORES: RefCell<HashMap<String, Map>> = RefCell::new(HashMap::new());
     }
 
-    pub(super) fn with<T>(name: &str, f: impl FnOnce(&mut BTreeMap<Vec<u8>, Vec<u8>>) -> T) -> T {
+    pub(super) fn with<T>(name: &str, f: impl FnOnce(&mut Map) -> T) -> T {
         STORES.with(|s| f(s.borrow_mut().entry(name.to_owned()).or_default()))
     }
 }

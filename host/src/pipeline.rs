@@ -138,6 +138,9 @@ enum Exec {
     },
 }
 
+/// Records for one plugin call, with the key and input record of each.
+type Calls = (Vec<Record>, Vec<(Bytes, u32)>);
+
 /// Records in flight, each with the index of the input record it came from.
 #[derive(Default)]
 struct Batch {
@@ -735,7 +738,7 @@ impl Pipeline {
                 pending.into_iter().partition(|(r, _)| seen.insert(r.key.clone().expect("keyed")));
             pending = later;
             // Adds and subtracts of this round, each a batch for one function.
-            let mut calls: [(Vec<Record>, Vec<(Bytes, u32)>); 2] = Default::default();
+            let mut calls: [Calls; 2] = Default::default();
             for (mut r, origin) in round {
                 let key = r.key.clone().expect("keyed");
                 let subtract = subtractor.is_some() && r.header(SUBTRACT_HEADER).is_some();

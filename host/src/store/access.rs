@@ -163,7 +163,7 @@ mod tests {
     #[test]
     fn reads_see_pending_writes_and_discard_drops_them() {
         let dir = tempfile::tempdir().unwrap();
-        let log = EmbeddedLog::open(&dir.path().join("log"), false).unwrap();
+        let log = EmbeddedLog::open(dir.path().join("log"), false).unwrap();
         log.create_topic("app-s-changelog", 1).unwrap();
         let store =
             TaskStore::open(&dir.path().join("state"), "app", "s", 0, StoreKind::InMemory, 1 << 20, &log).unwrap();
