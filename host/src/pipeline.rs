@@ -217,6 +217,8 @@ pub struct Pipeline {
     stream_sources: Vec<(usize, Vec<String>)>,
     /// Next punctuation time per (task, node): stream time or wall-clock ms.
     next_punctuation: BTreeMap<(u32, usize), i64>,
+    /// A fixed wall clock `(start, now)`, or none for the system clock.
+    wall_clock: Option<(i64, i64)>,
     app_id: String,
 }
 
@@ -298,6 +300,7 @@ impl Pipeline {
             stream_time: BTreeMap::new(),
             stream_sources: stream_sources(app),
             next_punctuation: BTreeMap::new(),
+            wall_clock: None,
             app_id: app.id.clone(),
         })
     }
@@ -349,6 +352,13 @@ impl Pipeline {
         }
     }
 
+    /// Fixes the wall clock: the time is `now`, and a punctuator runs if the
+    /// clock crossed a multiple of its interval since `start` (see
+    /// [`crate::runtime::RunOptions::wall_clock`]).
+    pub fn set_wall_clock(&mut self, clock: Option<(i64, i64)>) {
+        self.wall_clock = clock;
+    }
+
     /// Runs the wall-clock punctuators that are due. Call often (the worker
     /// calls it after every poll, records or not).
     pub fn punctuate_wall_clock(&mut self, out: &mut dyn Producer) -> Result<(), ProcessError> {
@@ -356,7 +366,21 @@ impl Pipeline {
         if nodes.is_empty() {
             return Ok(());
         }
-        let now = crate::jsonl::now_ms();
+        let now = match self.wall_clock {
+            Some((start, now)) => {
+                for &task in &self.tasks {
+                    for &node in &nodes {
+                        if let Exec::Process { punctuator: Some((_, every, _)), .. } = self.execs[node] {
+                            // Runs when the clock crosses a multiple of the interval.
+                            let next = (start.div_euclid(every) + 1) * every;
+                            self.next_punctuation.entry((task, node)).or_insert(next);
+                        }
+                    }
+                }
+                now
+            }
+            None => crate::jsonl::now_ms(),
+        };
         for task in self.tasks.clone() {
             self.punctuate(task, &nodes, PunctuationTime::Wall, now, out)?;
         }

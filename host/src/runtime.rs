@@ -37,6 +37,11 @@ pub struct RunOptions {
     /// Where tasks keep their state stores (`<data-dir>/state` for `eddy
     /// run`). Needed only by topologies with stores.
     pub state_dir: Option<PathBuf>,
+    /// A fixed wall clock for wall-clock punctuation, `(start, now)` in ms:
+    /// the time is `now` for the whole run, and a punctuator runs once if the
+    /// clock crossed a multiple of its interval since `start` (the test
+    /// driver's clock). `None`: the system clock.
+    pub wall_clock: Option<(i64, i64)>,
 }
 
 impl Default for RunOptions {
@@ -48,6 +53,7 @@ impl Default for RunOptions {
             max_poll_records: 4096,
             stop: Arc::new(AtomicBool::new(false)),
             state_dir: None,
+            wall_clock: None,
         }
     }
 }
@@ -342,6 +348,7 @@ impl<'a> Worker<'a> {
         tasks.sort_unstable();
         tasks.dedup();
         pipeline.open_tasks(&tasks, options.state_dir.as_deref(), app.cache_max_bytes, globals, log)?;
+        pipeline.set_wall_clock(options.wall_clock);
         Ok(Worker {
             app,
             log,

@@ -61,8 +61,11 @@ pub struct TestDriver {
     app: App,
     log: EmbeddedLog,
     _dir: tempfile::TempDir,
-    /// The wall clock: timestamps of records piped without one.
+    /// The wall clock: timestamps of records piped without one, and the
+    /// clock of wall-clock punctuation.
     now: i64,
+    /// The wall clock when processing last ran.
+    processed_at: i64,
     /// Next offset to read per output partition.
     read: HashMap<TopicPartition, u64>,
     formats: HashMap<String, LineFormat>,
@@ -95,7 +98,16 @@ impl TestDriver {
                 _ => {}
             }
         }
-        Ok(TestDriver { app, log, _dir: dir, now: 0, read: HashMap::new(), formats, last_report: RunReport::default() })
+        Ok(TestDriver {
+            app,
+            log,
+            _dir: dir,
+            now: 0,
+            processed_at: 0,
+            read: HashMap::new(),
+            formats,
+            last_report: RunReport::default(),
+        })
     }
 
     /// The driver's embedded log.
@@ -172,7 +184,9 @@ impl TestDriver {
         Ok(n)
     }
 
-    /// Moves the driver's wall clock forward.
+    /// Moves the driver's wall clock forward. The next processing runs each
+    /// wall-clock punctuator once if the clock crossed a multiple of its
+    /// interval since the last processing.
     pub fn advance_time(&mut self, by: Duration) {
         self.now += by.as_millis() as i64;
     }
@@ -185,9 +199,14 @@ impl TestDriver {
     /// Processes everything piped so far and commits it.
     pub fn process(&mut self) -> Result<RunReport, DriverError> {
         self.ensure_topics()?;
-        let options =
-            RunOptions { until_idle: true, state_dir: Some(self._dir.path().join("state")), ..Default::default() };
+        let options = RunOptions {
+            until_idle: true,
+            state_dir: Some(self._dir.path().join("state")),
+            wall_clock: Some((self.processed_at, self.now)),
+            ..Default::default()
+        };
         let report = run(&self.app, Arc::new(self.log.clone()), options)?;
+        self.processed_at = self.now;
         self.last_report = report;
         Ok(report)
     }

@@ -279,3 +279,34 @@ fn the_medians_example_repartitions_by_patient() {
     assert_eq!(per_patient, want);
     assert!(medians.iter().all(|m| m["value"]["readings"].as_u64().unwrap() >= 8), "{medians:?}");
 }
+
+#[test]
+fn the_test_driver_clock_drives_wall_clock_punctuation() {
+    let env = Env::new();
+    let body = "application-id: ticker\ntopology:
+  - { name: in, source: [in], key-serde: string, value-serde: string }
+  - name: tick
+    process: fragile_tally
+    stores: tally
+    punctuate: { function: tick, every-ms: 1000, time: wall }
+  - { name: out, to: ticks, key-serde: string, value-serde: string }
+";
+    let app = app_file(&env, "ticker.yaml", eddy_tests::FAULTY, body);
+    let mut driver = TestDriver::from_file(&app).unwrap();
+    let ticks = |driver: &mut TestDriver| -> Vec<String> {
+        driver
+            .read_output_json("ticks")
+            .unwrap()
+            .into_iter()
+            .filter(|r| r["key"] == "tick")
+            .map(|r| r["value"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(ticks(&mut driver).is_empty());
+    driver.advance_time(Duration::from_millis(600));
+    assert!(ticks(&mut driver).is_empty(), "600 ms: no second boundary crossed");
+    driver.advance_time(Duration::from_millis(600));
+    assert_eq!(ticks(&mut driver), ["1200"], "the clock crossed 1000 ms");
+    driver.advance_time(Duration::from_millis(5000));
+    assert_eq!(ticks(&mut driver), ["6200"], "once per advance, however far");
+}
