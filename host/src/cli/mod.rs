@@ -202,7 +202,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Test(args) => test_app(args)?,
         Command::Plugin(cmd) => plugin::run(cmd)?,
         Command::Store(StoreCommand::Get { app, store, key, serdes }) => {
-            let contents = committed_contents(&open()?, &app, &store)?;
+            let contents = store_contents(&open()?, &app, &store)?;
             let key_value = serde_json::from_str(&key).unwrap_or(Value::String(key.clone()));
             let key_bytes = serdes.key_serde.from_json(&key_value).with_context(|| format!("key {key}"))?;
             match contents.get(&key_bytes[..]) {
@@ -214,7 +214,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Store(StoreCommand::Scan { app, store, prefix, serdes }) => {
-            let contents = committed_contents(&open()?, &app, &store)?;
+            let contents = store_contents(&open()?, &app, &store)?;
             let prefix = prefix.unwrap_or_default();
             let format = serdes.format();
             for (k, v) in contents.range(prefix.as_bytes().to_vec()..) {
@@ -227,6 +227,17 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The committed contents of a store, with a hint when it has no changelog.
+fn store_contents(log: &EmbeddedLog, app: &str, store: &str) -> Result<std::collections::BTreeMap<Vec<u8>, Vec<u8>>> {
+    let topic = eddy_host::store::changelog_topic(app, store);
+    if log.partitions(&topic)?.is_none() {
+        bail!(
+            "application '{app}' has no store '{store}' (no changelog topic '{topic}'; `eddy topic list` shows the changelogs); a global table's store has none: read its topic with `eddy consume`"
+        );
+    }
+    Ok(committed_contents(log, app, store)?)
 }
 
 fn produce(log: &EmbeddedLog, args: ProduceArgs) -> Result<()> {

@@ -248,6 +248,9 @@ fn global_tables_enrich_every_task_and_survive_restarts() {
     env.eddy(&["run", app.to_str().unwrap(), "--until-idle"]);
     let third = named();
     assert_eq!((third[&76].clone(), third[&77].clone()), (Some("Renamed".to_owned()), None));
+    let err = env.eddy_fails(&["store", "get", "shop", "customer-names", "c1"]);
+    assert!(err.contains("no changelog topic 'shop-customer-names-changelog'"), "{err}");
+    assert!(err.contains("a global table's store has none"), "{err}");
 }
 
 #[test]
