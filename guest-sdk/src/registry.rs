@@ -314,7 +314,9 @@ pub(crate) fn manifest<P: Plugin>(name: &str, version: &str) -> Manifest {
 
 pub(crate) fn invoke<P: Plugin>(function: u32, batch: &[u8]) -> std::result::Result<Vec<u8>, WitError> {
     let f = registry::<P>().functions.get(function as usize).ok_or(WitError::UnknownFunction(function))?;
-    run_batch(&f.body, batch).map_err(|e| WitError::MalformedBatch(e.to_string()))
+    let out = run_batch(&f.body, batch).map_err(|e| WitError::MalformedBatch(e.to_string()));
+    crate::state::end_call();
+    out
 }
 
 pub(crate) fn invoke_chain<P: Plugin>(steps: &[ChainStep], batch: &[u8]) -> std::result::Result<Vec<u8>, WitError> {

@@ -13,10 +13,13 @@ use crate::{IntoValue, Result};
 /// Entries a scan asks the host for at a time.
 const PAGE: u32 = 512;
 
-/// A state store the calling node declares in its `stores:` list.
+/// A state store the calling node declares in its `stores:` list. Opening
+/// the same store again during a call is free: handles are kept for the
+/// call (a batch) and dropped when it ends.
+#[derive(Clone)]
 pub struct Store {
     #[cfg(target_arch = "wasm32")]
-    handle: crate::bindings::eddy::plugin::state::Store,
+    handle: std::rc::Rc<crate::bindings::eddy::plugin::state::Store>,
     #[cfg(not(target_arch = "wasm32"))]
     name: String,
 }
@@ -26,9 +29,14 @@ impl Store {
     pub fn open(name: &str) -> Result<Store> {
         #[cfg(target_arch = "wasm32")]
         {
-            crate::bindings::eddy::plugin::state::Store::open(name)
-                .map(|handle| Store { handle })
-                .map_err(Error::failed)
+            if let Some(store) = OPEN.with(|open| open.borrow().iter().find(|(n, _)| n == name).map(|(_, s)| s.clone()))
+            {
+                return Ok(store);
+            }
+            let handle = crate::bindings::eddy::plugin::state::Store::open(name).map_err(Error::failed)?;
+            let store = Store { handle: std::rc::Rc::new(handle) };
+            OPEN.with(|open| open.borrow_mut().push((name.to_owned(), store.clone())));
+            Ok(store)
         }
         #[cfg(not(target_arch = "wasm32"))]
         Ok(Store { name: name.to_owned() })
@@ -97,6 +105,18 @@ impl Store {
                 .collect()
         })
     }
+}
+
+#[cfg(target_arch = "wasm32")]
+thread_local! {
+    /// Stores opened during the current call.
+    static OPEN: std::cell::RefCell<Vec<(String, Store)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Drops the handles of the call that ends (they are valid only in it).
+pub(crate) fn end_call() {
+    #[cfg(target_arch = "wasm32")]
+    OPEN.with(|open| open.borrow_mut().clear());
 }
 
 /// The smallest key after every key that starts with `prefix`, if any.

@@ -98,23 +98,31 @@ fn measure(log: &EmbeddedLog, name: &str, plugin: Arc<dyn Plugin>, logic: bool, 
     (n as f64 / cpu, n as f64 / secs)
 }
 
-/// Counts per key with a record cache of `cache_bytes`; returns records per
-/// CPU-second, per second, changelog records per input record and RocksDB
-/// writes per input record.
+/// Counts per key with a record cache of `cache_bytes`, with the host's
+/// `count` or (given a plugin) its `count_in_store` processor; returns
+/// records per CPU-second, per second, changelog records per input record and
+/// RocksDB writes per input record.
 fn measure_count(
     log: &EmbeddedLog,
     state: &std::path::Path,
     name: &str,
     cache_bytes: usize,
+    processor: Option<Arc<dyn Plugin>>,
     n: u64,
 ) -> (f64, f64, f64, f64) {
     let output = format!("out-{name}");
     log.create_topic(&output, PARTITIONS).unwrap();
+    let op = if processor.is_some() {
+        r#""process": "count_in_store", "stores": ["counts"]"#
+    } else {
+        r#""count": "counts""#
+    };
     let topology = Topology::from_json(&format!(
-        r#"[{{"name": "in", "source": ["in"]}}, {{"name": "counts", "count": "counts"}}, {{"name": "out", "to": "{output}", "value-serde": "i64"}}]"#
+        r#"[{{"name": "in", "source": ["in"]}}, {{"name": "counts", {op}}}, {{"name": "out", "to": "{output}", "value-serde": "i64"}}]"#
     ))
     .unwrap();
-    let mut app = App::from_parts(name, native_plugin(), topology, ErrorPolicy::Fail).unwrap();
+    let plugin = processor.unwrap_or_else(native_plugin);
+    let mut app = App::from_parts(name, plugin, topology, ErrorPolicy::Fail).unwrap();
     app.cache_max_bytes = cache_bytes;
     if let Some(ms) = std::env::var("EDDY_BENCH_COMMIT_MS").ok().and_then(|s| s.parse().ok()) {
         app.commit_interval = std::time::Duration::from_millis(ms);
@@ -192,7 +200,7 @@ fn main() {
     let native = native_plugin();
     let best = |a: (f64, f64), b: (f64, f64)| (a.0.max(b.0), a.1.max(b.1));
     let (mut best_native, mut best_wasm, mut best_copy) = ((0f64, 0f64), (0f64, 0f64), (0f64, 0f64));
-    // EDDY_BENCH_ONLY=copy|native|wasm|count|count-cached runs one pipeline
+    // EDDY_BENCH_ONLY=copy|native|wasm|count|count-cached|process runs one pipeline
     // (for profiling).
     let only = std::env::var("EDDY_BENCH_ONLY").unwrap_or_default();
     let wanted = |name: &str| only.is_empty() || only == name;
@@ -216,8 +224,14 @@ fn main() {
                 continue;
             }
             let name = format!("count-{}", counts.len());
-            counts.push((label, measure_count(&log, &state, &name, cache, n)));
+            counts
+                .push((format!("read -> count -> write, {label}"), measure_count(&log, &state, &name, cache, None, n)));
         }
+    }
+    if wanted("count") || wanted("process") {
+        let name = format!("count-{}", counts.len());
+        let row = measure_count(&log, &state, &name, 10 << 20, Some(wasm.clone()), n);
+        counts.push(("read -> WASM processor (get+put) -> write".to_owned(), row));
     }
 
     println!();
@@ -239,8 +253,7 @@ fn main() {
             "{:<44} {:>14} {:>12} {:>8} {:>18} {:>16}",
             "pipeline", "records/cpu-s", "records/s", "ratio", "changelog/record", "RocksDB/record"
         );
-        for (label, (per_cpu, per_wall, writes, rocks)) in counts {
-            let name = format!("read -> count -> write, {label}");
+        for (name, (per_cpu, per_wall, writes, rocks)) in counts {
             println!(
                 "{name:<44} {per_cpu:>14.0} {per_wall:>12.0} {:>8.2} {writes:>18.3} {rocks:>16.3}",
                 per_cpu / best_wasm.0
