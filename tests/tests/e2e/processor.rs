@@ -313,3 +313,49 @@ fn the_test_driver_clock_drives_wall_clock_punctuation() {
     driver.advance_time(Duration::from_millis(5000));
     assert_eq!(ticks(&mut driver), ["6200"], "once per advance, however far");
 }
+
+#[test]
+fn a_processor_killed_mid_way_ends_exactly_once() {
+    use eddy_host::log::{EmbeddedLog, Log, TopicPartition};
+    let env = Env::new();
+    env.eddy(&["topic", "create", "in", "--partitions", "3"]);
+    env.eddy(&["topic", "create", "tally-counts", "--partitions", "2"]);
+    env.eddy(&["topic", "create", "tally-echo", "--partitions", "2"]);
+    let n = 60_000usize;
+    let text: String = (0..n).map(|i| format!("{{\"key\": \"k{}\", \"value\": \"v{i}\"}}\n", i % 97)).collect();
+    let file = env.write("in.jsonl", &text);
+    env.eddy(&["produce", "in", "--file", file.to_str().unwrap(), "--key-serde", "string", "--value-serde", "string"]);
+    let app = tally_app(&env, "fail");
+    let app_text = std::fs::read_to_string(&app).unwrap().replace("error-policy: fail", "commit-interval-ms: 20");
+    std::fs::write(&app, app_text).unwrap();
+    let echoed = |env: &Env| -> u64 {
+        let log = EmbeddedLog::open(env.data_dir(), false).unwrap();
+        (0..2).map(|p| log.end_offset(&TopicPartition::new("tally-echo", p)).unwrap()).sum()
+    };
+    let mut killed_mid_way = 0;
+    for round in 1..=2u64 {
+        env.run_then_kill(&app, || echoed(&env), n as u64 * round / 3);
+        if echoed(&env) < n as u64 {
+            killed_mid_way += 1;
+        }
+    }
+    assert!(killed_mid_way >= 1, "every run finished before it was killed: raise the input size");
+    env.eddy(&["run", app.to_str().unwrap(), "--until-idle"]);
+    assert_eq!(echoed(&env), n as u64, "each record forwarded once");
+    // Per key, the counts forwarded are exactly 1..=records of the key, once each.
+    let mut counts: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for r in env.consume_all("tally-counts", &["--key-serde", "string", "--value-serde", "string"]) {
+        if let Ok(c) = r["value"].as_str().unwrap().parse::<u64>() {
+            counts.entry(r["key"].as_str().unwrap().to_owned()).or_default().push(c);
+        }
+    }
+    assert_eq!(counts.len(), 97);
+    for (key, mut got) in counts {
+        let k: usize = key[1..].parse().unwrap();
+        let records = (0..n).filter(|i| i % 97 == k).count() as u64;
+        got.sort_unstable();
+        assert_eq!(got, (1..=records).collect::<Vec<_>>(), "{key}");
+        let stored = env.eddy(&["store", "get", "tally", "tally", &format!("count:{key}"), "--value-serde", "string"]);
+        assert_eq!(stored.trim(), format!("\"{records}\""), "{key}");
+    }
+}
