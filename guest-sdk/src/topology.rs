@@ -113,6 +113,13 @@ impl Topology {
         self.node(name, "reduce", json!(function))
     }
 
+    /// Folds several inputs, each keyed by the aggregation key, into one
+    /// aggregate per key: each `(input node, aggregator)` folds its records.
+    pub fn cogroup(self, name: &str, inputs: &[(&str, &str)]) -> Self {
+        let items: Vec<Value> = inputs.iter().map(|(from, f)| json!({ "from": from, "aggregate": f })).collect();
+        self.node(name, "cogroup", json!(items))
+    }
+
     /// Re-keys the records of the last count, aggregate or reduce with a
     /// select-key `function` first (through a repartition topic).
     pub fn group_by(self, function: &str) -> Self {

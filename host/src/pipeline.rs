@@ -100,6 +100,8 @@ enum Exec {
         kind: FunctionKind,
         function: u32,
         subtractor: Option<u32>,
+        /// For a cogroup: the aggregator of each input node.
+        cogroup: Vec<(usize, u32)>,
     },
     TableGroupBy {
         function: u32,
@@ -252,10 +254,11 @@ impl Pipeline {
                     table: table.is_some(),
                 },
                 Op::Count { subtract, .. } => Exec::Count { subtract: *subtract },
-                Op::Aggregate { kind, function, subtractor, .. } => Exec::Aggregate {
+                Op::Aggregate { kind, function, subtractor, cogroup, .. } => Exec::Aggregate {
                     kind: *kind,
                     function: index(function),
                     subtractor: subtractor.as_deref().map(index),
+                    cogroup: cogroup.iter().map(|(input, f)| (*input, index(f))).collect(),
                 },
                 Op::TableGroupBy { function, .. } => Exec::TableGroupBy { function: index(function) },
                 Op::Materialize { .. } => Exec::Materialize,
@@ -581,15 +584,23 @@ impl Pipeline {
             };
             for &child in rest {
                 let copy = Batch { records: batch.records.clone(), origins: batch.origins.clone() };
-                self.push(child, copy, input, out)?;
+                self.push(node, child, copy, input, out)?;
             }
-            self.push(last, batch, input, out)
+            self.push(node, last, batch, input, out)
         })();
         self.children[node] = children;
         result
     }
 
-    fn push(&mut self, node: usize, batch: Batch, input: &Fetched, out: &mut dyn Producer) -> Result<(), ProcessError> {
+    /// Runs `node` over a batch that node `from` passed on.
+    fn push(
+        &mut self,
+        from: usize,
+        node: usize,
+        batch: Batch,
+        input: &Fetched,
+        out: &mut dyn Producer,
+    ) -> Result<(), ProcessError> {
         match &self.execs[node] {
             Exec::Source { .. } => unreachable!("sources have no inputs"),
             Exec::Pass => self.forward(node, batch, input, out),
@@ -693,7 +704,10 @@ impl Pipeline {
                 Ok(())
             }
             Exec::Sink { .. } => self.sink(node, batch, input, out),
-            &Exec::Aggregate { kind, function, subtractor } => {
+            Exec::Aggregate { kind, function, subtractor, cogroup } => {
+                // A cogroup folds each input with its own aggregator.
+                let function = cogroup.iter().find(|(input, _)| *input == from).map_or(*function, |(_, f)| *f);
+                let (kind, subtractor) = (*kind, *subtractor);
                 self.aggregate(node, kind, function, subtractor, batch, input, out)
             }
             &Exec::Count { subtract } => {
@@ -1091,7 +1105,7 @@ impl Pipeline {
         }
         for (child, batch) in children.into_iter().zip(batches) {
             if batch.len() > 0 {
-                self.push(child, batch, input, out)?;
+                self.push(node, child, batch, input, out)?;
             }
         }
         Ok(())

@@ -38,6 +38,16 @@ pub struct BranchDoc {
     pub predicate: Option<String>,
 }
 
+/// One input of a `cogroup` in a document: a node and its aggregator.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CogroupDoc {
+    /// The input node, keyed by the aggregation key.
+    pub from: String,
+    /// The aggregator that folds this input's records into the aggregate.
+    pub aggregate: String,
+}
+
 /// A processor's punctuation schedule in a document.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -98,6 +108,9 @@ pub struct NodeDoc {
     /// Aggregate and reduce option on a grouped table: the function that
     /// takes an old value back out of its group's aggregate.
     pub subtractor: Option<String>,
+    /// Cogroup: several keyed inputs folded into one aggregate per key, each
+    /// with its own aggregator.
+    pub cogroup: Option<Vec<CogroupDoc>>,
     /// Process: a processor function.
     pub process: Option<String>,
     /// Process option: the stores the processor uses, its own or global
@@ -136,6 +149,7 @@ enum DocOp {
     Process(String),
     GlobalTable(String),
     ToStream,
+    Cogroup(Vec<CogroupDoc>),
 }
 
 impl NodeDoc {
@@ -162,6 +176,7 @@ impl NodeDoc {
         take("count", self.count.take().map(DocOp::Count));
         take("aggregate", self.aggregate.take().map(|f| DocOp::Aggregate(FunctionKind::Aggregator, f)));
         take("reduce", self.reduce.take().map(|f| DocOp::Aggregate(FunctionKind::Reducer, f)));
+        take("cogroup", self.cogroup.take().map(DocOp::Cogroup));
         take("process", self.process.take().map(DocOp::Process));
         take("global-table", self.global_table.take().map(DocOp::GlobalTable));
         take("to-stream", self.to_stream.take().map(|_| DocOp::ToStream));
@@ -169,7 +184,7 @@ impl NodeDoc {
         match ops.len() {
             1 => Ok(ops.pop().expect("one op").1),
             0 => Err(bad(
-                "no operator: add one of source, table, global-table, filter, filter-not, map, map-values, flat-map, flat-map-values, select-key, peek, split, merge, count, aggregate, reduce, process, to-stream, to".into(),
+                "no operator: add one of source, table, global-table, filter, filter-not, map, map-values, flat-map, flat-map-values, select-key, peek, split, merge, count, aggregate, reduce, cogroup, process, to-stream, to".into(),
             )),
             _ => {
                 let keys: Vec<_> = ops.iter().map(|(k, _)| *k).collect();
@@ -241,8 +256,22 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
                 return Err(bad("a source or table reads topics, not nodes: remove `from`".into()));
             }
             _ if reads_topics => Vec::new(),
-            (DocOp::Merge(_), Some(_)) => {
-                return Err(bad("a merge lists its inputs itself: remove `from`".into()));
+            (DocOp::Merge(_) | DocOp::Cogroup(_), Some(_)) => {
+                return Err(bad("a merge or cogroup lists its inputs itself: remove `from`".into()));
+            }
+            (DocOp::Cogroup(items), None) => {
+                if items.is_empty() {
+                    return Err(bad(
+                        "a cogroup needs at least one input: `cogroup: [{ from: NODE, aggregate: FUNCTION }]`".into(),
+                    ));
+                }
+                let inputs: Vec<usize> = items.iter().map(|i| resolve(&i.from)).collect::<Result<_, _>>()?;
+                if let Some(twice) =
+                    items.iter().enumerate().find(|(k, i)| items[..*k].iter().any(|j| j.from == i.from))
+                {
+                    return Err(bad(format!("cogroup lists '{}' twice: give each input one aggregator", twice.1.from)));
+                }
+                inputs
             }
             (DocOp::Merge(names), None) => {
                 if names.len() < 2 {
@@ -298,8 +327,8 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
         }
         let table_function = reads_table && matches!(op, DocOp::Filter(..) | DocOp::Transform(..));
         let materializes = table_function && doc.store.is_some();
-        let takes_store =
-            table_function || matches!(op, DocOp::Table(_) | DocOp::Aggregate(..) | DocOp::GlobalTable(_));
+        let takes_store = table_function
+            || matches!(op, DocOp::Table(_) | DocOp::Aggregate(..) | DocOp::GlobalTable(_) | DocOp::Cogroup(_));
         if doc.store.is_some() && !takes_store {
             return Err(bad(
                 "`store` names the store of a table, global table, aggregate or reduce, or materializes a table's filter or map-values; a count names its store itself (`count: NAME`) and a processor lists `stores`"
@@ -348,7 +377,20 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
             DocOp::Aggregate(kind, function) => {
                 table_out = true;
                 let store = spec(doc.store.take().unwrap_or_else(|| name.clone()));
-                (Op::Aggregate { kind, function, subtractor: doc.subtractor.take(), store }, Vec::new())
+                (
+                    Op::Aggregate { kind, function, subtractor: doc.subtractor.take(), cogroup: Vec::new(), store },
+                    Vec::new(),
+                )
+            }
+            DocOp::Cogroup(items) => {
+                table_out = true;
+                let store = spec(doc.store.take().unwrap_or_else(|| name.clone()));
+                let function = items[0].aggregate.clone();
+                let cogroup = inputs.iter().copied().zip(items.into_iter().map(|i| i.aggregate)).collect();
+                (
+                    Op::Aggregate { kind: FunctionKind::Aggregator, function, subtractor: None, cogroup, store },
+                    Vec::new(),
+                )
             }
             DocOp::Process(function) => {
                 let stores: Vec<StoreSpec> =
@@ -542,6 +584,7 @@ fn op_keyword(op: &DocOp) -> &'static str {
         DocOp::Process(_) => "process",
         DocOp::GlobalTable(_) => "global-table",
         DocOp::ToStream => "to-stream",
+        DocOp::Cogroup(_) => "cogroup",
     }
 }
 
@@ -739,6 +782,15 @@ mod tests {
 - { name: s, source: [b] }
 - { name: m, merge: [t, s] }",
                 "both tables and streams",
+            ),
+            ("- { name: s, source: [a] }\n- { name: c, cogroup: [] }", "at least one input"),
+            (
+                "- { name: s, source: [a] }\n- { name: c, cogroup: [{ from: s, aggregate: f }, { from: s, aggregate: g }] }",
+                "lists 's' twice",
+            ),
+            (
+                "- { name: s, source: [a] }\n- { name: c, from: s, cogroup: [{ from: s, aggregate: f }] }",
+                "lists its inputs itself",
             ),
         ];
         for (yaml, want) in cases {

@@ -144,6 +144,9 @@ pub enum Op {
         /// For a grouped table: the function (of the same kind) that takes a
         /// record's old value back out of its group's aggregate.
         subtractor: Option<String>,
+        /// For a cogroup: each input node with its own aggregator (`function`
+        /// is the first's). Empty otherwise.
+        cogroup: Vec<(usize, String)>,
         /// The store holding the aggregates.
         store: StoreSpec,
     },
@@ -226,6 +229,7 @@ impl Op {
             Op::Source { table: None, .. } => "source",
             Op::Source { table: Some(_), .. } => "table",
             Op::Count { .. } => "count",
+            Op::Aggregate { cogroup, .. } if !cogroup.is_empty() => "cogroup",
             Op::Aggregate { kind: FunctionKind::Reducer, .. } => "reduce",
             Op::Aggregate { .. } => "aggregate",
             Op::TableGroupBy { .. } => "group-by",
@@ -356,11 +360,12 @@ impl Topology {
             match &n.op {
                 Op::Filter { function, .. } => uses.push((n, function.as_str(), FunctionKind::Predicate)),
                 Op::Transform { kind, function } => uses.push((n, function.as_str(), *kind)),
-                Op::Aggregate { kind, function, subtractor, .. } => {
+                Op::Aggregate { kind, function, subtractor, cogroup, .. } => {
                     uses.push((n, function.as_str(), *kind));
                     if let Some(s) = subtractor {
                         uses.push((n, s.as_str(), *kind));
                     }
+                    uses.extend(cogroup.iter().skip(1).map(|(_, f)| (n, f.as_str(), *kind)));
                 }
                 Op::TableGroupBy { function, .. } => uses.push((n, function.as_str(), FunctionKind::SelectKey)),
                 Op::Process { function, punctuate, .. } => {

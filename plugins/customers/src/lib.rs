@@ -4,7 +4,8 @@
 //! record key, so orders must be keyed by customer before they are
 //! aggregated: `customer_key` does that (then write them to a topic keyed by
 //! customer, so each customer's orders meet in one task). `add_order` folds
-//! orders into a running total; `largest_order` keeps the largest order.
+//! orders into a running total; `largest_order` keeps the largest order;
+//! `add_refund` takes refunds off the same total (cogrouped with orders).
 //!
 //! Users are JSON too, `{"name": "Ada", "age": 36, "region": "eu"}`, read as
 //! a table keyed by user id: `is_adult` and `user_name` are a table's filter
@@ -49,6 +50,15 @@ fn add_order(current: Option<&[u8]>, rec: &Record) -> Result<Json<Total>> {
         None => Total::default(),
     };
     Ok(Json(add(total, &order)))
+}
+
+fn add_refund(current: Option<&[u8]>, rec: &Record) -> Result<Json<Total>> {
+    let refund: Order = rec.json()?;
+    let total: Total = match current {
+        Some(bytes) => serde_json::from_slice(bytes).map_err(|e| Error::failed(format!("stored total: {e}")))?,
+        None => Total::default(),
+    };
+    Ok(Json(Total { total: total.total - refund.amount, ..total }))
 }
 
 fn largest_order(current: &[u8], rec: &Record) -> Result<Vec<u8>> {
@@ -117,6 +127,7 @@ impl Plugin for Customers {
         r.select_key("customer_key", customer_key).doc("keys an order by its customer");
         r.aggregate("add_order", add_order).doc("running total and count of a customer's orders");
         r.reduce("largest_order", largest_order).doc("a customer's largest order");
+        r.aggregate("add_refund", add_refund).doc("takes a refund off a customer's running total (for a cogroup)");
         r.predicate("is_adult", |rec: &Record| Ok(rec.json::<User>()?.age >= 18)).doc("true for users 18 or older");
         r.map_values("user_name", |rec: &Record| Ok(rec.json::<User>()?.name)).doc("a user's name");
         r.select_key("region_of", |rec: &Record| Ok(rec.json::<User>()?.region)).doc("keys a user by region");

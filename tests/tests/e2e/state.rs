@@ -354,3 +354,46 @@ fn group_by_repartitions_so_equal_keys_meet() {
         (0..3).map(|p| driver.log().end_offset(&TopicPartition::new(repartition, p)).unwrap()).sum();
     assert_eq!(repartitioned, 300);
 }
+
+#[test]
+fn cogroup_folds_several_inputs_into_one_aggregate() {
+    let env = Env::new();
+    let body = "application-id: crm\ntopology:
+  - { name: orders, source: [orders], key-serde: string, value-serde: json }
+  - { name: refunds, source: [refunds], key-serde: string, value-serde: json }
+  - name: balances
+    cogroup:
+      - { from: orders, aggregate: add_order }
+      - { from: refunds, aggregate: add_refund }
+    store: customer-balances
+  - { name: out, to: balances, key-serde: string, value-serde: json }
+";
+    let app = app_file(&env, "crm.yaml", eddy_tests::CUSTOMERS, body);
+    let mut driver = TestDriver::from_file(&app).unwrap();
+    driver.create_topic("orders", 2).unwrap();
+    driver.create_topic("refunds", 2).unwrap();
+    let line =
+        |c: &str, a: f64| format!("{{\"key\": \"{c}\", \"value\": {{\"customer\": \"{c}\", \"amount\": {a}}}}}\n");
+    let orders = [("c1", 10.0), ("c2", 5.0), ("c1", 20.0)].map(|(c, a)| line(c, a)).concat();
+    let refunds = [("c1", 4.0), ("c3", 1.5)].map(|(c, a)| line(c, a)).concat();
+    driver.pipe_json_lines("orders", &orders).unwrap();
+    driver.pipe_json_lines("refunds", &refunds).unwrap();
+    let balances: BTreeMap<String, Value> = driver
+        .store("customer-balances")
+        .unwrap()
+        .into_iter()
+        .map(|(k, v)| (String::from_utf8(k).unwrap(), serde_json::from_slice(&v).unwrap()))
+        .collect();
+    let want: BTreeMap<String, Value> = [
+        ("c1".to_owned(), json!({"orders": 2, "total": 26.0})),
+        ("c2".to_owned(), json!({"orders": 1, "total": 5.0})),
+        ("c3".to_owned(), json!({"orders": 0, "total": -1.5})),
+    ]
+    .into();
+    assert_eq!(balances, want);
+    let mut last = BTreeMap::new();
+    for r in driver.read_output_json("balances").unwrap() {
+        last.insert(r["key"].as_str().unwrap().to_owned(), r["value"].clone());
+    }
+    assert_eq!(last, want);
+}
