@@ -395,6 +395,9 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
             DocOp::Process(function) => {
                 let stores: Vec<StoreSpec> =
                     doc.stores.take().map(OneOrMany::into_vec).unwrap_or_default().into_iter().map(spec).collect();
+                if let Some((_, twice)) = stores.iter().enumerate().find(|(i, s)| stores[..*i].contains(s)) {
+                    return Err(bad(format!("`stores` lists '{}' twice", twice.name)));
+                }
                 let punctuate = match doc.punctuate.take() {
                     None => None,
                     Some(p) if p.every_ms == 0 => {
@@ -784,6 +787,7 @@ mod tests {
                 "both tables and streams",
             ),
             ("- { name: s, source: [a] }\n- { name: c, cogroup: [] }", "at least one input"),
+            ("- { name: s, source: [a] }\n- { name: p, process: f, stores: [x, x] }", "lists 'x' twice"),
             (
                 "- { name: s, source: [a] }\n- { name: c, cogroup: [{ from: s, aggregate: f }, { from: s, aggregate: g }] }",
                 "lists 's' twice",
