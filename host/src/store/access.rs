@@ -89,18 +89,18 @@ impl StoreAccess {
     /// The first `limit` entries of slot `slot` with `from <= key < to`, the
     /// call's own writes included.
     pub fn range(
-        &self,
+        &mut self,
         slot: u32,
         from: Option<&[u8]>,
         to: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<Entry>, StoreError> {
-        let Some(s) = self.slots.get(slot as usize) else { return Ok(Vec::new()) };
+        let Some(s) = self.slots.get_mut(slot as usize) else { return Ok(Vec::new()) };
         let in_range = |k: &[u8]| from.is_none_or(|f| k >= f) && to.is_none_or(|t| k < t);
         let pending: Vec<(&Bytes, &Option<Bytes>)> = s.pending.iter().filter(|(k, _)| in_range(k)).collect();
         let deletes = pending.iter().filter(|(_, v)| v.is_none()).count();
         let wanted = limit.saturating_add(deletes);
-        let stored = match &s.store {
+        let stored = match &mut s.store {
             SlotStore::Task(t) => t.range(from, to, wanted)?,
             SlotStore::Global(g) => g.range(from, to, wanted)?,
         };

@@ -30,8 +30,10 @@ pub struct RecordCache {
     entries: HashMap<Bytes, Entry, foldhash::fast::RandomState>,
     /// Keys of the dirty entries, in no order.
     dirty: Vec<Bytes>,
-    /// Keys of the unsynced entries (dirty ones included), in no order.
+    /// Keys of the unsynced entries (dirty ones included).
     unsynced: Vec<Bytes>,
+    /// True while `unsynced` is in key order.
+    unsynced_sorted: bool,
     bytes: usize,
     max_bytes: usize,
 }
@@ -46,7 +48,14 @@ fn cost(key: &Bytes, value: &Option<Bytes>) -> usize {
 impl RecordCache {
     /// An empty cache holding up to `max_bytes`.
     pub fn new(max_bytes: usize) -> Self {
-        RecordCache { entries: HashMap::default(), dirty: Vec::new(), unsynced: Vec::new(), bytes: 0, max_bytes }
+        RecordCache {
+            entries: HashMap::default(),
+            dirty: Vec::new(),
+            unsynced: Vec::new(),
+            unsynced_sorted: true,
+            bytes: 0,
+            max_bytes,
+        }
     }
 
     /// The cached value of `key`: `Some(None)` if the key is known to be
@@ -67,6 +76,7 @@ impl RecordCache {
     pub fn put(&mut self, key: Bytes, value: Option<Bytes>) {
         let (was_dirty, was_unsynced) = self.insert(key.clone(), value, true).unwrap_or_default();
         if !was_unsynced {
+            self.unsynced_sorted &= self.unsynced.last().is_none_or(|last| *last < key);
             self.unsynced.push(key.clone());
         }
         if !was_dirty {
@@ -92,18 +102,23 @@ impl RecordCache {
         self.dirty.is_empty()
     }
 
-    /// Updates not yet in the local store with `from <= key < to` (`None`
-    /// values are deletes).
+    /// Updates not yet in the local store with `from <= key < to`, in key
+    /// order (`None` values are deletes). The unsynced keys are sorted on
+    /// demand (cheaply: new keys are a short unsorted tail), so scans between
+    /// writes cost a binary search each.
     pub fn unsynced_range<'a>(
-        &'a self,
+        &'a mut self,
         from: Option<&[u8]>,
         to: Option<&[u8]>,
     ) -> impl Iterator<Item = (&'a Bytes, &'a Option<Bytes>)> + 'a {
-        let (from, to) = (from.map(<[u8]>::to_vec), to.map(<[u8]>::to_vec));
-        self.unsynced
-            .iter()
-            .filter(move |k| from.as_deref().is_none_or(|f| &k[..] >= f) && to.as_deref().is_none_or(|t| &k[..] < t))
-            .filter_map(|k| self.entries.get_key_value(k).map(|(k, e)| (k, &e.value)))
+        if !self.unsynced_sorted {
+            self.unsynced.sort();
+            self.unsynced_sorted = true;
+        }
+        let start = from.map_or(0, |f| self.unsynced.partition_point(|k| &k[..] < f));
+        let end = to.map_or(self.unsynced.len(), |t| self.unsynced.partition_point(|k| &k[..] < t));
+        let entries = &self.entries;
+        self.unsynced[start..end.max(start)].iter().filter_map(|k| entries.get_key_value(k).map(|(k, e)| (k, &e.value)))
     }
 
     /// Takes every pending update, in the order of their keys' first update
@@ -176,6 +191,14 @@ mod tests {
         assert_eq!(c.drain(), [(b("k"), Some(b("3")))]);
         assert_eq!(c.take_unsynced(), [(b("k"), Some(b("3")))]);
         assert!(c.take_unsynced().is_empty());
+        for k in ["e", "b", "d", "a", "c"] {
+            c.put(b(k), Some(b(k)));
+        }
+        let keys: Vec<&[u8]> = c.unsynced_range(Some(b"b"), Some(b"e")).map(|(k, _)| &k[..]).collect();
+        assert_eq!(keys, [b"b", b"c", b"d"], "in key order, bounds honoured");
+        c.put(b("bb"), None);
+        let keys: Vec<&[u8]> = c.unsynced_range(Some(b"b"), Some(b"c")).map(|(k, _)| &k[..]).collect();
+        assert_eq!(keys, [&b"b"[..], &b"bb"[..]], "a key added after a scan is found by the next");
     }
 
     #[test]

@@ -248,7 +248,7 @@ impl TaskStore {
 
     /// The first `limit` entries with `from <= key < to`, cache included, in
     /// key order.
-    pub fn range(&self, from: Option<&[u8]>, to: Option<&[u8]>, limit: usize) -> Result<Vec<Entry>, StoreError> {
+    pub fn range(&mut self, from: Option<&[u8]>, to: Option<&[u8]>, limit: usize) -> Result<Vec<Entry>, StoreError> {
         let dirty: Vec<_> = self.cache.unsynced_range(from, to).collect();
         // Pending deletes may hide local entries: read enough to still fill `limit`.
         let deletes = dirty.iter().filter(|(_, v)| v.is_none()).count();
