@@ -9,9 +9,17 @@
 //! ```
 //!
 //! A partition file holds frames `len:u32 crc:u32 record`, where `record` is
-//! the packed record encoding of `eddy-codec`. Bytes past a partition's
-//! committed length are invisible; they are left by a process that died
-//! mid-commit and are cut off by the next commit to that partition.
+//! the packed record encoding of `eddy-codec`; a record's offset is the one
+//! after the record before it. Bytes past a partition's committed length are
+//! invisible; they are left by a process that died mid-commit and are cut off
+//! by the next commit to that partition.
+//!
+//! Compaction ([`Log::compact`], for changelogs) rewrites a partition as a new
+//! file generation, `<p>.<generation>.log`, keeping each key's last record.
+//! Where records were dropped, a marker frame `0xFFFFFFFF crc:u32 offset:u64`
+//! gives the next record's offset, so offsets never change. A `compact`
+//! journal line switches readers to the new file; the old one is removed
+//! (readers that have it open finish their read, then follow).
 //!
 //! The journal holds one line per topic creation or commit: a CRC, then JSON.
 //! A commit line lists each partition's new end (offset and byte length) and
@@ -38,6 +46,8 @@ const JOURNAL: &str = "journal";
 const JOURNAL_LOCK: &str = "journal.lock";
 const FRAME_HEADER: usize = 8;
 const READ_CHUNK: usize = 1 << 20;
+/// Records between seek points of a compacted partition file.
+const COMPACT_SEEK_EVERY: usize = 1024;
 /// How often an idle consumer looks for commits made by other processes.
 const FOREIGN_POLL: Duration = Duration::from_millis(20);
 
@@ -51,6 +61,7 @@ fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Lo
 enum Entry {
     Create { topic: String, partitions: u32 },
     Commit { appends: Vec<Append>, offsets: Vec<GroupOffset> },
+    Compact { topic: String, partition: u32, generation: u32, end_bytes: u64, seek_points: Vec<(u64, u64)> },
 }
 
 /// A partition's new end after a commit.
@@ -77,6 +88,10 @@ struct PartitionState {
     end_bytes: u64,
     /// Commit points `(offset, byte position)`, ascending, from (0, 0).
     seek_points: Vec<(u64, u64)>,
+    /// The partition file's generation (0 until the first compaction).
+    generation: u32,
+    /// The end offset at the last compaction.
+    compacted_at: u64,
 }
 
 #[derive(Debug, Default)]
@@ -104,6 +119,14 @@ impl State {
                 }
                 for o in offsets {
                     self.offsets.insert((o.group, TopicPartition::new(&o.topic, o.partition)), o.offset);
+                }
+            }
+            Entry::Compact { topic, partition, generation, end_bytes, seek_points } => {
+                if let Some(p) = self.topics.get_mut(&topic).and_then(|ps| ps.get_mut(partition as usize)) {
+                    p.generation = generation;
+                    p.end_bytes = end_bytes;
+                    p.seek_points = seek_points;
+                    p.compacted_at = p.end_offset;
                 }
             }
         }
@@ -169,8 +192,12 @@ impl EmbeddedLog {
         self.shared.dir.join(JOURNAL)
     }
 
-    fn partition_path(&self, topic: &str, partition: u32) -> PathBuf {
-        self.shared.dir.join("topics").join(topic).join(format!("{partition}.log"))
+    fn partition_path(&self, topic: &str, partition: u32, generation: u32) -> PathBuf {
+        let name = match generation {
+            0 => format!("{partition}.log"),
+            g => format!("{partition}.{g}.log"),
+        };
+        self.shared.dir.join("topics").join(topic).join(name)
     }
 
     fn read_state(&self) -> std::sync::RwLockReadGuard<'_, State> {
@@ -260,12 +287,12 @@ impl EmbeddedLog {
         self.locked(|valid_len| {
             let mut appends = Vec::with_capacity(pending.len());
             for PendingPartition { tp, frames, count } in pending {
-                let (end_offset, end_bytes) = {
+                let (end_offset, end_bytes, generation) = {
                     let state = self.read_state();
                     let p = state.partition(tp)?;
-                    (p.end_offset, p.end_bytes)
+                    (p.end_offset, p.end_bytes, p.generation)
                 };
-                let path = self.partition_path(&tp.topic, tp.partition);
+                let path = self.partition_path(&tp.topic, tp.partition, generation);
                 let mut file = OpenOptions::new()
                     .create(true)
                     .write(true)
@@ -343,7 +370,7 @@ impl Log for EmbeddedLog {
             let dir = self.shared.dir.join("topics").join(name);
             fs::create_dir_all(&dir).map_err(io("create directory", &dir))?;
             for p in 0..partitions {
-                let path = self.partition_path(name, p);
+                let path = self.partition_path(name, p, 0);
                 File::create(&path).map_err(io("create", &path))?;
             }
             let entry = Entry::Create { topic: name.to_owned(), partitions };
@@ -376,6 +403,87 @@ impl Log for EmbeddedLog {
 
     fn consumer(&self) -> Result<Box<dyn Consumer>, LogError> {
         Ok(Box::new(EmbeddedConsumer { log: self.clone(), readers: Vec::new(), next: 0, last_refresh: Instant::now() }))
+    }
+
+    fn compact(&self, tp: &TopicPartition) -> Result<u64, LogError> {
+        self.locked(|valid_len| {
+            let (end_offset, end_bytes, generation, compacted_at) = {
+                let state = self.read_state();
+                let p = state.partition(tp)?;
+                (p.end_offset, p.end_bytes, p.generation, p.compacted_at)
+            };
+            if end_offset == compacted_at {
+                return Ok(0);
+            }
+            // Each record's fate, in two passes: the last offset of each key,
+            // then the records that are their key's last.
+            let scan = |f: &mut dyn FnMut(&LogRecord)| -> Result<(), LogError> {
+                let mut reader = PartitionReader::new(self, tp.clone(), 0)?;
+                let mut batch = Vec::new();
+                while reader.pos < end_bytes {
+                    reader.read(4096, end_bytes, u64::MAX, &mut batch)?;
+                    batch.drain(..).for_each(|r| f(&r));
+                }
+                Ok(())
+            };
+            let mut last: HashMap<Bytes, u64> = HashMap::new();
+            let mut total = 0u64;
+            scan(&mut |r| {
+                total += 1;
+                if let Some(k) = &r.record.key {
+                    last.insert(k.clone(), r.offset);
+                }
+            })?;
+            let kept = last.len() as u64;
+            if kept == total {
+                return Ok(0);
+            }
+            let new_generation = generation + 1;
+            let path = self.partition_path(&tp.topic, tp.partition, new_generation);
+            let mut w = Writer::with_capacity(1 << 20);
+            let mut seek_points = vec![(0, 0)];
+            let (mut next, mut since_seek) = (0u64, 0usize);
+            scan(&mut |r| {
+                if r.record.key.as_ref().is_none_or(|k| last.get(k) != Some(&r.offset)) {
+                    return;
+                }
+                if since_seek == COMPACT_SEEK_EVERY {
+                    seek_points.push((r.offset, w.len() as u64));
+                    since_seek = 0;
+                }
+                if r.offset != next {
+                    put_marker(&mut w, r.offset);
+                }
+                put_frame(&mut w, &r.record);
+                next = r.offset + 1;
+                since_seek += 1;
+            })?;
+            if next != end_offset {
+                put_marker(&mut w, end_offset);
+            }
+            seek_points.push((end_offset, w.len() as u64));
+            let mut file = File::create(&path).map_err(io("create", &path))?;
+            file.write_all(w.as_slice()).map_err(io("write", &path))?;
+            if self.shared.fsync {
+                file.sync_data().map_err(io("sync", &path))?;
+            }
+            let entry = Entry::Compact {
+                topic: tp.topic.to_string(),
+                partition: tp.partition,
+                generation: new_generation,
+                end_bytes: w.len() as u64,
+                seek_points,
+            };
+            self.append_journal(valid_len, &entry)?;
+            self.write_state().apply(entry);
+            // Readers that have the old file open finish their read, then move on.
+            let old = self.partition_path(&tp.topic, tp.partition, generation);
+            if let Err(e) = fs::remove_file(&old) {
+                tracing::warn!("compacted {tp}, but cannot remove {}: {e}", old.display());
+            }
+            tracing::debug!("compacted {tp}: kept {kept} of {total} records");
+            Ok(total - kept)
+        })
     }
 
     fn producer(&self) -> Result<Box<dyn Producer>, LogError> {
@@ -437,15 +545,7 @@ impl Producer for EmbeddedProducer {
     fn send(&mut self, tp: &TopicPartition, record: Record) -> Result<(), LogError> {
         let slot = self.slot(tp)?;
         let p = &mut self.pending[slot];
-        let w = &mut p.frames;
-        let start = w.len();
-        w.put_u32(0);
-        w.put_u32(0);
-        record.encode(w);
-        let body = &w.as_slice()[start + FRAME_HEADER..];
-        let (len, crc) = (body.len() as u32, crc32fast::hash(body));
-        w.patch_u32(start, len);
-        w.patch_u32(start + 4, crc);
+        put_frame(&mut p.frames, &record);
         p.count += 1;
         self.records += 1;
         Ok(())
@@ -472,6 +572,8 @@ impl Producer for EmbeddedProducer {
 struct PartitionReader {
     tp: TopicPartition,
     path: PathBuf,
+    /// The generation of the file it reads.
+    generation: u32,
     file: Option<File>,
     /// Next offset to return and the byte position of its frame.
     offset: u64,
@@ -481,26 +583,69 @@ struct PartitionReader {
     buf_at: u64,
 }
 
+/// The length field of an offset marker frame.
+const MARKER: u32 = u32::MAX;
+/// An offset marker frame's length, header included.
+const MARKER_LEN: usize = FRAME_HEADER + 8;
+
 /// The length of the frame at the start of `b` (header included), if its
 /// header is there.
 fn frame_len(b: &[u8]) -> Option<usize> {
-    let len = u32::from_le_bytes(b.get(..4)?.try_into().ok()?) as usize;
-    (b.len() >= FRAME_HEADER).then_some(FRAME_HEADER + len)
+    let len = u32::from_le_bytes(b.get(..4)?.try_into().ok()?);
+    if len == MARKER {
+        return (b.len() >= FRAME_HEADER).then_some(MARKER_LEN);
+    }
+    (b.len() >= FRAME_HEADER).then_some(FRAME_HEADER + len as usize)
+}
+
+/// Appends a record's frame.
+fn put_frame(w: &mut Writer, record: &Record) {
+    let start = w.len();
+    w.put_u32(0);
+    w.put_u32(0);
+    record.encode(w);
+    let body = &w.as_slice()[start + FRAME_HEADER..];
+    let (len, crc) = (body.len() as u32, crc32fast::hash(body));
+    w.patch_u32(start, len);
+    w.patch_u32(start + 4, crc);
+}
+
+/// Appends an offset marker: the next record's offset is `offset`.
+fn put_marker(w: &mut Writer, offset: u64) {
+    let bytes = offset.to_le_bytes();
+    w.put_u32(MARKER);
+    w.put_u32(crc32fast::hash(&bytes));
+    for b in bytes {
+        w.put_u8(b);
+    }
 }
 
 impl PartitionReader {
     fn new(log: &EmbeddedLog, tp: TopicPartition, offset: u64) -> Result<Self, LogError> {
-        let path = log.partition_path(&tp.topic, tp.partition);
-        let (start_offset, start_pos) = {
+        // Open the file of the generation the seek points are for; a
+        // compaction by another process may have replaced it: catch up, retry.
+        let mut retried = false;
+        let (generation, path, file, start_offset, start_pos) = loop {
             let state = log.read_state();
             let p = state.partition(&tp)?;
             let i = p.seek_points.partition_point(|&(o, _)| o <= offset);
-            p.seek_points.get(i.wrapping_sub(1)).copied().unwrap_or((0, 0))
+            let (start_offset, start_pos) = p.seek_points.get(i.wrapping_sub(1)).copied().unwrap_or((0, 0));
+            let path = log.partition_path(&tp.topic, tp.partition, p.generation);
+            match File::open(&path) {
+                Ok(file) => break (p.generation, path, file, start_offset, start_pos),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && !retried => {
+                    drop(state);
+                    log.refresh()?;
+                    retried = true;
+                }
+                Err(e) => return Err(io("open", &path)(e)),
+            }
         };
         let mut reader = PartitionReader {
             tp,
             path,
-            file: None,
+            generation,
+            file: Some(file),
             offset: start_offset,
             pos: start_pos,
             buf: Bytes::new(),
@@ -508,9 +653,13 @@ impl PartitionReader {
         };
         // Skip forward from the commit point to the requested offset.
         while reader.offset < offset {
-            let limit = log.read_state().partition(&reader.tp)?.end_bytes;
+            let limit = match log.read_state().partition(&reader.tp)? {
+                p if p.generation == generation => p.end_bytes,
+                // Compacted meanwhile: start over on the new file.
+                _ => return PartitionReader::new(log, reader.tp, offset),
+            };
             let before = reader.offset;
-            reader.read((offset - reader.offset) as usize, limit, &mut Vec::new())?;
+            reader.read(usize::MAX, limit, offset, &mut Vec::new())?;
             if reader.offset == before {
                 break;
             }
@@ -522,10 +671,11 @@ impl PartitionReader {
         LogError::Corrupt { path: self.path.clone(), at, detail: detail.into() }
     }
 
-    /// Reads up to `max` records below byte `limit` (the committed end).
-    fn read(&mut self, max: usize, limit: u64, out: &mut Vec<LogRecord>) -> Result<(), LogError> {
+    /// Reads up to `max` records below byte `limit` (the committed end),
+    /// stopping before the first record at offset `until` or later.
+    fn read(&mut self, max: usize, limit: u64, until: u64, out: &mut Vec<LogRecord>) -> Result<(), LogError> {
         let mut n = 0;
-        while n < max && self.pos < limit {
+        while n < max && self.pos < limit && self.offset < until {
             let rel = self.pos.wrapping_sub(self.buf_at) as usize;
             let whole = self.pos >= self.buf_at
                 && rel <= self.buf.len()
@@ -539,6 +689,11 @@ impl PartitionReader {
             let body = &self.buf[rel + FRAME_HEADER..rel + len];
             if crc32fast::hash(body) != crc {
                 return Err(self.corrupt(self.pos, "frame checksum mismatch"));
+            }
+            if len == MARKER_LEN && self.buf[rel..rel + 4] == MARKER.to_le_bytes() {
+                self.offset = u64::from_le_bytes(body.try_into().expect("8 bytes"));
+                self.pos += len as u64;
+                continue;
             }
             let view = Reader::new(body).record().map_err(|e| self.corrupt(self.pos, e.to_string()))?;
             out.push(LogRecord { offset: self.offset, record: Record::from_view(&view, &self.buf) });
@@ -611,9 +766,18 @@ impl Consumer for EmbeddedConsumer {
                     break;
                 }
                 let reader = &mut self.readers[(self.next + i) % n];
-                let limit = self.log.read_state().partition(&reader.tp)?.end_bytes;
+                let (limit, generation) = {
+                    let state = self.log.read_state();
+                    let p = state.partition(&reader.tp)?;
+                    (p.end_bytes, p.generation)
+                };
+                if generation != reader.generation {
+                    // The partition was compacted: go on at the same offset in the new file.
+                    *reader = PartitionReader::new(&self.log, reader.tp.clone(), reader.offset)?;
+                    continue;
+                }
                 let mut records = Vec::new();
-                reader.read(left, limit, &mut records)?;
+                reader.read(left, limit, u64::MAX, &mut records)?;
                 if !records.is_empty() {
                     left -= records.len();
                     fetched.push(Fetched { partition: reader.tp.clone(), records });
@@ -690,6 +854,59 @@ mod tests {
     }
 
     #[test]
+    fn compaction_keeps_each_keys_last_record_and_every_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EmbeddedLog::open(dir.path(), false).unwrap();
+        log.create_topic("c", 1).unwrap();
+        let tp = TopicPartition::new("c", 0);
+        let kv = |k: &str, v: &str| Record::new(Some(k.to_owned()), Some(v.to_owned()), 1);
+        let mut p = log.producer().unwrap();
+        // 0 a1, 1 b1, 2 a2 | 3 c1, 4 (no key), 5 b2 | 6 a3
+        for batch in [vec![kv("a", "a1"), kv("b", "b1"), kv("a", "a2")], vec![kv("c", "c1")]] {
+            batch.into_iter().for_each(|r| p.send(&tp, r).unwrap());
+            p.commit(None, &[]).unwrap();
+        }
+        p.send(&tp, Record::new(None::<String>, Some("x".to_owned()), 1)).unwrap();
+        p.send(&tp, kv("b", "b2")).unwrap();
+        p.commit(None, &[]).unwrap();
+        p.send(&tp, kv("a", "a3")).unwrap();
+        p.commit(Some("g"), &[(tp.clone(), 4)]).unwrap();
+        // A consumer reading before the compaction follows it.
+        let mut early = log.consumer().unwrap();
+        early.assign(&[(tp.clone(), 0)]).unwrap();
+        assert_eq!(early.poll(2, Duration::from_millis(1)).unwrap()[0].records.len(), 2);
+        let size = |g: &str| fs::metadata(dir.path().join("topics/c").join(g)).map(|m| m.len()).ok();
+        let before = size("0.log").unwrap();
+
+        assert_eq!(log.compact(&tp).unwrap(), 4, "a1, b1, a2 and the keyless record go");
+        let want: Vec<(u64, String)> = vec![(3, "c1".into()), (5, "b2".into()), (6, "a3".into())];
+        assert_eq!(read_all(&log, &tp, 0), want);
+        assert_eq!(read_all(&log, &tp, 4), want[1..]);
+        assert_eq!(read_all(&log, &tp, 6), want[2..]);
+        let rest: Vec<u64> = early
+            .poll(10, Duration::from_millis(1))
+            .unwrap()
+            .iter()
+            .flat_map(|f| f.records.iter().map(|r| r.offset))
+            .collect();
+        assert_eq!(rest, [3, 5, 6], "the early reader goes on from offset 2 in the new file");
+        assert_eq!(log.end_offset(&tp).unwrap(), 7);
+        assert_eq!(log.committed("g", &tp).unwrap(), Some(4));
+        assert!(size("0.log").is_none() && size("0.1.log").unwrap() < before, "the old file is gone");
+        assert_eq!(log.compact(&tp).unwrap(), 0, "nothing new to compact");
+
+        // Appends continue the offsets; a reopened log replays the compaction.
+        p.send(&tp, kv("c", "c2")).unwrap();
+        p.commit(None, &[]).unwrap();
+        let again = EmbeddedLog::open(dir.path(), false).unwrap();
+        let mut all = want.clone();
+        all.push((7, "c2".into()));
+        assert_eq!(read_all(&again, &tp, 0), all);
+        assert_eq!(again.compact(&tp).unwrap(), 1, "c1 goes now");
+        assert_eq!(read_all(&log, &tp, 0), [(5, "b2".into()), (6, "a3".into()), (7, "c2".into())]);
+    }
+
+    #[test]
     fn uncommitted_bytes_and_torn_journal_lines_are_ignored_then_cut() {
         let dir = tempfile::tempdir().unwrap();
         let log = EmbeddedLog::open(dir.path(), false).unwrap();
@@ -699,7 +916,7 @@ mod tests {
         p.send(&tp, rec("a")).unwrap();
         p.commit(None, &[]).unwrap();
         // A process died mid-commit: garbage after the committed end, half a journal line.
-        let part = log.partition_path("t", 0);
+        let part = log.partition_path("t", 0, 0);
         OpenOptions::new().append(true).open(&part).unwrap().write_all(b"garbage").unwrap();
         OpenOptions::new().append(true).open(log.journal_path()).unwrap().write_all(b"0000 {\"comm").unwrap();
         let reopened = EmbeddedLog::open(dir.path(), false).unwrap();

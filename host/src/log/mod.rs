@@ -166,6 +166,12 @@ pub trait Log: Send + Sync {
 
     /// A transactional producer.
     fn producer(&self) -> Result<Box<dyn Producer>, LogError>;
+
+    /// Compacts a partition of a keyed topic (a changelog): drops each record
+    /// a later record with the same key supersedes, and records without a
+    /// key, keeping every other record's offset. Returns how many records it
+    /// dropped. A backend whose broker compacts by itself does nothing.
+    fn compact(&self, tp: &TopicPartition) -> Result<u64, LogError>;
 }
 
 /// Reads committed records from assigned partitions.

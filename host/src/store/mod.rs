@@ -9,8 +9,8 @@
 //! - at commit the cache flushes: one write batch to the local store, one
 //!   changelog record per key sent in the commit's transaction, and the
 //!   flushed updates go downstream;
-//! - on a clean stop a checkpoint file records the changelog offset the local
-//!   store holds. A start with a checkpoint replays the changelog from there;
+//! - on a clean stop the changelog is compacted and a checkpoint file records
+//!   the changelog offset the local store holds. A start with a checkpoint replays the changelog from there;
 //!   a start without one (a crash, a lost directory) wipes the local store and
 //!   restores it from the whole changelog, so local state never runs ahead of
 //!   what was committed.
@@ -299,10 +299,12 @@ impl TaskStore {
     }
 
     /// Records a clean stop: the local store holds the changelog up to its
-    /// end. Call after the final commit.
+    /// end. Call after the final commit. The changelog is compacted first
+    /// (where the log does it), so a later restore reads each key once.
     pub fn checkpoint(&mut self, log: &dyn Log) -> Result<(), StoreError> {
         self.sync()?;
         self.local.persist()?;
+        log.compact(&self.changelog)?;
         let end = log.end_offset(&self.changelog)?;
         let path = self.dir.join(CHECKPOINT);
         std::fs::write(&path, end.to_string()).map_err(|source| StoreError::Io { path, source })
