@@ -415,49 +415,52 @@ impl Log for EmbeddedLog {
             if end_offset == compacted_at {
                 return Ok(0);
             }
-            // Each record's fate, in two passes: the last offset of each key,
-            // then the records that are their key's last.
-            let scan = |f: &mut dyn FnMut(&LogRecord)| -> Result<(), LogError> {
-                let mut reader = PartitionReader::new(self, tp.clone(), 0)?;
-                let mut batch = Vec::new();
-                while reader.pos < end_bytes {
-                    reader.read(4096, end_bytes, u64::MAX, &mut batch)?;
-                    batch.drain(..).for_each(|r| f(&r));
-                }
-                Ok(())
-            };
-            let mut last: HashMap<Bytes, u64> = HashMap::new();
+            // One pass: each key's last record, copied out of the read
+            // buffers (so they are not all kept alive), then written in
+            // offset order.
+            let mut last: HashMap<Bytes, (u64, Record)> = HashMap::new();
             let mut total = 0u64;
-            scan(&mut |r| {
-                total += 1;
-                if let Some(k) = &r.record.key {
-                    last.insert(k.clone(), r.offset);
+            let mut reader = PartitionReader::new(self, tp.clone(), 0)?;
+            let mut batch = Vec::new();
+            while reader.pos < end_bytes {
+                reader.read(4096, end_bytes, u64::MAX, &mut batch)?;
+                for r in batch.drain(..) {
+                    total += 1;
+                    let Some(key) = r.record.key else { continue };
+                    let copy = |b: Option<Bytes>| b.map(|b| Bytes::copy_from_slice(&b));
+                    let headers = r
+                        .record
+                        .headers
+                        .into_iter()
+                        .map(|h| crate::record::Header { name: h.name, value: copy(h.value) })
+                        .collect();
+                    let record =
+                        Record { key: None, value: copy(r.record.value), timestamp: r.record.timestamp, headers };
+                    last.insert(Bytes::copy_from_slice(&key), (r.offset, record));
                 }
-            })?;
+            }
             let kept = last.len() as u64;
             if kept == total {
                 return Ok(0);
             }
+            let mut retained: Vec<(u64, Bytes, Record)> = last.into_iter().map(|(k, (o, r))| (o, k, r)).collect();
+            retained.sort_unstable_by_key(|(o, _, _)| *o);
             let new_generation = generation + 1;
             let path = self.partition_path(&tp.topic, tp.partition, new_generation);
             let mut w = Writer::with_capacity(1 << 20);
             let mut seek_points = vec![(0, 0)];
-            let (mut next, mut since_seek) = (0u64, 0usize);
-            scan(&mut |r| {
-                if r.record.key.as_ref().is_none_or(|k| last.get(k) != Some(&r.offset)) {
-                    return;
+            let mut next = 0u64;
+            for (i, (offset, key, mut record)) in retained.into_iter().enumerate() {
+                if i > 0 && i % COMPACT_SEEK_EVERY == 0 {
+                    seek_points.push((offset, w.len() as u64));
                 }
-                if since_seek == COMPACT_SEEK_EVERY {
-                    seek_points.push((r.offset, w.len() as u64));
-                    since_seek = 0;
+                if offset != next {
+                    put_marker(&mut w, offset);
                 }
-                if r.offset != next {
-                    put_marker(&mut w, r.offset);
-                }
-                put_frame(&mut w, &r.record);
-                next = r.offset + 1;
-                since_seek += 1;
-            })?;
+                record.key = Some(key);
+                put_frame(&mut w, &record);
+                next = offset + 1;
+            }
             if next != end_offset {
                 put_marker(&mut w, end_offset);
             }
