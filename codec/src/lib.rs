@@ -393,9 +393,31 @@ impl Writer {
     }
 }
 
+/// The smallest key greater than every key that starts with `prefix` (the
+/// exclusive end of a prefix scan), or `None` if there is none (an empty
+/// prefix, or one of only 0xFF bytes).
+pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prefix_ends() {
+        assert_eq!(prefix_end(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_end(b"a\xff"), Some(b"b".to_vec()));
+        assert_eq!(prefix_end(b"\xff\xff"), None);
+        assert_eq!(prefix_end(b""), None);
+    }
 
     #[test]
     fn record_round_trips_with_absent_parts() {

@@ -89,7 +89,7 @@ impl Store {
 
     /// Entries whose key starts with `prefix`, in key order.
     pub fn prefix(&self, prefix: &[u8]) -> Range<'_> {
-        let end = prefix_end(prefix);
+        let end = eddy_codec::prefix_end(prefix);
         self.range(Some(prefix), end.as_deref())
     }
 
@@ -117,18 +117,6 @@ thread_local! {
 pub(crate) fn end_call() {
     #[cfg(target_arch = "wasm32")]
     OPEN.with(|open| open.borrow_mut().clear());
-}
-
-/// The smallest key after every key that starts with `prefix`, if any.
-fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < u8::MAX {
-            end.push(last + 1);
-            return Some(end);
-        }
-    }
-    None
 }
 
 /// The entries of a scan, in key order.

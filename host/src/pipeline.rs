@@ -634,10 +634,7 @@ impl Pipeline {
                     }
                 }
                 self.scratch = outcomes;
-                for (origin, e) in failures {
-                    self.reject(node, origin, FailureKind::Function, e, input, out)?;
-                }
-                self.forward(node, kept, input, out)
+                self.reject_then_forward(node, failures, kept, input, out)
             }
             &Exec::Transform { kind, function } => {
                 let mut outcomes = self.call(function, kind, &batch.records)?;
@@ -667,10 +664,7 @@ impl Pipeline {
                     }
                 }
                 self.scratch = outcomes;
-                for (origin, e) in failures {
-                    self.reject(node, origin, FailureKind::Function, e, input, out)?;
-                }
-                self.forward(node, next, input, out)
+                self.reject_then_forward(node, failures, next, input, out)
             }
             Exec::Split { branches } => {
                 let branches = branches.clone();
@@ -848,10 +842,7 @@ impl Pipeline {
                 other => failures.push((origin, failure(other.unwrap_or(Outcome::Done), kind))),
             }
         }
-        for (origin, e) in failures {
-            self.reject(node, origin, FailureKind::Function, e, input, out)?;
-        }
-        self.forward(node, next, input, out)
+        self.reject_then_forward(node, failures, next, input, out)
     }
 
     /// Re-keys a table's updates for aggregation: for each update, the key's
@@ -929,10 +920,7 @@ impl Pipeline {
             }
             self.update(task, node, key, r.value, out)?;
         }
-        for (origin, e) in failures {
-            self.reject(node, origin, FailureKind::Function, e, input, out)?;
-        }
-        self.forward(node, next, input, out)
+        self.reject_then_forward(node, failures, next, input, out)
     }
 
     /// Runs a processor (or punctuator) of `node` over a batch with the
@@ -1109,6 +1097,22 @@ impl Pipeline {
             }
         }
         Ok(())
+    }
+
+    /// Applies the error policy to each failed record of a function node,
+    /// then passes the records that made it on.
+    fn reject_then_forward(
+        &mut self,
+        node: usize,
+        failures: Vec<(u32, String)>,
+        next: Batch,
+        input: &Fetched,
+        out: &mut dyn Producer,
+    ) -> Result<(), ProcessError> {
+        for (origin, e) in failures {
+            self.reject(node, origin, FailureKind::Function, e, input, out)?;
+        }
+        self.forward(node, next, input, out)
     }
 
     /// Runs a fused chain over a batch. If the plugin traps, each record is

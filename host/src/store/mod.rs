@@ -82,18 +82,6 @@ pub trait KeyValueStore: Send {
     fn clear(&mut self) -> Result<(), StoreError>;
 }
 
-/// The smallest key greater than every key starting with `prefix`, if any.
-pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < u8::MAX {
-            end.push(last + 1);
-            return Some(end);
-        }
-    }
-    None
-}
-
 /// Which local storage a store uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -314,14 +302,6 @@ impl TaskStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn prefix_ends() {
-        assert_eq!(prefix_end(b"ab"), Some(b"ac".to_vec()));
-        assert_eq!(prefix_end(b"a\xff"), Some(b"b".to_vec()));
-        assert_eq!(prefix_end(b"\xff\xff"), None);
-        assert_eq!(prefix_end(b""), None);
-    }
 
     pub(super) fn exercise(store: &mut dyn KeyValueStore) {
         let b = |s: &str| Bytes::copy_from_slice(s.as_bytes());
