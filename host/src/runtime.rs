@@ -19,6 +19,12 @@ use crate::log::{Log, LogError, TopicPartition};
 use crate::pipeline::{Pipeline, PipelineStats, ProcessError};
 use crate::store::{GlobalStore, StoreError, changelog_topic};
 
+/// How often running applications look for changelogs to compact.
+const COMPACT_EVERY: Duration = Duration::from_secs(10);
+/// The share of a changelog partition written since its last compaction
+/// that makes it worth compacting (Kafka's default `min.cleanable.dirty.ratio`).
+const COMPACT_DIRTY_RATIO: f64 = 0.5;
+
 /// How often the global-table thread reads new records of its topics.
 const GLOBAL_POLL: Duration = Duration::from_millis(20);
 use crate::topology::TopologyError;
@@ -214,7 +220,38 @@ pub fn run_with_stats(
     };
     let idle = &idle;
     let workers_done = AtomicBool::new(false);
+    let changelogs: Vec<TopicPartition> = app
+        .topology
+        .stores()
+        .into_iter()
+        .flat_map(|(_, s)| {
+            (0..tasks.len() as u32).map(move |p| TopicPartition::new(&changelog_topic(&app.id, &s.name), p))
+        })
+        .collect();
     std::thread::scope(|scope| {
+        if !changelogs.is_empty() {
+            // Changelogs are compacted as they grow, as Kafka's log cleaner
+            // does, so a restore after a crash reads each key about once.
+            let (log, stop, done, changelogs) = (log.clone(), options.stop.clone(), &workers_done, &changelogs);
+            let compactor = std::thread::Builder::new().name("eddy-compact".into()).spawn_scoped(scope, move || {
+                let mut last = Instant::now();
+                while !stop.load(Ordering::SeqCst) && !done.load(Ordering::SeqCst) {
+                    std::thread::sleep(GLOBAL_POLL);
+                    if last.elapsed() < COMPACT_EVERY {
+                        continue;
+                    }
+                    last = Instant::now();
+                    for tp in changelogs {
+                        if let Err(e) = log.compact(tp, COMPACT_DIRTY_RATIO) {
+                            tracing::warn!("cannot compact {tp}: {e}");
+                        }
+                    }
+                }
+            });
+            if let Err(e) = compactor {
+                tracing::warn!("cannot start the changelog compaction thread: {e}");
+            }
+        }
         if !globals.is_empty() {
             let (log, globals, stop, first_error, done) =
                 (log.clone(), &globals, options.stop.clone(), first_error.clone(), &workers_done);

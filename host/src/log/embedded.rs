@@ -59,9 +59,25 @@ fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Lo
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 enum Entry {
-    Create { topic: String, partitions: u32 },
-    Commit { appends: Vec<Append>, offsets: Vec<GroupOffset> },
-    Compact { topic: String, partition: u32, generation: u32, end_bytes: u64, seek_points: Vec<(u64, u64)> },
+    Create {
+        topic: String,
+        partitions: u32,
+    },
+    Commit {
+        appends: Vec<Append>,
+        offsets: Vec<GroupOffset>,
+    },
+    Compact {
+        topic: String,
+        partition: u32,
+        generation: u32,
+        end_bytes: u64,
+        seek_points: Vec<(u64, u64)>,
+        /// The end offset up to which it compacted.
+        compacted_at: u64,
+        /// Records it kept.
+        kept: u64,
+    },
 }
 
 /// A partition's new end after a commit.
@@ -90,8 +106,10 @@ struct PartitionState {
     seek_points: Vec<(u64, u64)>,
     /// The partition file's generation (0 until the first compaction).
     generation: u32,
-    /// The end offset at the last compaction.
+    /// The end offset up to which the last compaction went.
     compacted_at: u64,
+    /// Records the last compaction kept.
+    kept: u64,
 }
 
 #[derive(Debug, Default)]
@@ -121,12 +139,13 @@ impl State {
                     self.offsets.insert((o.group, TopicPartition::new(&o.topic, o.partition)), o.offset);
                 }
             }
-            Entry::Compact { topic, partition, generation, end_bytes, seek_points } => {
+            Entry::Compact { topic, partition, generation, end_bytes, seek_points, compacted_at, kept } => {
                 if let Some(p) = self.topics.get_mut(&topic).and_then(|ps| ps.get_mut(partition as usize)) {
                     p.generation = generation;
                     p.end_bytes = end_bytes;
                     p.seek_points = seek_points;
-                    p.compacted_at = p.end_offset;
+                    p.compacted_at = compacted_at;
+                    p.kept = kept;
                 }
             }
         }
@@ -405,68 +424,95 @@ impl Log for EmbeddedLog {
         Ok(Box::new(EmbeddedConsumer { log: self.clone(), readers: Vec::new(), next: 0, last_refresh: Instant::now() }))
     }
 
-    fn compact(&self, tp: &TopicPartition) -> Result<u64, LogError> {
+    fn compact(&self, tp: &TopicPartition, min_dirty: f64) -> Result<u64, LogError> {
+        // The committed bytes of a generation never change, so the partition
+        // is read and rewritten without the commit lock; only the records
+        // committed meanwhile are copied over under it.
+        self.refresh()?;
+        let (end_offset, end_bytes, generation, compacted_at, kept_before) = {
+            let state = self.read_state();
+            let p = state.partition(tp)?;
+            (p.end_offset, p.end_bytes, p.generation, p.compacted_at, p.kept)
+        };
+        let dirty = end_offset - compacted_at;
+        if dirty == 0 || (dirty as f64) < min_dirty * (dirty + kept_before) as f64 {
+            return Ok(0);
+        }
+        // One pass: each key's last record, copied out of the read buffers
+        // (so they are not all kept alive), then written in offset order.
+        let mut last: HashMap<Bytes, (u64, Record)> = HashMap::new();
+        let mut total = 0u64;
+        let mut reader = PartitionReader::new(self, tp.clone(), 0)?;
+        if reader.generation != generation {
+            return Ok(0);
+        }
+        let mut batch = Vec::new();
+        while reader.pos < end_bytes {
+            reader.read(4096, end_bytes, u64::MAX, &mut batch)?;
+            for r in batch.drain(..) {
+                total += 1;
+                let Some(key) = r.record.key else { continue };
+                let copy = |b: Option<Bytes>| b.map(|b| Bytes::copy_from_slice(&b));
+                let headers = r
+                    .record
+                    .headers
+                    .into_iter()
+                    .map(|h| crate::record::Header { name: h.name, value: copy(h.value) })
+                    .collect();
+                let record = Record { key: None, value: copy(r.record.value), timestamp: r.record.timestamp, headers };
+                last.insert(Bytes::copy_from_slice(&key), (r.offset, record));
+            }
+        }
+        let kept = last.len() as u64;
+        if kept == total {
+            return Ok(0);
+        }
+        let mut retained: Vec<(u64, Bytes, Record)> = last.into_iter().map(|(k, (o, r))| (o, k, r)).collect();
+        retained.sort_unstable_by_key(|(o, _, _)| *o);
+        let mut w = Writer::with_capacity(1 << 20);
+        let mut seek_points: Vec<(u64, u64)> = vec![(0, 0)];
+        let mut next = 0u64;
+        for (i, (offset, key, mut record)) in retained.into_iter().enumerate() {
+            if i > 0 && i % COMPACT_SEEK_EVERY == 0 {
+                seek_points.push((offset, w.len() as u64));
+            }
+            if offset != next {
+                put_marker(&mut w, offset);
+            }
+            record.key = Some(key);
+            put_frame(&mut w, &record);
+            next = offset + 1;
+        }
+        if next != end_offset {
+            put_marker(&mut w, end_offset);
+        }
+        let compacted_len = w.len() as u64;
+        seek_points.push((end_offset, compacted_len));
+        let old = self.partition_path(&tp.topic, tp.partition, generation);
+        let new_generation = generation + 1;
+        let path = self.partition_path(&tp.topic, tp.partition, new_generation);
         self.locked(|valid_len| {
-            let (end_offset, end_bytes, generation, compacted_at) = {
+            let (now_bytes, now_generation, later_points) = {
                 let state = self.read_state();
                 let p = state.partition(tp)?;
-                (p.end_offset, p.end_bytes, p.generation, p.compacted_at)
+                let later: Vec<(u64, u64)> =
+                    p.seek_points.iter().filter(|(_, pos)| *pos > end_bytes).copied().collect();
+                (p.end_bytes, p.generation, later)
             };
-            if end_offset == compacted_at {
-                return Ok(0);
+            if now_generation != generation {
+                return Ok(0); // another process compacted it meanwhile
             }
-            // One pass: each key's last record, copied out of the read
-            // buffers (so they are not all kept alive), then written in
-            // offset order.
-            let mut last: HashMap<Bytes, (u64, Record)> = HashMap::new();
-            let mut total = 0u64;
-            let mut reader = PartitionReader::new(self, tp.clone(), 0)?;
-            let mut batch = Vec::new();
-            while reader.pos < end_bytes {
-                reader.read(4096, end_bytes, u64::MAX, &mut batch)?;
-                for r in batch.drain(..) {
-                    total += 1;
-                    let Some(key) = r.record.key else { continue };
-                    let copy = |b: Option<Bytes>| b.map(|b| Bytes::copy_from_slice(&b));
-                    let headers = r
-                        .record
-                        .headers
-                        .into_iter()
-                        .map(|h| crate::record::Header { name: h.name, value: copy(h.value) })
-                        .collect();
-                    let record =
-                        Record { key: None, value: copy(r.record.value), timestamp: r.record.timestamp, headers };
-                    last.insert(Bytes::copy_from_slice(&key), (r.offset, record));
-                }
+            // Records committed since the read follow on unchanged.
+            let mut tail = Vec::new();
+            if now_bytes > end_bytes {
+                let mut file = File::open(&old).map_err(io("open", &old))?;
+                file.seek(SeekFrom::Start(end_bytes)).map_err(io("seek", &old))?;
+                file.take(now_bytes - end_bytes).read_to_end(&mut tail).map_err(io("read", &old))?;
+                seek_points.extend(later_points.into_iter().map(|(o, pos)| (o, pos - end_bytes + compacted_len)));
             }
-            let kept = last.len() as u64;
-            if kept == total {
-                return Ok(0);
-            }
-            let mut retained: Vec<(u64, Bytes, Record)> = last.into_iter().map(|(k, (o, r))| (o, k, r)).collect();
-            retained.sort_unstable_by_key(|(o, _, _)| *o);
-            let new_generation = generation + 1;
-            let path = self.partition_path(&tp.topic, tp.partition, new_generation);
-            let mut w = Writer::with_capacity(1 << 20);
-            let mut seek_points = vec![(0, 0)];
-            let mut next = 0u64;
-            for (i, (offset, key, mut record)) in retained.into_iter().enumerate() {
-                if i > 0 && i % COMPACT_SEEK_EVERY == 0 {
-                    seek_points.push((offset, w.len() as u64));
-                }
-                if offset != next {
-                    put_marker(&mut w, offset);
-                }
-                record.key = Some(key);
-                put_frame(&mut w, &record);
-                next = offset + 1;
-            }
-            if next != end_offset {
-                put_marker(&mut w, end_offset);
-            }
-            seek_points.push((end_offset, w.len() as u64));
             let mut file = File::create(&path).map_err(io("create", &path))?;
             file.write_all(w.as_slice()).map_err(io("write", &path))?;
+            file.write_all(&tail).map_err(io("write", &path))?;
             if self.shared.fsync {
                 file.sync_data().map_err(io("sync", &path))?;
             }
@@ -474,13 +520,14 @@ impl Log for EmbeddedLog {
                 topic: tp.topic.to_string(),
                 partition: tp.partition,
                 generation: new_generation,
-                end_bytes: w.len() as u64,
+                end_bytes: compacted_len + tail.len() as u64,
                 seek_points,
+                compacted_at: end_offset,
+                kept,
             };
             self.append_journal(valid_len, &entry)?;
             self.write_state().apply(entry);
             // Readers that have the old file open finish their read, then move on.
-            let old = self.partition_path(&tp.topic, tp.partition, generation);
             if let Err(e) = fs::remove_file(&old) {
                 tracing::warn!("compacted {tp}, but cannot remove {}: {e}", old.display());
             }
@@ -881,7 +928,7 @@ mod tests {
         let size = |g: &str| fs::metadata(dir.path().join("topics/c").join(g)).map(|m| m.len()).ok();
         let before = size("0.log").unwrap();
 
-        assert_eq!(log.compact(&tp).unwrap(), 4, "a1, b1, a2 and the keyless record go");
+        assert_eq!(log.compact(&tp, 0.0).unwrap(), 4, "a1, b1, a2 and the keyless record go");
         let want: Vec<(u64, String)> = vec![(3, "c1".into()), (5, "b2".into()), (6, "a3".into())];
         assert_eq!(read_all(&log, &tp, 0), want);
         assert_eq!(read_all(&log, &tp, 4), want[1..]);
@@ -896,7 +943,7 @@ mod tests {
         assert_eq!(log.end_offset(&tp).unwrap(), 7);
         assert_eq!(log.committed("g", &tp).unwrap(), Some(4));
         assert!(size("0.log").is_none() && size("0.1.log").unwrap() < before, "the old file is gone");
-        assert_eq!(log.compact(&tp).unwrap(), 0, "nothing new to compact");
+        assert_eq!(log.compact(&tp, 0.0).unwrap(), 0, "nothing new to compact");
 
         // Appends continue the offsets; a reopened log replays the compaction.
         p.send(&tp, kv("c", "c2")).unwrap();
@@ -905,8 +952,51 @@ mod tests {
         let mut all = want.clone();
         all.push((7, "c2".into()));
         assert_eq!(read_all(&again, &tp, 0), all);
-        assert_eq!(again.compact(&tp).unwrap(), 1, "c1 goes now");
+        assert_eq!(again.compact(&tp, 0.0).unwrap(), 1, "c1 goes now");
         assert_eq!(read_all(&log, &tp, 0), [(5, "b2".into()), (6, "a3".into()), (7, "c2".into())]);
+    }
+
+    #[test]
+    fn compaction_runs_while_commits_land() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EmbeddedLog::open(dir.path(), false).unwrap();
+        log.create_topic("c", 1).unwrap();
+        let tp = TopicPartition::new("c", 0);
+        let n = 3000u64;
+        let writer = {
+            let (log, tp) = (log.clone(), tp.clone());
+            std::thread::spawn(move || {
+                let mut p = log.producer().unwrap();
+                for i in 0..n {
+                    // Record i has key i % 10 and value i.
+                    p.send(&tp, Record::new(Some(format!("k{}", i % 10)), Some(i.to_string()), 1)).unwrap();
+                    if i % 7 == 6 {
+                        p.commit(None, &[]).unwrap();
+                    }
+                }
+                p.commit(None, &[]).unwrap();
+            })
+        };
+        let mut dropped = 0;
+        while !writer.is_finished() {
+            dropped += log.compact(&tp, 0.0).unwrap();
+        }
+        writer.join().unwrap();
+        dropped += log.compact(&tp, 0.0).unwrap();
+        assert!(dropped > 0);
+        // Every record left is the one written at its offset, and each key's
+        // last record is there: nothing was lost or renumbered.
+        let left = read_all(&log, &tp, 0);
+        assert_eq!(left.len(), 10);
+        assert!(left.iter().all(|(o, v)| *v == o.to_string()), "{left:?}");
+        assert_eq!(left.iter().map(|(o, _)| *o).collect::<Vec<_>>(), (n - 10..n).collect::<Vec<_>>());
+        assert_eq!(log.end_offset(&tp).unwrap(), n);
+        // A high threshold leaves a freshly compacted partition alone.
+        let mut p = log.producer().unwrap();
+        p.send(&tp, Record::new(Some("k0"), Some("again".to_owned()), 1)).unwrap();
+        p.commit(None, &[]).unwrap();
+        assert_eq!(log.compact(&tp, 0.5).unwrap(), 0, "1 dirty record of 11 is below half");
+        assert_eq!(log.compact(&tp, 0.0).unwrap(), 1);
     }
 
     #[test]

@@ -292,7 +292,7 @@ impl TaskStore {
     pub fn checkpoint(&mut self, log: &dyn Log) -> Result<(), StoreError> {
         self.sync()?;
         self.local.persist()?;
-        log.compact(&self.changelog)?;
+        log.compact(&self.changelog, 0.0)?;
         let end = log.end_offset(&self.changelog)?;
         let path = self.dir.join(CHECKPOINT);
         std::fs::write(&path, end.to_string()).map_err(|source| StoreError::Io { path, source })

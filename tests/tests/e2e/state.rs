@@ -257,6 +257,31 @@ fn sigterm_stops_cleanly_with_checkpoints() {
     assert_eq!(store_counts(&env), expected);
 }
 
+#[test]
+fn a_running_application_compacts_its_changelogs() {
+    let env = Env::new();
+    setup_topics(&env);
+    let (input, expected) = lines(3000, 6);
+    produce_lines(&env, &input, "lines.txt");
+    let child = env.spawn_run(&wordcount_app(&env, ""));
+    // The compactor looks every 10 s; a changelog written since is all dirty.
+    let changelog_dir = env.data_dir().join("topics").join("wordcount-word-counts-changelog");
+    let compacted = || {
+        std::fs::read_dir(&changelog_dir)
+            .is_ok_and(|d| d.flatten().any(|e| e.file_name().to_string_lossy().ends_with(".1.log")))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    while !compacted() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let was_compacted = compacted();
+    // SAFETY: kill only sends a signal to the child we started.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    assert!(child.wait_with_output().unwrap().status.success());
+    assert!(was_compacted, "a changelog partition was compacted while the application ran");
+    assert_eq!(store_counts(&env), expected);
+}
+
 fn customers_app(env: &Env, extra: &str) -> std::path::PathBuf {
     let body = format!(
         "application-id: crm\n{extra}topology:
