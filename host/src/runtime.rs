@@ -21,6 +21,8 @@ use crate::store::{GlobalStore, StoreError, changelog_topic};
 
 /// How often running applications look for changelogs to compact.
 const COMPACT_EVERY: Duration = Duration::from_secs(10);
+/// How often the compaction thread checks whether the run is over.
+const COMPACT_TICK: Duration = Duration::from_millis(20);
 /// The share of a changelog partition written since its last compaction
 /// that makes it worth compacting (Kafka's default `min.cleanable.dirty.ratio`).
 const COMPACT_DIRTY_RATIO: f64 = 0.5;
@@ -236,7 +238,7 @@ pub fn run_with_stats(
             let compactor = std::thread::Builder::new().name("eddy-compact".into()).spawn_scoped(scope, move || {
                 let mut last = Instant::now();
                 while !stop.load(Ordering::SeqCst) && !done.load(Ordering::SeqCst) {
-                    std::thread::sleep(GLOBAL_POLL);
+                    std::thread::sleep(COMPACT_TICK);
                     if last.elapsed() < COMPACT_EVERY {
                         continue;
                     }
