@@ -40,24 +40,26 @@ pub fn add(total: Total, order: &Order) -> Total {
     Total { orders: total.orders + 1, total: total.total + order.amount }
 }
 
+/// A customer's stored total, or a fresh one before their first order.
+fn stored_total(current: Option<&[u8]>) -> Result<Total> {
+    match current {
+        Some(bytes) => serde_json::from_slice(bytes).map_err(|e| Error::failed(format!("stored total: {e}"))),
+        None => Ok(Total::default()),
+    }
+}
+
 fn add_order(current: Option<&[u8]>, rec: &Record) -> Result<Json<Total>> {
     let order: Order = rec.json()?;
     if order.amount < 0.0 {
         return Err(Error::invalid(format!("negative amount {}", order.amount)));
     }
-    let total = match current {
-        Some(bytes) => serde_json::from_slice(bytes).map_err(|e| Error::failed(format!("stored total: {e}")))?,
-        None => Total::default(),
-    };
+    let total = stored_total(current)?;
     Ok(Json(add(total, &order)))
 }
 
 fn add_refund(current: Option<&[u8]>, rec: &Record) -> Result<Json<Total>> {
     let refund: Order = rec.json()?;
-    let total: Total = match current {
-        Some(bytes) => serde_json::from_slice(bytes).map_err(|e| Error::failed(format!("stored total: {e}")))?,
-        None => Total::default(),
-    };
+    let total = stored_total(current)?;
     Ok(Json(Total { total: total.total - refund.amount, ..total }))
 }
 
