@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing Eddy needs beyond Rust itself: the
-# wasm32-wasip2 target that plugins are built for, and libclang (for RocksDB's
-# bindings). Idempotent.
+# wasm32-wasip2 target that plugins are built for, libclang (for RocksDB's
+# bindings) and cargo-nextest (the test runner, with per-test deadlines).
+# Idempotent.
 set -euo pipefail
 if ! command -v cargo >/dev/null; then
   echo "Rust is not installed: see https://rustup.rs" >&2
@@ -17,4 +18,10 @@ if ! ls /usr/lib/llvm-*/lib/libclang.so >/dev/null 2>&1 && ! ldconfig -p 2>/dev/
   $sudo_cmd apt-get install -y --no-install-recommends libclang-dev || {
     $sudo_cmd apt-get update && $sudo_cmd apt-get install -y --no-install-recommends libclang-dev
   }
+fi
+# The test runner. Built once (a few minutes); with CARGO_TARGET_DIR set (as
+# .ci/run sets it) its build is kept there too.
+NEXTEST_VERSION=0.9.151
+if ! cargo nextest --version 2>/dev/null | grep -q "cargo-nextest $NEXTEST_VERSION"; then
+  cargo install cargo-nextest --version "$NEXTEST_VERSION" --locked
 fi

@@ -8,14 +8,57 @@ mod crash;
 mod driver;
 mod pipeline;
 mod processor;
+mod repartition;
 mod scaffold;
 mod state;
 mod tables;
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+/// The longest any one `eddy` command of a test may take (a run with
+/// `--until-idle` over a few hundred thousand records included), so that a
+/// hang fails the test with what it was waiting for instead of stalling CI.
+pub const COMMAND_DEADLINE: Duration = Duration::from_secs(180);
+
+/// Waits for `child` until `deadline`, collecting its output; past the
+/// deadline, kills it and fails the test naming `what` it was waiting for.
+pub fn wait_bounded(mut child: Child, what: &str, deadline: Duration) -> Output {
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for a child process") {
+            break status;
+        }
+        if started.elapsed() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let (out, err) = (stdout.join().unwrap_or_default(), stderr.join().unwrap_or_default());
+            panic!(
+                "{what}: still running after {} s, killed\n--- stdout\n{}\n--- stderr\n{}",
+                deadline.as_secs(),
+                String::from_utf8_lossy(&out),
+                String::from_utf8_lossy(&err)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Output { status, stdout: stdout.join().unwrap_or_default(), stderr: stderr.join().unwrap_or_default() }
+}
 
 /// The `eddy` binary cargo built next to this test.
 pub fn eddy_bin() -> PathBuf {
@@ -59,13 +102,17 @@ impl Env {
 
     /// `eddy --data-dir <dir> args...`, its output whatever the exit status.
     pub fn eddy_output(&self, args: &[&str]) -> Output {
-        Command::new(eddy_bin())
+        let child = Command::new(eddy_bin())
             .arg("--data-dir")
             .arg(self.data_dir())
             .args(args)
             .env("EDDY_CACHE_DIR", cache_dir())
-            .output()
-            .expect("running eddy")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("running eddy");
+        wait_bounded(child, &format!("eddy {}", args.join(" ")), COMMAND_DEADLINE)
     }
 
     /// `eddy` that must succeed; returns stdout.
@@ -91,30 +138,48 @@ impl Env {
         String::from_utf8(out.stderr).expect("UTF-8 output")
     }
 
-    /// Starts `eddy run APP` (without `--until-idle`) in the background.
-    pub fn spawn_run(&self, app: &Path) -> std::process::Child {
+    /// Starts `eddy run APP` (without `--until-idle`) in the background; its
+    /// stderr goes to `eddy-run.log` in the directory.
+    pub fn spawn_run(&self, app: &Path) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path("eddy-run.log"))
+            .expect("opening eddy-run.log");
         Command::new(eddy_bin())
             .arg("--data-dir")
             .arg(self.data_dir())
             .arg("run")
             .arg(app)
             .env("EDDY_CACHE_DIR", cache_dir())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("starting eddy run")
+    }
+
+    /// Stops a background `eddy run` with SIGTERM (a clean stop: final commit
+    /// and checkpoints) and returns its output, with the run's log as stderr;
+    /// fails the test if it does not exit within a minute.
+    pub fn terminate(&self, child: Child) -> Output {
+        // SAFETY: kill only sends a signal to the child we started.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        let mut out = wait_bounded(child, "eddy run after SIGTERM", Duration::from_secs(60));
+        out.stderr = std::fs::read(self.path("eddy-run.log")).unwrap_or_default();
+        out
     }
 
     /// Starts `eddy run APP` and kills it with SIGKILL once `progress()`
     /// reaches `target` (or after a minute).
     pub fn run_then_kill(&self, app: &Path, progress: impl Fn() -> u64, target: u64) {
         let mut child = self.spawn_run(app);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while progress() < target && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(2));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while progress() < target && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
         }
         child.kill().expect("killing eddy run");
-        child.wait().expect("reaping eddy run");
+        wait_bounded(child, "eddy run after SIGKILL", Duration::from_secs(30));
     }
 
     /// Writes a file in the directory.
@@ -124,9 +189,10 @@ impl Env {
         path
     }
 
-    /// All records of a topic as JSON objects (partition, offset, key, value, ...).
+    /// All records of a topic as JSON objects (partition, offset, key, value,
+    /// ...), up to its end when the call starts.
     pub fn consume_all(&self, topic: &str, serdes: &[&str]) -> Vec<Value> {
-        let mut args = vec!["consume", topic, "--from-beginning", "--timeout-ms", "300"];
+        let mut args = vec!["consume", topic, "--from-beginning", "--until-end"];
         args.extend_from_slice(serdes);
         self.eddy(&args).lines().map(|l| serde_json::from_str(l).expect("consume prints JSON lines")).collect()
     }

@@ -172,9 +172,8 @@ fn wall_clock_punctuation_runs_without_input() {
     while Instant::now() < deadline && ticks().len() < 10 {
         std::thread::sleep(Duration::from_millis(100));
     }
-    // SAFETY: kill only sends a signal to the child we started.
-    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-    assert!(child.wait_with_output().unwrap().status.success());
+    let out = env.terminate(child);
+    assert!(out.status.success(), "eddy run exits 0 on SIGTERM: {}", String::from_utf8_lossy(&out.stderr));
     let got = ticks();
     // Two tasks, each ticking every 50 ms with no input at all.
     assert!(got.len() >= 10, "{} ticks", got.len());

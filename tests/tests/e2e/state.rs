@@ -246,10 +246,8 @@ fn sigterm_stops_cleanly_with_checkpoints() {
     {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    // SAFETY: kill only sends a signal to the child we started.
-    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-    let status = child.wait_with_output().unwrap().status;
-    assert!(status.success(), "eddy run exits 0 on SIGTERM: {status}");
+    let out = env.terminate(child);
+    assert!(out.status.success(), "eddy run exits 0 on SIGTERM: {}", String::from_utf8_lossy(&out.stderr));
     let state = env.data_dir().join("state").join("wordcount");
     for task in 0..3 {
         assert!(state.join(task.to_string()).join("word-counts").join(".checkpoint").exists());
@@ -275,9 +273,8 @@ fn a_running_application_compacts_its_changelogs() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let was_compacted = compacted();
-    // SAFETY: kill only sends a signal to the child we started.
-    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-    assert!(child.wait_with_output().unwrap().status.success());
+    let out = env.terminate(child);
+    assert!(out.status.success(), "eddy run exits 0 on SIGTERM: {}", String::from_utf8_lossy(&out.stderr));
     assert!(was_compacted, "a changelog partition was compacted while the application ran");
     assert_eq!(store_counts(&env), expected);
 }
