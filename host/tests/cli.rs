@@ -7,7 +7,7 @@ use std::process::Command;
 
 #[test]
 fn every_command_has_help() {
-    let commands: [&[&str]; 15] = [
+    let commands: [&[&str]; 16] = [
         &[],
         &["topic"],
         &["topic", "create"],
@@ -15,6 +15,7 @@ fn every_command_has_help() {
         &["produce"],
         &["consume"],
         &["run"],
+        &["describe"],
         &["test"],
         &["plugin"],
         &["plugin", "inspect"],

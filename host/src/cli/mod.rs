@@ -47,6 +47,13 @@ enum Command {
     Consume(ConsumeArgs),
     /// Run an application on the embedded log.
     Run(RunArgs),
+    /// Print an application's topology as Kafka Streams' `Topology#describe()`
+    /// does: sub-topologies, sources, processors, stores, sinks, and the
+    /// repartition topics added and why.
+    Describe {
+        /// The application file.
+        app: PathBuf,
+    },
     /// Run an application in memory on input files and print its outputs.
     Test(TestArgs),
     /// Create, build and inspect plugins.
@@ -127,6 +134,8 @@ struct ProduceArgs {
     file: Option<PathBuf>,
     /// Take each line as the value (no key), instead of a JSON object
     /// `{"key": ..., "value": ..., "timestamp": ..., "headers": {...}}`.
+    /// A blank line is then an empty value, as with Kafka's console
+    /// producer; without it, blank lines are skipped and counted.
     #[arg(long)]
     value_only: bool,
     #[command(flatten)]
@@ -143,9 +152,15 @@ struct ConsumeArgs {
     /// Stop after this many records.
     #[arg(long)]
     max: Option<u64>,
-    /// Stop when no record arrives for this long.
+    /// Stop when no record arrives for this long, counted from the start and
+    /// then from the last record printed: under a steady producer it never
+    /// fires (use --until-end for a bounded read).
     #[arg(long)]
     timeout_ms: Option<u64>,
+    /// Stop at the end offsets the topic's partitions have when the command
+    /// starts (as kcat's -e): a bounded read of what is there now.
+    #[arg(long, short = 'e')]
+    until_end: bool,
     #[command(flatten)]
     serdes: SerdeArgs,
 }
@@ -199,6 +214,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Produce(args) => produce(&open()?, args)?,
         Command::Consume(args) => consume(&open()?, args)?,
         Command::Run(args) => run_app(open()?, &data_dir, args)?,
+        Command::Describe { app } => print!("{}", App::load(&app)?.topology.describe()),
         Command::Test(args) => test_app(args)?,
         Command::Plugin(cmd) => plugin::run(cmd)?,
         Command::Store(StoreCommand::Get { app, store, key, serdes }) => {
@@ -255,10 +271,11 @@ fn produce(log: &EmbeddedLog, args: ProduceArgs) -> Result<()> {
     };
     let format = args.serdes.format();
     let mut producer = log.producer()?;
-    let (mut count, mut round_robin) = (0u64, 0u32);
+    let (mut count, mut blank, mut round_robin) = (0u64, 0u64, 0u32);
     for (i, line) in input.lines().enumerate() {
         let line = line.context("reading input")?;
-        if line.trim().is_empty() {
+        if !args.value_only && line.trim().is_empty() {
+            blank += 1;
             continue;
         }
         let record = if args.value_only {
@@ -280,16 +297,23 @@ fn produce(log: &EmbeddedLog, args: ProduceArgs) -> Result<()> {
         }
     }
     producer.commit(None, &[])?;
-    eprintln!("produced {count} record(s) to {}", args.topic);
+    let skipped = if blank > 0 { format!(" (skipped {blank} blank line(s))") } else { String::new() };
+    eprintln!("produced {count} record(s) to {}{skipped}", args.topic);
     Ok(())
 }
 
 fn consume(log: &EmbeddedLog, args: ConsumeArgs) -> Result<()> {
     let partitions = log.partitions(&args.topic)?.with_context(|| format!("topic '{}' does not exist", args.topic))?;
     let mut assignment = Vec::new();
+    // With --until-end: the end offset of each partition not yet reached.
+    let mut ends: BTreeMap<u32, u64> = BTreeMap::new();
     for p in 0..partitions {
         let tp = TopicPartition::new(&args.topic, p);
-        let from = if args.from_beginning { 0 } else { log.end_offset(&tp)? };
+        let end = log.end_offset(&tp)?;
+        let from = if args.from_beginning { 0 } else { end };
+        if from < end {
+            ends.insert(p, end);
+        }
         assignment.push((tp, from));
     }
     let mut consumer = log.consumer()?;
@@ -301,7 +325,7 @@ fn consume(log: &EmbeddedLog, args: ConsumeArgs) -> Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     loop {
-        if args.max.is_some_and(|m| printed >= m) {
+        if args.max.is_some_and(|m| printed >= m) || (args.until_end && ends.is_empty()) {
             break;
         }
         let left = args.max.map_or(4096, |m| (m - printed).min(4096)) as usize;
@@ -314,7 +338,18 @@ fn consume(log: &EmbeddedLog, args: ConsumeArgs) -> Result<()> {
         }
         last_record = Instant::now();
         for f in fetched {
+            let p = f.partition.partition;
             for r in f.records {
+                if args.until_end {
+                    match ends.get(&p) {
+                        Some(&end) if r.offset < end => {
+                            if r.offset + 1 == end {
+                                ends.remove(&p);
+                            }
+                        }
+                        _ => continue,
+                    }
+                }
                 let mut obj = serde_json::Map::new();
                 obj.insert("partition".into(), Value::from(f.partition.partition));
                 obj.insert("offset".into(), Value::from(r.offset));

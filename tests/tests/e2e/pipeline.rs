@@ -135,3 +135,25 @@ fn produce_and_consume_round_trip_every_field() {
     let values: Vec<Value> = out.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["value"].clone()).collect();
     assert_eq!(values, [json!("alpha"), json!("beta")]);
 }
+
+#[test]
+fn blank_lines_are_empty_values_and_consume_until_end_is_bounded() {
+    let env = Env::new();
+    env.eddy(&["topic", "create", "t", "--partitions", "2"]);
+    let text = env.write("t.txt", "a\n\nb\n");
+    let out = env.eddy_output(&["produce", "t", "--value-only", "--file", text.to_str().unwrap()]);
+    assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), "produced 3 record(s) to t");
+    let json = env.write("t.jsonl", "{\"value\": \"c\"}\n\n  \n");
+    let out = env.eddy_output(&["produce", "t", "--file", json.to_str().unwrap()]);
+    assert_eq!(String::from_utf8_lossy(&out.stderr).trim(), "produced 1 record(s) to t (skipped 2 blank line(s))");
+    let mut values: Vec<String> = env
+        .consume_all("t", &["--value-serde", "string"])
+        .iter()
+        .map(|r| r["value"].as_str().unwrap().to_owned())
+        .collect();
+    values.sort();
+    assert_eq!(values, ["", "a", "b", "c"]);
+    // From the end, --until-end has nothing to read and returns at once.
+    assert_eq!(env.eddy(&["consume", "t", "--until-end"]), "");
+    assert_eq!(env.eddy(&["consume", "t", "--from-beginning", "--until-end", "--max", "1"]).lines().count(), 1);
+}
