@@ -150,6 +150,19 @@ impl Topology {
         self.set_on_last("punctuate", json!({ "function": function, "every-ms": every_ms, "time": time }))
     }
 
+    /// Writes records to the topic `<application-id>-<name>-repartition`,
+    /// partitioned by key, and reads them back (Kafka Streams'
+    /// `KStream#repartition`). Aggregations after a key change repartition
+    /// by themselves; this makes it explicit.
+    pub fn repartition(self, name: &str) -> Self {
+        self.node(name, "repartition", json!(true))
+    }
+
+    /// Sets the partition count of the last repartition node's topic.
+    pub fn partitions(self, partitions: u32) -> Self {
+        self.set_on_last("partitions", json!(partitions))
+    }
+
     /// Turns a table's updates into a stream of records.
     pub fn to_stream(self, name: &str) -> Self {
         self.node(name, "to-stream", json!(true))

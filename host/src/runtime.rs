@@ -144,16 +144,17 @@ pub fn plan_tasks(app: &App, log: &dyn Log) -> Result<Vec<Vec<TopicPartition>>, 
         .collect())
 }
 
-/// Creates missing repartition topics with as many partitions as the
-/// largest user source topic, so they do not change the task count.
+/// Creates missing repartition topics with the partitions they ask for, or
+/// as many as the largest user source topic, so they do not change the task
+/// count.
 fn create_internal_topics(app: &App, log: &dyn Log) -> Result<(), RunError> {
     let internal = &app.topology.internal_topics;
     let mut partitions = 1;
-    for topic in app.topology.source_topics().into_iter().filter(|t| !internal.iter().any(|i| i == t)) {
+    for topic in app.topology.source_topics().into_iter().filter(|t| !internal.iter().any(|i| i.name == *t)) {
         partitions = partitions.max(log.partitions(topic)?.ok_or_else(|| LogError::UnknownTopic(topic.to_owned()))?);
     }
     for topic in internal {
-        match log.create_topic(topic, partitions) {
+        match log.create_topic(&topic.name, topic.partitions.unwrap_or(partitions)) {
             Ok(()) | Err(LogError::TopicExists { .. }) => {}
             Err(e) => return Err(e.into()),
         }

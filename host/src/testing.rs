@@ -133,7 +133,7 @@ impl TestDriver {
     fn ensure_topics(&self) -> Result<(), DriverError> {
         // Internal topics are the runtime's to create, sized to the sources.
         let internal = &self.app.topology.internal_topics;
-        for topic in self.formats.keys().filter(|t| !internal.contains(t)) {
+        for topic in self.formats.keys().filter(|t| !internal.iter().any(|i| &i.name == *t)) {
             self.ensure_topic(topic)?;
         }
         Ok(())

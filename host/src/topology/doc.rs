@@ -4,7 +4,8 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
-use super::{INTERNAL_PREFIX, Node, Op, Punctuate, PunctuationTime, StoreSpec, Topology, TopologyError};
+use super::graph::Graph;
+use super::{Node, Op, Punctuate, PunctuationTime, RepartitionReason, StoreSpec, Topology, TopologyError};
 use crate::plugin::FunctionKind;
 use crate::serdes::Serde;
 use crate::store::StoreKind;
@@ -122,6 +123,14 @@ pub struct NodeDoc {
     pub global_table: Option<String>,
     /// To-stream: turns a table's updates into a stream (`to-stream: true`).
     pub to_stream: Option<bool>,
+    /// Repartition (`repartition: true`): writes records to the topic
+    /// `<application-id>-<name>-repartition`, partitioned by key, and reads
+    /// them back, as Kafka Streams' `KStream#repartition`. Aggregations of
+    /// re-keyed streams do this by themselves.
+    pub repartition: Option<bool>,
+    /// Repartition option: the topic's partition count (default: the
+    /// largest source topic's).
+    pub partitions: Option<u32>,
     /// Table, global-table, aggregate and reduce option, and on a filter or
     /// map-values of a table (which it materializes): the store's name
     /// (default: the node's name).
@@ -150,6 +159,7 @@ enum DocOp {
     GlobalTable(String),
     ToStream,
     Cogroup(Vec<CogroupDoc>),
+    Repartition,
 }
 
 impl NodeDoc {
@@ -180,11 +190,12 @@ impl NodeDoc {
         take("process", self.process.take().map(DocOp::Process));
         take("global-table", self.global_table.take().map(DocOp::GlobalTable));
         take("to-stream", self.to_stream.take().map(|_| DocOp::ToStream));
+        take("repartition", self.repartition.take().map(|_| DocOp::Repartition));
         let bad = |problem: String| TopologyError::BadNode { node: label.to_owned(), problem };
         match ops.len() {
             1 => Ok(ops.pop().expect("one op").1),
             0 => Err(bad(
-                "no operator: add one of source, table, global-table, filter, filter-not, map, map-values, flat-map, flat-map-values, select-key, peek, split, merge, count, aggregate, reduce, cogroup, process, to-stream, to".into(),
+                "no operator: add one of source, table, global-table, filter, filter-not, map, map-values, flat-map, flat-map-values, select-key, peek, split, merge, repartition, count, aggregate, reduce, cogroup, process, to-stream, to".into(),
             )),
             _ => {
                 let keys: Vec<_> = ops.iter().map(|(k, _)| *k).collect();
@@ -195,21 +206,9 @@ impl NodeDoc {
 }
 
 pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
-    let mut nodes: Vec<Node> = Vec::new();
-    let mut by_name: HashMap<String, usize> = HashMap::new();
+    let mut graph = Graph::default();
     // The node a following node reads by default, or why there is none.
     let mut previous: Result<usize, String> = Err("is the first node".into());
-
-    let add = |nodes: &mut Vec<Node>, by_name: &mut HashMap<String, usize>, node: Node| {
-        if by_name.insert(node.name.clone(), nodes.len()).is_some() {
-            return Err(TopologyError::DuplicateName(node.name));
-        }
-        nodes.push(node);
-        Ok(nodes.len() - 1)
-    };
-    let node = |name: String, inputs: Vec<usize>, op: Op, table: bool| Node { name, inputs, op, table };
-
-    let mut internal_topics = Vec::new();
     for (position, mut doc) in docs.into_iter().enumerate() {
         let label = doc.name.clone().unwrap_or_else(|| format!("#{} (unnamed)", position + 1));
         let bad = |problem: String| TopologyError::BadNode { node: label.clone(), problem };
@@ -220,14 +219,14 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
             None => format!("{}-{}", op_keyword(&op), position + 1),
         };
         let resolve = |from: &str| {
-            let Some(&i) = by_name.get(from) else {
+            let Some(&i) = graph.by_name.get(from) else {
                 return Err(TopologyError::UnknownInput {
                     node: name.clone(),
                     from: from.to_owned(),
                     why: "is not defined before it: define nodes before the nodes that read them".into(),
                 });
             };
-            if let Op::GlobalTable { .. } = nodes[i].op {
+            if let Op::GlobalTable { .. } = graph.nodes[i].op {
                 return Err(TopologyError::UnknownInput {
                     node: name.clone(),
                     from: from.to_owned(),
@@ -247,6 +246,9 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
         let store_kind = doc.store_kind.unwrap_or_default();
         if doc.group_by.is_some() && !matches!(op, DocOp::Count(_) | DocOp::Aggregate(..)) {
             return Err(bad("`group-by` belongs on a count, aggregate or reduce".into()));
+        }
+        if doc.partitions.is_some() && !matches!(op, DocOp::Repartition) {
+            return Err(bad("`partitions` belongs on a `repartition` node".into()));
         }
         if !reads_topics && !matches!(op, DocOp::Sink(_)) && (doc.key_serde.is_some() || doc.value_serde.is_some()) {
             return Err(bad("key-serde and value-serde belong on a source, table or `to` node".into()));
@@ -291,7 +293,16 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
                 }
             },
         };
-        let tables = inputs.iter().filter(|&&i| nodes[i].table).count();
+        for &input in &inputs {
+            if let Op::Sink { topic, .. } = &graph.nodes[input].op {
+                return Err(TopologyError::UnknownInput {
+                    node: name.clone(),
+                    from: graph.nodes[input].name.clone(),
+                    why: format!("writes to topic '{topic}' and passes nothing on: read a node before it"),
+                });
+            }
+        }
+        let tables = inputs.iter().filter(|&&i| graph.nodes[i].table).count();
         let reads_table = tables > 0;
         if reads_table && tables < inputs.len() {
             return Err(bad(
@@ -340,6 +351,31 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
             return Err(bad("`store-kind` belongs on a node with a store".into()));
         }
         let spec = |name: String| StoreSpec { name, kind: store_kind };
+        if let DocOp::Repartition = op {
+            if doc.partitions == Some(0) {
+                return Err(bad("`partitions` must be at least 1".into()));
+            }
+            let reason = RepartitionReason::Explicit;
+            previous = Ok(graph.repartition(&name, name.clone(), inputs, doc.partitions, &name, reason)?);
+            continue;
+        }
+        // An aggregation of records whose keys were changed reads them back
+        // from a repartition topic first, as in Kafka Streams (`group-by`
+        // does this itself, below).
+        let inputs = match &op {
+            DocOp::Count(_) | DocOp::Aggregate(..) if doc.group_by.is_none() => {
+                graph.repartition_if_rekeyed(&name, &name, inputs)?
+            }
+            DocOp::Cogroup(items) => {
+                let mut repartitioned = Vec::with_capacity(inputs.len());
+                for (input, item) in inputs.into_iter().zip(items) {
+                    let prefix = format!("{name}-{}", item.from);
+                    repartitioned.extend(graph.repartition_if_rekeyed(&prefix, &name, vec![input])?);
+                }
+                repartitioned
+            }
+            _ => inputs,
+        };
         let mut table_out = false;
         let (op, branches) = match op {
             DocOp::Source(topics) => {
@@ -435,6 +471,7 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
                 }
                 (Op::Merge, Vec::new())
             }
+            DocOp::Repartition => unreachable!("repartition nodes are added above"),
             DocOp::Split(branches) => {
                 if branches.is_empty() {
                     return Err(bad("a split needs at least one branch".into()));
@@ -461,20 +498,9 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
                 } else {
                     Op::Transform { kind: FunctionKind::SelectKey, function }
                 };
-                let keyed = add(&mut nodes, &mut by_name, node(key_name, inputs, key_op, false))?;
-                let topic = format!("{INTERNAL_PREFIX}{name}-repartition");
-                let sink = Op::Sink { topic: topic.clone(), key_serde: Serde::Bytes, value_serde: Serde::Bytes };
-                let sink_name = format!("{name}-repartition-sink");
-                add(&mut nodes, &mut by_name, node(sink_name, vec![keyed], sink, false))?;
-                let source = Op::Source {
-                    topics: vec![topic.clone()],
-                    key_serde: Serde::Bytes,
-                    value_serde: Serde::Bytes,
-                    table: None,
-                };
+                let keyed = graph.add(key_name, inputs, key_op, false)?;
                 let source_name = format!("{name}-repartition-source");
-                internal_topics.push(topic);
-                vec![add(&mut nodes, &mut by_name, node(source_name, Vec::new(), source, false))?]
+                vec![graph.repartition(&name, source_name, vec![keyed], None, &name, RepartitionReason::GroupBy)?]
             }
         };
         let index = if materializes {
@@ -482,27 +508,18 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
             // materialized table, so readers see the coalesced updates.
             let store = spec(doc.store.take().unwrap_or_else(|| name.clone()));
             let function_name = format!("{name}-{}", op.keyword());
-            let f = add(&mut nodes, &mut by_name, node(function_name, inputs, op, true))?;
-            add(&mut nodes, &mut by_name, node(name.clone(), vec![f], Op::Materialize { store }, true))?
+            let f = graph.add(function_name, inputs, op, true)?;
+            graph.add(name.clone(), vec![f], Op::Materialize { store }, true)?
         } else {
-            add(&mut nodes, &mut by_name, node(name.clone(), inputs, op, table_out))?
+            graph.add(name.clone(), inputs, op, table_out)?
         };
         let mut resolved = Vec::new();
         for b in branches {
-            let branch = add(&mut nodes, &mut by_name, node(b.branch, vec![index], Op::Branch, false))?;
+            let branch = graph.add(b.branch, vec![index], Op::Branch, false)?;
             resolved.push((branch, b.predicate));
         }
-        if let Op::Split { branches } = &mut nodes[index].op {
+        if let Op::Split { branches } = &mut graph.nodes[index].op {
             *branches = resolved;
-        }
-        for &input in &nodes[index].inputs {
-            if let Op::Sink { topic, .. } = &nodes[input].op {
-                return Err(TopologyError::UnknownInput {
-                    node: name.clone(),
-                    from: nodes[input].name.clone(),
-                    why: format!("writes to topic '{topic}' and passes nothing on: read a node before it"),
-                });
-            }
         }
         previous = if is_sink {
             Err(format!("follows '{name}', which writes to a topic"))
@@ -514,6 +531,7 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
             Ok(index)
         };
     }
+    let Graph { nodes, internal_topics, .. } = graph;
     if !nodes.iter().any(|n| matches!(n.op, Op::Source { .. })) {
         return Err(TopologyError::NoSource);
     }
@@ -588,6 +606,7 @@ fn op_keyword(op: &DocOp) -> &'static str {
         DocOp::GlobalTable(_) => "global-table",
         DocOp::ToStream => "to-stream",
         DocOp::Cogroup(_) => "cogroup",
+        DocOp::Repartition => "repartition",
     }
 }
 
@@ -662,7 +681,7 @@ mod tests {
             names,
             ["s", "totals-group-by", "totals-repartition-sink", "totals-repartition-source", "totals", "to-3"]
         );
-        assert_eq!(g.internal_topics, ["crm-totals-repartition"]);
+        assert_eq!(g.internal_topics.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["crm-totals-repartition"]);
         assert_eq!(g.source_topics(), ["a", "crm-totals-repartition"]);
         assert_eq!(g.nodes[4].inputs, [3]);
         let err = parse("- { name: s, source: [a] }\n- { name: f, filter: p, group-by: k }").unwrap_err().to_string();

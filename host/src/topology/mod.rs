@@ -24,7 +24,11 @@
 //! checks it against a plugin's manifest and [`Topology::check_topics`]
 //! against a log, before anything runs.
 
+mod describe;
 mod doc;
+mod graph;
+mod repartition;
+mod subtopology;
 
 use std::collections::HashMap;
 
@@ -34,6 +38,8 @@ use crate::serdes::Serde;
 use crate::store::StoreKind;
 
 pub use doc::NodeDoc;
+pub use repartition::{InternalTopic, RepartitionReason};
+pub use subtopology::SubTopology;
 
 /// A validated topology: nodes in an order where every node comes after the
 /// nodes it reads.
@@ -44,7 +50,7 @@ pub struct Topology {
     /// Repartition topics the topology writes and reads itself, named
     /// `<application-id>-<node>-repartition` once the application id is known
     /// ([`Topology::qualify_internal_topics`]); the runtime creates them.
-    pub internal_topics: Vec<String>,
+    pub internal_topics: Vec<InternalTopic>,
 }
 
 /// Marks an internal topic name until the application id replaces it.
@@ -63,6 +69,12 @@ pub struct Node {
     /// where a record without a value deletes the key. Downstream filters and
     /// map-values then keep table semantics.
     pub table: bool,
+    /// The node that last changed the key of this node's records (a map,
+    /// select-key, flat-map or processor) with no repartition since: such
+    /// records may sit in a partition their key does not hash to, so an
+    /// aggregation reading them repartitions first. `None` for tables and
+    /// for streams still partitioned by their key.
+    pub rekeyed_by: Option<usize>,
 }
 
 /// When a processor's punctuator runs.
@@ -439,7 +451,7 @@ impl Topology {
                 *t = format!("{app}-{rest}");
             }
         };
-        self.internal_topics.iter_mut().for_each(qualify);
+        self.internal_topics.iter_mut().for_each(|t| qualify(&mut t.name));
         for n in &mut self.nodes {
             match &mut n.op {
                 Op::Source { topics, .. } => topics.iter_mut().for_each(qualify),
