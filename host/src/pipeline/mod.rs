@@ -1,0 +1,570 @@
+//! The executable form of a topology: pushes batches of records through the
+//! operator graph, calling the plugin once per operator per batch.
+//!
+//! A [`Pipeline`] belongs to one worker thread and serves all its tasks
+//! (stateless operators keep nothing per task). Each node is an
+//! [`operator::Operator`] in the module of its family (`stateless`,
+//! `aggregate`, `table`, `process`, `sink`); the pipeline walks the graph,
+//! giving each operator a batch from one of its inputs and passing what it
+//! emits to its children, and runs the lifecycle around them: sources,
+//! punctuation, store flushes before a commit, checkpoints.
+//!
+//! Records that a function rejects, traps on, or that fail their serde meet
+//! the application's [`ErrorPolicy`](crate::app::ErrorPolicy). A trap kills
+//! the plugin instance; the call is made again record by record with a new
+//! one, so that only the record that traps is treated as failed.
+
+mod aggregate;
+mod context;
+mod operator;
+mod process;
+mod sink;
+mod stateless;
+mod table;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::app::{App, ErrorPolicy};
+use crate::log::{Fetched, Log, LogError, LogRecord, Producer, TopicPartition};
+use crate::plugin::{FunctionKind, PUNCTUATION_HEADER, PluginError};
+use crate::record::Record;
+use crate::serdes::Serde;
+use crate::store::{GlobalStore, StoreError, TaskStore, changelog_topic};
+use crate::topology::{Op, PunctuationTime, Topology};
+
+use context::{Cx, FailureKind, Shared, Stores, check};
+use operator::{Batch, Emit, Operator, Pass};
+
+/// The header that marks a grouped table's record as an old value to take
+/// out of its group's aggregate.
+pub const SUBTRACT_HEADER: &str = "eddy.subtract";
+
+/// Why processing stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    /// A record failed under the `fail` error policy.
+    #[error(
+        "node '{node}' failed on {source_partition} offset {offset}: {error} (error-policy: fail; use skip or dead-letter to go on past such records)"
+    )]
+    RecordFailed {
+        /// The node.
+        node: String,
+        /// Where the input record came from.
+        source_partition: TopicPartition,
+        /// Its offset.
+        offset: u64,
+        /// What went wrong.
+        error: String,
+    },
+    /// The plugin could not be instantiated.
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    /// The log failed.
+    #[error(transparent)]
+    Log(#[from] LogError),
+    /// A state store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stateful node ran for a task whose stores were not opened (a bug).
+    #[error("node '{0}' has no store open for task {1}")]
+    NoStore(String, u32),
+    /// A processor names a store that is neither its own nor a global table's.
+    #[error("node '{node}' uses store '{store}', which is not open")]
+    UnknownStore {
+        /// The node.
+        node: String,
+        /// The store.
+        store: String,
+    },
+}
+
+/// Counts kept by a pipeline.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PipelineStats {
+    /// Records written to sink topics.
+    pub records_out: u64,
+    /// Records skipped under the `skip` policy.
+    pub skipped: u64,
+    /// Records written to the dead-letter topic.
+    pub dead_lettered: u64,
+}
+
+/// A source node: the topics it reads and how their records are checked.
+struct Source {
+    node: usize,
+    topics: Vec<String>,
+    key: Serde,
+    value: Serde,
+    /// True for a table: records update the node's store, which passes them
+    /// on as it flushes.
+    table: bool,
+}
+
+/// A processor's punctuation schedule.
+struct Punctuator {
+    node: usize,
+    every: i64,
+    clock: PunctuationTime,
+    /// For stream time: the source topics upstream of the node. Only they
+    /// advance its stream time (as a sub-topology's own task in Kafka
+    /// Streams), so records coming back through a repartition topic are not
+    /// late against their own input.
+    topics: Vec<String>,
+}
+
+/// The topology of an [`App`], ready to process batches.
+pub struct Pipeline {
+    ops: Vec<Box<dyn Operator>>,
+    sources: Vec<Source>,
+    shared: Shared,
+    /// The tasks of this pipeline.
+    tasks: Vec<u32>,
+    punctuators: Vec<Punctuator>,
+    /// Stores processors name that are not task stores, by node: they must
+    /// be global tables' stores.
+    global_uses: Vec<(usize, String)>,
+    /// Largest record timestamp seen, per (task, punctuator node).
+    stream_time: BTreeMap<(u32, usize), i64>,
+    /// Next punctuation time per (task, node): stream time or wall-clock ms.
+    next_punctuation: BTreeMap<(u32, usize), i64>,
+    /// A fixed wall clock `(start, now)`, or none for the system clock.
+    wall_clock: Option<(i64, i64)>,
+    app_id: String,
+}
+
+fn partitions_of(log: &dyn Log, topic: &str) -> Result<Vec<TopicPartition>, LogError> {
+    let n = log.partitions(topic)?.ok_or_else(|| LogError::UnknownTopic(topic.to_owned()))?;
+    Ok((0..n).map(|p| TopicPartition::new(topic, p)).collect())
+}
+
+impl Pipeline {
+    /// Prepares `app`'s topology; sink and dead-letter topics must exist in `log`.
+    pub fn new(app: &App, log: &dyn Log) -> Result<Pipeline, ProcessError> {
+        let topology = &app.topology;
+        let manifest = app.plugin.manifest();
+        let index = |name: &str| manifest.index_of(name).expect("topology was checked against the manifest");
+        let mut stores = Stores { of_node: vec![None; topology.nodes.len()], ..Stores::default() };
+        for (node, spec) in topology.stores() {
+            let op = &topology.nodes[node].op;
+            let emits = !matches!(op, Op::Process { .. } | Op::TableGroupBy { .. });
+            if !matches!(op, Op::Process { .. }) {
+                stores.of_node[node] = Some(stores.specs.len());
+            }
+            stores.specs.push((spec.clone(), emits.then_some(node)));
+        }
+        let store_id = |name: &str| stores.specs.iter().position(|(s, _)| s.name == name);
+        let mut ops: Vec<Box<dyn Operator>> = Vec::with_capacity(topology.nodes.len());
+        let mut sources = Vec::new();
+        let mut global_uses = Vec::new();
+        for (i, node) in topology.nodes.iter().enumerate() {
+            ops.push(match &node.op {
+                Op::Source { topics, key_serde, value_serde, table } => {
+                    let (topics, key, value, table) = (topics.clone(), *key_serde, *value_serde, table.is_some());
+                    sources.push(Source { node: i, topics, key, value, table });
+                    Box::new(Pass)
+                }
+                Op::Count { subtract, .. } => Box::new(aggregate::Count { subtract: *subtract }),
+                Op::Aggregate { kind, function, subtractor, cogroup, .. } => Box::new(aggregate::Aggregate {
+                    kind: *kind,
+                    function: index(function),
+                    subtractor: subtractor.as_deref().map(index),
+                    cogroup: cogroup.iter().map(|(input, f)| (*input, index(f))).collect(),
+                }),
+                Op::TableGroupBy { function, .. } => Box::new(table::TableGroupBy { function: index(function) }),
+                Op::Materialize { .. } => Box::new(table::Materialize),
+                Op::Process { function, stores, punctuate } => {
+                    let slots: Vec<(String, Option<usize>)> =
+                        stores.iter().map(|s| (s.name.clone(), store_id(&s.name))).collect();
+                    global_uses.extend(slots.iter().filter(|(_, id)| id.is_none()).map(|(name, _)| (i, name.clone())));
+                    Box::new(process::Processor {
+                        function: index(function),
+                        slots,
+                        punctuator: punctuate.as_ref().map(|p| index(&p.function)),
+                    })
+                }
+                Op::Filter { function, negate } if node.table => Box::new(table::TableStep {
+                    function: index(function),
+                    kind: FunctionKind::Predicate,
+                    negate: *negate,
+                }),
+                Op::Transform { kind, function } if node.table => {
+                    Box::new(table::TableStep { function: index(function), kind: *kind, negate: false })
+                }
+                Op::Filter { function, negate } => {
+                    Box::new(stateless::Filter { function: index(function), negate: *negate })
+                }
+                Op::Transform { kind, function } => {
+                    Box::new(stateless::Transform { kind: *kind, function: index(function) })
+                }
+                Op::Split { branches } => Box::new(stateless::Split {
+                    branches: branches.iter().map(|(b, p)| (*b, p.as_deref().map(index))).collect(),
+                }),
+                Op::GlobalTable { .. } | Op::ToStream | Op::Branch | Op::Merge => Box::new(Pass),
+                Op::Sink { topic, key_serde, value_serde } => Box::new(sink::Sink {
+                    partitions: partitions_of(log, topic)?,
+                    key: *key_serde,
+                    value: *value_serde,
+                    next: 0,
+                }),
+            });
+        }
+        for (head, steps, nodes) in stateless::chains(topology, index) {
+            ops[head] = Box::new(stateless::Chain { steps: steps.into(), nodes: nodes.into() });
+        }
+        let dead_letter = match app.error_policy {
+            ErrorPolicy::DeadLetter => Some(partitions_of(log, &app.dead_letter_topic)?),
+            _ => None,
+        };
+        let names = topology.nodes.iter().map(|n| n.name.clone()).collect();
+        Ok(Pipeline {
+            ops,
+            sources,
+            shared: Shared::new(names, topology.children(), app.plugin.clone(), app.error_policy, dead_letter, stores),
+            tasks: Vec::new(),
+            punctuators: punctuators(topology),
+            global_uses,
+            stream_time: BTreeMap::new(),
+            next_punctuation: BTreeMap::new(),
+            wall_clock: None,
+            app_id: app.id.clone(),
+        })
+    }
+
+    /// Counts so far.
+    pub fn stats(&self) -> PipelineStats {
+        self.shared.stats
+    }
+
+    /// Opens (and restores) the task stores of `tasks`, dividing
+    /// `cache_bytes` evenly among them, and gives processors the global
+    /// tables' stores. Without a state directory, only tasks without stores
+    /// can run.
+    pub fn open_tasks(
+        &mut self,
+        tasks: &[u32],
+        state_dir: Option<&Path>,
+        cache_bytes: usize,
+        globals: &[Arc<GlobalStore>],
+        log: &dyn Log,
+    ) -> Result<(), ProcessError> {
+        self.tasks = tasks.to_vec();
+        let stores = &mut self.shared.stores;
+        stores.globals = globals.iter().map(|g| (g.name().to_owned(), g.clone())).collect();
+        let count = (tasks.len() * stores.specs.len()).max(1);
+        for &task in tasks {
+            for (id, (spec, _)) in stores.specs.iter().enumerate() {
+                let Some(state_dir) = state_dir else {
+                    return Err(ProcessError::NoStore(spec.name.clone(), task));
+                };
+                let store =
+                    TaskStore::open(state_dir, &self.app_id, &spec.name, task, spec.kind, cache_bytes / count, log)?;
+                stores.open.insert((task, id), store);
+            }
+        }
+        // Every store a processor names is its own or a global table's.
+        for (node, name) in &self.global_uses {
+            if !stores.globals.contains_key(name) {
+                return Err(ProcessError::UnknownStore { node: self.shared.names[*node].clone(), store: name.clone() });
+            }
+        }
+        Ok(())
+    }
+
+    /// Pushes records fetched from one partition through every source that
+    /// reads its topic, sending outputs (and dead letters) to `out`. Stream-
+    /// time punctuators run between the records where their stream time (the
+    /// largest timestamp, in this task, of the topics that reach them)
+    /// crosses their next punctuation time.
+    pub fn process(&mut self, input: &Fetched, out: &mut dyn Producer) -> Result<(), ProcessError> {
+        let task = input.partition.partition;
+        let topic = &*input.partition.topic;
+        let punctuators: Vec<usize> = self
+            .punctuators
+            .iter()
+            .filter(|p| p.clock == PunctuationTime::Stream && p.topics.iter().any(|t| t == topic))
+            .map(|p| p.node)
+            .collect();
+        if punctuators.is_empty() {
+            return self.process_segment(input, out);
+        }
+        let mut start = 0;
+        for (i, r) in input.records.iter().enumerate() {
+            let mut due = false;
+            for &node in &punctuators {
+                let time = self.stream_time.entry((task, node)).or_insert(r.record.timestamp);
+                *time = (*time).max(r.record.timestamp);
+                due |= self.next_punctuation.get(&(task, node)).is_some_and(|next| *time >= *next);
+            }
+            if due {
+                let segment =
+                    Fetched { partition: input.partition.clone(), records: input.records[start..=i].to_vec() };
+                self.process_segment(&segment, out)?;
+                start = i + 1;
+            }
+            for &node in &punctuators {
+                let time = self.stream_time[&(task, node)];
+                self.punctuate(task, node, PunctuationTime::Stream, time, out)?;
+            }
+        }
+        if start == 0 {
+            self.process_segment(input, out)
+        } else if start < input.records.len() {
+            let rest = Fetched { partition: input.partition.clone(), records: input.records[start..].to_vec() };
+            self.process_segment(&rest, out)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Fixes the wall clock: the time is `now`, and a punctuator runs if the
+    /// clock crossed a multiple of its interval since `start` (see
+    /// [`crate::runtime::RunOptions::wall_clock`]).
+    pub fn set_wall_clock(&mut self, clock: Option<(i64, i64)>) {
+        self.wall_clock = clock;
+    }
+
+    /// Runs the wall-clock punctuators that are due. Call often (the worker
+    /// calls it after every poll, records or not).
+    pub fn punctuate_wall_clock(&mut self, out: &mut dyn Producer) -> Result<(), ProcessError> {
+        let nodes: Vec<(usize, i64)> =
+            self.punctuators.iter().filter(|p| p.clock == PunctuationTime::Wall).map(|p| (p.node, p.every)).collect();
+        if nodes.is_empty() {
+            return Ok(());
+        }
+        let now = match self.wall_clock {
+            Some((start, now)) => {
+                for &task in &self.tasks {
+                    for &(node, every) in &nodes {
+                        // Runs when the clock crosses a multiple of the interval.
+                        let next = (start.div_euclid(every) + 1) * every;
+                        self.next_punctuation.entry((task, node)).or_insert(next);
+                    }
+                }
+                now
+            }
+            None => crate::jsonl::now_ms(),
+        };
+        for task in self.tasks.clone() {
+            for &(node, _) in &nodes {
+                self.punctuate(task, node, PunctuationTime::Wall, now, out)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the punctuator of `node` for `task` if `now` has reached its
+    /// next time; a punctuator seen for the first time is scheduled for the
+    /// next multiple of its interval (stream time) or one interval from now
+    /// (wall clock).
+    fn punctuate(
+        &mut self,
+        task: u32,
+        node: usize,
+        clock: PunctuationTime,
+        now: i64,
+        out: &mut dyn Producer,
+    ) -> Result<(), ProcessError> {
+        let Some(every) = self.punctuators.iter().find(|p| p.node == node).map(|p| p.every) else { return Ok(()) };
+        let following = match clock {
+            PunctuationTime::Stream => (now.div_euclid(every) + 1) * every,
+            PunctuationTime::Wall => now + every,
+        };
+        let next = self.next_punctuation.entry((task, node)).or_insert(following);
+        if now < *next {
+            return Ok(());
+        }
+        *next = following;
+        let record = Record { key: None, value: None, timestamp: now, headers: Vec::new() }
+            .with_header(PUNCTUATION_HEADER, clock.as_str());
+        // Errors name the punctuation as the record's source.
+        let input = Fetched {
+            partition: TopicPartition::new(&format!("{}-punctuation", self.shared.names[node]), task),
+            records: vec![LogRecord { offset: 0, record }],
+        };
+        let mut cx = Cx { shared: &mut self.shared, node, task, input: &input, out, flushed: Vec::new() };
+        let emit = self.ops[node].punctuate(&mut cx, clock, now)?;
+        let flushed = cx.flushed;
+        self.after(node, task, emit, flushed, &input, out)
+    }
+
+    /// Reads a fetched segment through every source of its topic.
+    fn process_segment(&mut self, input: &Fetched, out: &mut dyn Producer) -> Result<(), ProcessError> {
+        let task = input.partition.partition;
+        for s in 0..self.sources.len() {
+            let Source { node, ref topics, key, value, table } = self.sources[s];
+            if !topics.iter().any(|t| **t == *input.partition.topic) {
+                continue;
+            }
+            let mut cx = Cx { shared: &mut self.shared, node, task, input, out: &mut *out, flushed: Vec::new() };
+            let mut batch = Batch::with_capacity(input.records.len());
+            for (i, lr) in input.records.iter().enumerate() {
+                let checked = check(key, lr.record.key.as_deref(), "key")
+                    .and_then(|()| check(value, lr.record.value.as_deref(), "value"));
+                match checked {
+                    Ok(()) => batch.push(lr.record.clone(), i as u32),
+                    Err(e) => cx.reject(node, i as u32, FailureKind::Deserialization, e)?,
+                }
+            }
+            let emit = if table {
+                // A table's store passes its updates on as it flushes.
+                for r in batch.records {
+                    let Some(key) = r.key else { continue };
+                    cx.update(node, key, r.value)?;
+                }
+                Emit::Nothing
+            } else {
+                Emit::All(batch)
+            };
+            let flushed = cx.flushed;
+            self.after(node, task, emit, flushed, input, out)?;
+        }
+        Ok(())
+    }
+
+    /// Runs `node` over a batch that node `from` passed on, then passes on
+    /// what it emits and what its stores flushed.
+    fn run(
+        &mut self,
+        node: usize,
+        from: usize,
+        batch: Batch,
+        input: &Fetched,
+        out: &mut dyn Producer,
+    ) -> Result<(), ProcessError> {
+        let task = input.partition.partition;
+        let mut cx = Cx { shared: &mut self.shared, node, task, input, out: &mut *out, flushed: Vec::new() };
+        let emit = self.ops[node].process(&mut cx, from, batch)?;
+        let flushed = cx.flushed;
+        self.after(node, task, emit, flushed, input, out)
+    }
+
+    /// Passes on what `node` emitted, then what stores flushed meanwhile.
+    fn after(
+        &mut self,
+        node: usize,
+        task: u32,
+        emit: Emit,
+        flushed: Vec<(usize, Vec<Record>)>,
+        input: &Fetched,
+        out: &mut dyn Producer,
+    ) -> Result<(), ProcessError> {
+        match emit {
+            Emit::Nothing => {}
+            Emit::All(batch) => self.forward(node, batch, input, out)?,
+            Emit::As(as_node, batch) => self.forward(as_node, batch, input, out)?,
+            Emit::To(batches) => {
+                for (child, batch) in batches {
+                    if !batch.is_empty() {
+                        self.run(child, node, batch, input, out)?;
+                    }
+                }
+            }
+        }
+        for (id, records) in flushed {
+            self.forward_flushed(task, id, records, out)?;
+        }
+        Ok(())
+    }
+
+    /// Gives a batch to every child of `node`.
+    fn forward(
+        &mut self,
+        node: usize,
+        batch: Batch,
+        input: &Fetched,
+        out: &mut dyn Producer,
+    ) -> Result<(), ProcessError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let count = self.shared.children[node].len();
+        let mut batch = Some(batch);
+        for i in 0..count {
+            let child = self.shared.children[node][i];
+            let b = if i + 1 == count {
+                batch.take().expect("the last child takes it")
+            } else {
+                batch.clone().expect("kept for the last child")
+            };
+            self.run(child, node, b, input, out)?;
+        }
+        Ok(())
+    }
+
+    /// Sends records a store flushed to the children of the node it belongs
+    /// to, if that node passes its updates on. They come from no single input
+    /// record: errors downstream name the store's changelog as their source.
+    fn forward_flushed(
+        &mut self,
+        task: u32,
+        id: usize,
+        flushed: Vec<Record>,
+        out: &mut dyn Producer,
+    ) -> Result<(), ProcessError> {
+        let (spec, Some(node)) = &self.shared.stores.specs[id] else { return Ok(()) };
+        if flushed.is_empty() {
+            return Ok(());
+        }
+        let node = *node;
+        let partition = TopicPartition::new(&changelog_topic(&self.app_id, &spec.name), task);
+        let batch = Batch { records: flushed.clone(), origins: (0..flushed.len() as u32).collect() };
+        let records = flushed.into_iter().map(|record| LogRecord { offset: 0, record }).collect();
+        let input = Fetched { partition, records };
+        self.forward(node, batch, &input, out)
+    }
+
+    /// Flushes every store's cache (writing local stores and changelogs, and
+    /// sending the updates downstream). Call before each commit.
+    pub fn flush(&mut self, out: &mut dyn Producer) -> Result<(), ProcessError> {
+        // Downstream of one store may be another: flush until all are clean.
+        for _ in 0..64 {
+            let dirty: Vec<(u32, usize)> =
+                self.shared.stores.open.iter().filter(|(_, s)| s.is_dirty()).map(|(k, _)| *k).collect();
+            if dirty.is_empty() {
+                return Ok(());
+            }
+            for (task, id) in dirty {
+                let flushed = match self.shared.stores.open.get_mut(&(task, id)) {
+                    Some(store) => store.flush(out)?,
+                    None => Vec::new(),
+                };
+                self.forward_flushed(task, id, flushed, out)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a clean stop in every store. Call after the final commit.
+    pub fn checkpoint(&mut self, log: &dyn Log) -> Result<(), ProcessError> {
+        for store in self.shared.stores.open.values_mut() {
+            store.checkpoint(log)?;
+        }
+        Ok(())
+    }
+}
+
+/// Each punctuating processor's schedule, with the source topics upstream of
+/// it for stream time.
+fn punctuators(topology: &Topology) -> Vec<Punctuator> {
+    let nodes = &topology.nodes;
+    let mut out = Vec::new();
+    for (i, n) in nodes.iter().enumerate() {
+        let Op::Process { punctuate: Some(p), .. } = &n.op else { continue };
+        let mut topics = Vec::new();
+        let mut seen = HashSet::new();
+        let mut stack = vec![i];
+        while let Some(at) = stack.pop() {
+            if !seen.insert(at) {
+                continue;
+            }
+            if let Op::Source { topics: ts, .. } = &nodes[at].op {
+                topics.extend(ts.iter().cloned());
+            }
+            stack.extend(nodes[at].inputs.iter().copied());
+        }
+        out.push(Punctuator { node: i, every: p.every_ms as i64, clock: p.time, topics });
+    }
+    out
+}

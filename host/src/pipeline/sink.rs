@@ -1,0 +1,43 @@
+//! Sinks: records checked against the sink's serdes and sent to a topic,
+//! partitioned by key (Kafka's default partitioner) or round robin.
+
+use crate::log::TopicPartition;
+use crate::partition::partition_for_key;
+use crate::serdes::Serde;
+
+use super::ProcessError;
+use super::context::{Cx, FailureKind, check};
+use super::operator::{Batch, Emit, Operator};
+
+/// Writes records to a topic.
+pub(crate) struct Sink {
+    pub partitions: Vec<TopicPartition>,
+    pub key: Serde,
+    pub value: Serde,
+    /// The partition of the last record without a key.
+    pub next: u32,
+}
+
+impl Operator for Sink {
+    fn process(&mut self, cx: &mut Cx<'_>, _from: usize, batch: Batch) -> Result<Emit, ProcessError> {
+        for (r, origin) in batch.records.into_iter().zip(batch.origins) {
+            let checked =
+                check(self.key, r.key.as_deref(), "key").and_then(|()| check(self.value, r.value.as_deref(), "value"));
+            if let Err(e) = checked {
+                cx.reject(cx.node, origin, FailureKind::Serialization, e)?;
+                continue;
+            }
+            let n = self.partitions.len() as u32;
+            let p = match &r.key {
+                Some(k) => partition_for_key(k, n),
+                None => {
+                    self.next = (self.next + 1) % n;
+                    self.next
+                }
+            };
+            cx.out.send(&self.partitions[p as usize], r)?;
+            cx.shared.stats.records_out += 1;
+        }
+        Ok(Emit::Nothing)
+    }
+}
