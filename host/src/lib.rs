@@ -5,7 +5,8 @@
 //! - [`plugin`]: loading plugins ([`plugin::WasmPlugin`]) and calling them in batches.
 //! - [`log`]: the log backend trait and the embedded, on-disk backend.
 //! - [`app`]: an application file: id, plugin, topology, error policy.
-//! - [`runtime`]: tasks, threads, commits: `eddy run`.
+//! - [`task`]: tasks, one per sub-topology and partition.
+//! - [`runtime`]: threads running tasks, commits: `eddy run`.
 //! - [`store`]: state stores (RocksDB or memory) with a record cache and changelogs.
 //! - [`testing`]: the broker-free test driver for plugin authors.
 //!
@@ -29,5 +30,6 @@ pub mod record;
 pub mod runtime;
 pub mod serdes;
 pub mod store;
+pub mod task;
 pub mod testing;
 pub mod topology;

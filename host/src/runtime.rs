@@ -1,8 +1,8 @@
 //! Running an application: tasks, worker threads and commits.
 //!
-//! As in Kafka Streams, there is one task per input partition: task `i` reads
-//! partition `i` of every source topic that has one, so the task count is the
-//! largest partition count of the sources. Tasks are spread over the worker
+//! As in Kafka Streams, a task is one sub-topology's work on one partition
+//! number ([`crate::task`]): task `s_p` reads partition `p` of every source
+//! topic of sub-topology `s` that has one. Tasks are spread over the worker
 //! threads. Each thread polls its tasks' partitions, pushes the records
 //! through its [`Pipeline`], and every commit interval commits the outputs
 //! and its tasks' input offsets in one transaction: after a crash, the
@@ -18,6 +18,7 @@ use crate::app::{App, ErrorPolicy};
 use crate::log::{Log, LogError, TopicPartition};
 use crate::pipeline::{Pipeline, PipelineStats, ProcessError};
 use crate::store::{GlobalStore, StoreError, changelog_topic};
+use crate::task::{self, Task};
 
 /// How often running applications look for changelogs to compact.
 const COMPACT_EVERY: Duration = Duration::from_secs(10);
@@ -131,17 +132,18 @@ pub enum RunError {
     Store(#[from] StoreError),
 }
 
-/// The tasks of an application on a log: for each task, its input partitions.
-pub fn plan_tasks(app: &App, log: &dyn Log) -> Result<Vec<Vec<TopicPartition>>, RunError> {
-    let mut counts = Vec::new();
-    for topic in app.topology.source_topics() {
-        let n = log.partitions(topic)?.ok_or_else(|| LogError::UnknownTopic(topic.to_owned()))?;
-        counts.push((topic, n));
-    }
-    let tasks = counts.iter().map(|(_, n)| *n).max().unwrap_or(0);
-    Ok((0..tasks)
-        .map(|i| counts.iter().filter(|(_, n)| i < *n).map(|(t, _)| TopicPartition::new(t, i)).collect())
-        .collect())
+/// Each task store's changelog topic with the partitions it needs: one per
+/// task of the store's sub-topology.
+fn changelogs(app: &App, tasks: &[Task]) -> Vec<(String, u32)> {
+    let of = task::subtopology_of(&app.topology);
+    app.topology
+        .stores()
+        .into_iter()
+        .map(|(node, spec)| {
+            let count = tasks.iter().filter(|t| Some(t.id.subtopology) == of[node]).count();
+            (changelog_topic(&app.id, &spec.name), count as u32)
+        })
+        .collect()
 }
 
 /// Creates missing repartition topics with the partitions they ask for, or
@@ -183,7 +185,7 @@ pub fn run_with_stats(
             Err(e) => return Err(e.into()),
         }
     }
-    let tasks = plan_tasks(app, &*log)?;
+    let tasks = task::plan(&app.topology, &*log)?;
     let stores = app.topology.stores();
     let global_tables = app.topology.global_tables();
     let state_dir = match &options.state_dir {
@@ -197,40 +199,34 @@ pub fn run_with_stats(
         let dir = state_dir.expect("checked above");
         globals.push(Arc::new(GlobalStore::open(dir, &app.id, &spec.name, topic, spec.kind, &*log)?));
     }
-    for (_, store) in stores {
-        let topic = changelog_topic(&app.id, &store.name);
-        let partitions = match log.partitions(&topic)? {
+    let changelogs = changelogs(app, &tasks);
+    for (topic, needed) in &changelogs {
+        let partitions = match log.partitions(topic)? {
             Some(n) => n,
-            None => match log.create_topic(&topic, tasks.len().max(1) as u32) {
-                Ok(()) | Err(LogError::TopicExists { .. }) => log.partitions(&topic)?.unwrap_or(0),
+            None => match log.create_topic(topic, (*needed).max(1)) {
+                Ok(()) | Err(LogError::TopicExists { .. }) => log.partitions(topic)?.unwrap_or(0),
                 Err(e) => return Err(e.into()),
             },
         };
-        if (partitions as usize) < tasks.len() {
-            return Err(RunError::ChangelogTooSmall { topic, partitions, tasks: tasks.len() });
+        if partitions < *needed {
+            return Err(RunError::ChangelogTooSmall { topic: topic.clone(), partitions, tasks: *needed as usize });
         }
     }
     let threads = options.threads.unwrap_or(app.threads).clamp(1, tasks.len().max(1));
-    let mut per_thread: Vec<Vec<TopicPartition>> = vec![Vec::new(); threads];
+    let mut per_thread: Vec<Vec<Task>> = vec![Vec::new(); threads];
     for (i, task) in tasks.iter().enumerate() {
-        per_thread[i % threads].extend(task.iter().cloned());
+        per_thread[i % threads].push(task.clone());
     }
     let first_error: Arc<Mutex<Option<RunError>>> = Arc::default();
     let idle = Idle {
         count: std::sync::atomic::AtomicUsize::new(0),
         threads,
-        partitions: tasks.iter().flatten().cloned().collect(),
+        partitions: tasks.iter().flat_map(|t| t.inputs.iter().cloned()).collect(),
     };
     let idle = &idle;
     let workers_done = AtomicBool::new(false);
-    let changelogs: Vec<TopicPartition> = app
-        .topology
-        .stores()
-        .into_iter()
-        .flat_map(|(_, s)| {
-            (0..tasks.len() as u32).map(move |p| TopicPartition::new(&changelog_topic(&app.id, &s.name), p))
-        })
-        .collect();
+    let changelogs: Vec<TopicPartition> =
+        changelogs.iter().flat_map(|(topic, n)| (0..*n).map(move |p| TopicPartition::new(topic, p))).collect();
     std::thread::scope(|scope| {
         if !changelogs.is_empty() {
             // Changelogs are compacted as they grow, as Kafka's log cleaner
@@ -277,14 +273,14 @@ pub fn run_with_stats(
         let handles: Vec<_> = per_thread
             .into_iter()
             .enumerate()
-            .map(|(i, partitions)| {
+            .map(|(i, thread_tasks)| {
                 let (log, options, stats, first_error) =
                     (log.clone(), options.clone(), stats.clone(), first_error.clone());
                 let thread = std::thread::Builder::new().name(format!("eddy-worker-{i}"));
                 let globals = &globals;
                 let handle = thread.spawn_scoped(scope, move || {
-                    let result =
-                        Worker::new(app, &*log, &options, &stats, idle, partitions, globals).and_then(|mut w| w.run());
+                    let result = Worker::new(app, &*log, &options, &stats, idle, thread_tasks, globals)
+                        .and_then(|mut w| w.run());
                     if let Err(e) = result {
                         options.stop.store(true, Ordering::SeqCst);
                         first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
@@ -369,9 +365,10 @@ impl<'a> Worker<'a> {
         options: &'a RunOptions,
         stats: &'a RunStats,
         idle: &'a Idle,
-        partitions: Vec<TopicPartition>,
+        tasks: Vec<Task>,
         globals: &[Arc<GlobalStore>],
     ) -> Result<Self, RunError> {
+        let partitions: Vec<TopicPartition> = tasks.iter().flat_map(|t| t.inputs.iter().cloned()).collect();
         let mut positions = BTreeMap::new();
         let mut assignment = Vec::new();
         for tp in &partitions {
@@ -384,10 +381,8 @@ impl<'a> Worker<'a> {
         let mut consumer = log.consumer()?;
         consumer.assign(&assignment)?;
         let mut pipeline = Pipeline::new(app, log)?;
-        let mut tasks: Vec<u32> = partitions.iter().map(|tp| tp.partition).collect();
-        tasks.sort_unstable();
-        tasks.dedup();
-        pipeline.open_tasks(&tasks, options.state_dir.as_deref(), app.cache_max_bytes, globals, log)?;
+        let ids: Vec<_> = tasks.iter().map(|t| t.id).collect();
+        pipeline.open_tasks(&ids, options.state_dir.as_deref(), app.cache_max_bytes, globals, log)?;
         pipeline.set_wall_clock(options.wall_clock);
         Ok(Worker {
             app,
@@ -509,8 +504,8 @@ impl<'a> Worker<'a> {
 /// input partitions.
 pub fn lag(app: &App, log: &dyn Log) -> Result<u64, RunError> {
     let mut lag = 0;
-    for task in plan_tasks(app, log)? {
-        for tp in task {
+    for task in task::plan(&app.topology, log)? {
+        for tp in task.inputs {
             let end = log.end_offset(&tp)?;
             lag += end.saturating_sub(log.committed(&app.id, &tp)?.unwrap_or(0));
         }

@@ -38,13 +38,16 @@ impl FailureKind {
 /// The task stores of a pipeline and the global tables' stores.
 #[derive(Default)]
 pub(crate) struct Stores {
-    /// Open task stores by (task, store id).
+    /// Open task stores by (partition, store id): a store belongs to one
+    /// sub-topology, so the partition names its task.
     pub open: BTreeMap<(u32, usize), TaskStore>,
     /// The task stores, by id, with the node whose children get what the
     /// store flushes (none for processors' and group-by's stores).
     pub specs: Vec<(StoreSpec, Option<usize>)>,
     /// The store id of each node that owns one.
     pub of_node: Vec<Option<usize>>,
+    /// The sub-topology of each store, by id: its tasks hold one each.
+    pub subtopology: Vec<Option<usize>>,
     /// Global tables' stores, by store name.
     pub globals: HashMap<String, Arc<GlobalStore>>,
 }

@@ -32,6 +32,7 @@ use crate::plugin::{FunctionKind, PUNCTUATION_HEADER, PluginError};
 use crate::record::Record;
 use crate::serdes::Serde;
 use crate::store::{GlobalStore, StoreError, TaskStore, changelog_topic};
+use crate::task::{self, TaskId};
 use crate::topology::{Op, PunctuationTime, Topology};
 
 use context::{Cx, FailureKind, Shared, Stores, check};
@@ -120,7 +121,9 @@ pub struct Pipeline {
     sources: Vec<Source>,
     shared: Shared,
     /// The tasks of this pipeline.
-    tasks: Vec<u32>,
+    tasks: Vec<TaskId>,
+    /// For each node, its sub-topology (none for global tables).
+    subtopology_of: Vec<Option<usize>>,
     punctuators: Vec<Punctuator>,
     /// Stores processors name that are not task stores, by node: they must
     /// be global tables' stores.
@@ -145,8 +148,10 @@ impl Pipeline {
         let topology = &app.topology;
         let manifest = app.plugin.manifest();
         let index = |name: &str| manifest.index_of(name).expect("topology was checked against the manifest");
+        let subtopology_of = task::subtopology_of(topology);
         let mut stores = Stores { of_node: vec![None; topology.nodes.len()], ..Stores::default() };
         for (node, spec) in topology.stores() {
+            stores.subtopology.push(subtopology_of[node]);
             let op = &topology.nodes[node].op;
             let emits = !matches!(op, Op::Process { .. } | Op::TableGroupBy { .. });
             if !matches!(op, Op::Process { .. }) {
@@ -225,6 +230,7 @@ impl Pipeline {
             tasks: Vec::new(),
             punctuators: punctuators(topology),
             global_uses,
+            subtopology_of,
             stream_time: BTreeMap::new(),
             next_punctuation: BTreeMap::new(),
             wall_clock: None,
@@ -237,13 +243,12 @@ impl Pipeline {
         self.shared.stats
     }
 
-    /// Opens (and restores) the task stores of `tasks`, dividing
-    /// `cache_bytes` evenly among them, and gives processors the global
-    /// tables' stores. Without a state directory, only tasks without stores
-    /// can run.
+    /// Opens (and restores) the stores of `tasks`, dividing `cache_bytes`
+    /// evenly among them, and gives processors the global tables' stores.
+    /// Without a state directory, only tasks without stores can run.
     pub fn open_tasks(
         &mut self,
-        tasks: &[u32],
+        tasks: &[TaskId],
         state_dir: Option<&Path>,
         cache_bytes: usize,
         globals: &[Arc<GlobalStore>],
@@ -252,15 +257,19 @@ impl Pipeline {
         self.tasks = tasks.to_vec();
         let stores = &mut self.shared.stores;
         stores.globals = globals.iter().map(|g| (g.name().to_owned(), g.clone())).collect();
-        let count = (tasks.len() * stores.specs.len()).max(1);
+        let of_task = |task: &TaskId| stores.subtopology.iter().filter(|s| **s == Some(task.subtopology)).count();
+        let count = tasks.iter().map(of_task).sum::<usize>().max(1);
         for &task in tasks {
             for (id, (spec, _)) in stores.specs.iter().enumerate() {
+                if stores.subtopology[id] != Some(task.subtopology) {
+                    continue;
+                }
                 let Some(state_dir) = state_dir else {
-                    return Err(ProcessError::NoStore(spec.name.clone(), task));
+                    return Err(ProcessError::NoStore(spec.name.clone(), task.partition));
                 };
                 let store =
                     TaskStore::open(state_dir, &self.app_id, &spec.name, task, spec.kind, cache_bytes / count, log)?;
-                stores.open.insert((task, id), store);
+                stores.open.insert((task.partition, id), store);
             }
         }
         // Every store a processor names is its own or a global table's.
@@ -333,23 +342,28 @@ impl Pipeline {
         if nodes.is_empty() {
             return Ok(());
         }
+        // Each punctuator runs for the tasks of its own sub-topology.
+        let mut due = Vec::new();
+        for task in &self.tasks {
+            for &(node, every) in &nodes {
+                if self.subtopology_of[node] == Some(task.subtopology) {
+                    due.push((task.partition, node, every));
+                }
+            }
+        }
         let now = match self.wall_clock {
             Some((start, now)) => {
-                for &task in &self.tasks {
-                    for &(node, every) in &nodes {
-                        // Runs when the clock crosses a multiple of the interval.
-                        let next = (start.div_euclid(every) + 1) * every;
-                        self.next_punctuation.entry((task, node)).or_insert(next);
-                    }
+                for &(task, node, every) in &due {
+                    // Runs when the clock crosses a multiple of the interval.
+                    let next = (start.div_euclid(every) + 1) * every;
+                    self.next_punctuation.entry((task, node)).or_insert(next);
                 }
                 now
             }
             None => crate::jsonl::now_ms(),
         };
-        for task in self.tasks.clone() {
-            for &(node, _) in &nodes {
-                self.punctuate(task, node, PunctuationTime::Wall, now, out)?;
-            }
+        for (task, node, _) in due {
+            self.punctuate(task, node, PunctuationTime::Wall, now, out)?;
         }
         Ok(())
     }

@@ -159,14 +159,23 @@ mod tests {
     use super::*;
     use crate::log::{EmbeddedLog, Log};
     use crate::store::StoreKind;
+    use crate::task::TaskId;
 
     #[test]
     fn reads_see_pending_writes_and_discard_drops_them() {
         let dir = tempfile::tempdir().unwrap();
         let log = EmbeddedLog::open(dir.path().join("log"), false).unwrap();
         log.create_topic("app-s-changelog", 1).unwrap();
-        let store =
-            TaskStore::open(&dir.path().join("state"), "app", "s", 0, StoreKind::InMemory, 1 << 20, &log).unwrap();
+        let store = TaskStore::open(
+            &dir.path().join("state"),
+            "app",
+            "s",
+            TaskId { subtopology: 0, partition: 0 },
+            StoreKind::InMemory,
+            1 << 20,
+            &log,
+        )
+        .unwrap();
         let mut access = StoreAccess::default();
         access.push("s", SlotStore::Task(store));
         let slot = access.open("s").unwrap();

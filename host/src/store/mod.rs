@@ -35,6 +35,7 @@ pub use rocks::RocksStore;
 
 use crate::log::{Log, LogError, Producer, TopicPartition};
 use crate::record::Record;
+use crate::task::TaskId;
 
 /// What went wrong in a store.
 #[derive(Debug, thiserror::Error)]
@@ -147,13 +148,15 @@ pub fn local_writes() -> u64 {
 }
 
 impl TaskStore {
-    /// Opens the store `name` of task `task` under `state_dir`, restoring it
-    /// from its changelog as the module documentation describes.
+    /// Opens the store `name` of task `task` under `state_dir`
+    /// (`<state-dir>/<app>/<task>/<store>`), restoring it from partition
+    /// `task.partition` of its changelog as the module documentation
+    /// describes.
     pub fn open(
         state_dir: &Path,
         app: &str,
         name: &str,
-        task: u32,
+        task: TaskId,
         kind: StoreKind,
         cache_bytes: usize,
         log: &dyn Log,
@@ -180,7 +183,7 @@ impl TaskStore {
             StoreKind::Persistent => Box::new(RocksStore::open(&dir.join("rocksdb"))?),
             StoreKind::InMemory => Box::new(MemoryStore::default()),
         };
-        let changelog = TopicPartition::new(&changelog_topic(app, name), task);
+        let changelog = TopicPartition::new(&changelog_topic(app, name), task.partition);
         let mut store =
             TaskStore { name: name.to_owned(), dir, local, cache: RecordCache::new(cache_bytes), changelog };
         store.restore(log, checkpoint.unwrap_or(0))?;

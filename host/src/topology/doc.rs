@@ -536,7 +536,32 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
         return Err(TopologyError::NoSource);
     }
     check_store_names(&nodes)?;
+    check_topics_read_once(&nodes)?;
     Ok(Topology { nodes, internal_topics })
+}
+
+/// A topic is read by one node, as in Kafka Streams: its partitions belong
+/// to the tasks of one sub-topology.
+fn check_topics_read_once(nodes: &[Node]) -> Result<(), TopologyError> {
+    let mut readers: HashMap<&str, &str> = HashMap::new();
+    for n in nodes {
+        let topics: Vec<&str> = match &n.op {
+            Op::Source { topics, .. } => topics.iter().map(String::as_str).collect(),
+            Op::GlobalTable { topic, .. } => vec![topic.as_str()],
+            _ => continue,
+        };
+        for topic in topics {
+            if let Some(other) = readers.insert(topic, &n.name) {
+                return Err(TopologyError::BadNode {
+                    node: n.name.clone(),
+                    problem: format!(
+                        "topic '{topic}' is read by node '{other}' too: read each topic once and take several branches from that node"
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Each store belongs to one node, except that processors may share their
@@ -848,6 +873,7 @@ mod tests {
                 "node name 's' is used twice",
             ),
             ("- { name: s, sorce: [a] }", "unknown field `sorce`"),
+            ("- { name: s, source: [a] }\n- { name: t, source: [b, a] }", "topic 'a' is read by node 's' too"),
         ];
         for (yaml, want) in cases {
             let err = parse(yaml).unwrap_err().to_string();

@@ -150,3 +150,37 @@ fn a_count_after_map_values_adds_no_repartition() {
     let topics = env.eddy(&["topic", "list"]);
     assert!(!topics.contains("repartition"), "{topics}");
 }
+
+#[test]
+fn each_sub_topology_has_its_own_tasks() {
+    let env = Env::new();
+    env.eddy(&["topic", "create", "lines", "--partitions", "2"]);
+    env.eddy(&["topic", "create", "counts-out", "--partitions", "2"]);
+    let (input, expected) = lines(1000);
+    let file = env.write("lines.txt", &input.iter().map(|l| format!("{l}\n")).collect::<String>());
+    env.eddy(&["produce", "lines", "--value-only", "--file", file.to_str().unwrap()]);
+    let body = "application-id: wc\ntopology:
+  - { name: lines, source: [lines], value-serde: string }
+  - { name: split, flat-map: split_words }
+  - { name: by-word, repartition: true, partitions: 6 }
+  - { name: counts, count: word-counts }
+  - { name: out, to: counts-out, key-serde: string, value-serde: i64 }
+";
+    let app = app_file(&env, "wc.yaml", eddy_tests::WORDS, body);
+    let run = env.eddy_output(&["run", app.to_str().unwrap(), "--until-idle", "--threads", "3"]);
+    let report = String::from_utf8_lossy(&run.stderr);
+    // Sub-topology 0 reads 2 partitions, sub-topology 1 the 6 of its
+    // repartition topic.
+    assert!(report.contains("8 task(s) on 3 thread(s)"), "{report}");
+    assert_eq!(scan_counts(&env, "wc", "word-counts"), expected);
+    let topics = env.eddy(&["topic", "list"]);
+    for want in ["wc-by-word-repartition\tpartitions=6", "wc-word-counts-changelog\tpartitions=6"] {
+        assert!(topics.contains(want), "{want} in\n{topics}");
+    }
+    let mut dirs: Vec<String> = std::fs::read_dir(env.data_dir().join("state").join("wc"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    dirs.sort();
+    assert_eq!(dirs, ["1_0", "1_1", "1_2", "1_3", "1_4", "1_5"], "only the counting tasks have stores");
+}

@@ -166,7 +166,8 @@ fn state_is_restored_from_the_changelog_or_the_checkpoint() {
     // A clean stop leaves a checkpoint per task store.
     let state = env.data_dir().join("state").join("wordcount");
     for task in 0..3 {
-        let checkpoint = state.join(task.to_string()).join("word-counts").join(".checkpoint");
+        // Word counting is sub-topology 1 (after the `words` topic).
+        let checkpoint = state.join(format!("1_{task}")).join("word-counts").join(".checkpoint");
         assert!(checkpoint.exists(), "{} missing", checkpoint.display());
     }
 
@@ -250,7 +251,7 @@ fn sigterm_stops_cleanly_with_checkpoints() {
     assert!(out.status.success(), "eddy run exits 0 on SIGTERM: {}", String::from_utf8_lossy(&out.stderr));
     let state = env.data_dir().join("state").join("wordcount");
     for task in 0..3 {
-        assert!(state.join(task.to_string()).join("word-counts").join(".checkpoint").exists());
+        assert!(state.join(format!("1_{task}")).join("word-counts").join(".checkpoint").exists());
     }
     assert_eq!(store_counts(&env), expected);
 }

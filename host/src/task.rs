@@ -1,0 +1,72 @@
+//! Tasks, as in Kafka Streams: the work of one sub-topology on one partition
+//! number. A sub-topology has as many tasks as the largest partition count
+//! of the topics it reads; task `s_p` reads partition `p` of each of them
+//! that has one, owns partition `p` of its stores' changelogs, and keeps its
+//! own stream time. Tasks of different sub-topologies are independent: they
+//! may run on different threads and move separately.
+
+use std::fmt;
+
+use crate::log::{Log, LogError, TopicPartition};
+use crate::topology::{Op, Topology};
+
+/// A task's name: its sub-topology and partition, shown as `1_3`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TaskId {
+    /// The sub-topology ([`Topology::subtopologies`]).
+    pub subtopology: usize,
+    /// The partition number it works on.
+    pub partition: u32,
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}_{}", self.subtopology, self.partition)
+    }
+}
+
+/// One task and the input partitions it reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Task {
+    /// Its name.
+    pub id: TaskId,
+    /// Partition `id.partition` of each source topic of its sub-topology that
+    /// has one.
+    pub inputs: Vec<TopicPartition>,
+}
+
+/// The tasks of a topology on a log, sub-topology by sub-topology.
+pub fn plan(topology: &Topology, log: &dyn Log) -> Result<Vec<Task>, LogError> {
+    let mut tasks = Vec::new();
+    for sub in topology.subtopologies() {
+        let mut counts: Vec<(&str, u32)> = Vec::new();
+        for &node in &sub.nodes {
+            let Op::Source { topics, .. } = &topology.nodes[node].op else { continue };
+            for topic in topics {
+                if counts.iter().any(|(t, _)| t == topic) {
+                    continue;
+                }
+                let n = log.partitions(topic)?.ok_or_else(|| LogError::UnknownTopic(topic.to_owned()))?;
+                counts.push((topic, n));
+            }
+        }
+        let partitions = counts.iter().map(|(_, n)| *n).max().unwrap_or(0);
+        for partition in 0..partitions {
+            let inputs =
+                counts.iter().filter(|(_, n)| partition < *n).map(|(t, _)| TopicPartition::new(t, partition)).collect();
+            tasks.push(Task { id: TaskId { subtopology: sub.id, partition }, inputs });
+        }
+    }
+    Ok(tasks)
+}
+
+/// For each node, its sub-topology (`None` for global tables).
+pub fn subtopology_of(topology: &Topology) -> Vec<Option<usize>> {
+    let mut of = vec![None; topology.nodes.len()];
+    for sub in topology.subtopologies() {
+        for &n in &sub.nodes {
+            of[n] = Some(sub.id);
+        }
+    }
+    of
+}
