@@ -26,11 +26,11 @@ impl Operator for Count {
         for r in batch.records {
             let delta = if self.subtract && r.header(SUBTRACT_HEADER).is_some() { -1 } else { 1 };
             let Some(key) = r.key else { continue };
-            let count = match cx.store(node)?.get(&key)? {
-                Some(v) => <[u8; 8]>::try_from(&v[..]).map(i64::from_be_bytes).unwrap_or(0),
-                None => 0,
+            let (count, timestamp) = match cx.store(node)?.get_timestamped(&key)? {
+                Some((v, ts)) => (decode_count(&v), ts.max(r.timestamp)),
+                None => (0, r.timestamp),
             };
-            cx.update(node, key, Some(Bytes::copy_from_slice(&(count + delta).to_be_bytes())))?;
+            cx.update(node, key, Some(encode_count(count + delta)), timestamp)?;
         }
         Ok(Emit::Nothing)
     }
@@ -48,8 +48,19 @@ pub(crate) struct Aggregate {
     pub cogroup: Vec<(usize, u32)>,
 }
 
-/// Records for one plugin call, with the key and input record of each.
-type Calls = (Vec<Record>, Vec<(Bytes, u32)>);
+/// A count as stores keep it: an `i64`, big-endian (Kafka's `LongSerializer`).
+pub(crate) fn encode_count(count: i64) -> Bytes {
+    Bytes::copy_from_slice(&count.to_be_bytes())
+}
+
+/// A stored count; anything but 8 bytes reads as 0.
+pub(crate) fn decode_count(v: &[u8]) -> i64 {
+    <[u8; 8]>::try_from(v).map(i64::from_be_bytes).unwrap_or(0)
+}
+
+/// Records for one plugin call, with the store key, the timestamp the
+/// result takes and the input record of each.
+type Calls = (Vec<Record>, Vec<(Bytes, i64, u32)>);
 
 impl Operator for Aggregate {
     /// Records go to the plugin in rounds with at most one record per key,
@@ -72,17 +83,19 @@ impl Operator for Aggregate {
             for (mut r, origin) in round {
                 let key = r.key.clone().expect("keyed");
                 let subtract = subtractor.is_some() && r.header(SUBTRACT_HEADER).is_some();
-                match cx.store(node)?.get(&key)? {
+                match cx.store(node)?.get_timestamped(&key)? {
                     // Nothing to take a value out of.
                     None if subtract => {}
-                    None if kind == FunctionKind::Reducer => cx.update(node, key, r.value)?,
+                    None if kind == FunctionKind::Reducer => cx.update(node, key, r.value, r.timestamp)?,
                     agg => {
-                        if let Some(agg) = agg {
+                        let mut timestamp = r.timestamp;
+                        if let Some((agg, ts)) = agg {
+                            timestamp = timestamp.max(ts);
                             r.headers.push(Header { name: AGGREGATE_HEADER.to_owned(), value: Some(agg) });
                         }
                         let call = &mut calls[subtract as usize];
                         call.0.push(r);
-                        call.1.push((key, origin));
+                        call.1.push((key, timestamp, origin));
                     }
                 }
             }
@@ -92,9 +105,9 @@ impl Operator for Aggregate {
                 }
                 let f = if i == 1 { subtractor.expect("subtracts only with a subtractor") } else { function };
                 let outcomes = cx.call(f, kind, &records)?;
-                for ((key, origin), outcome) in keys.into_iter().zip(outcomes) {
+                for ((key, timestamp, origin), outcome) in keys.into_iter().zip(outcomes) {
                     match outcome {
-                        Outcome::Value(v) => cx.update(node, key, v)?,
+                        Outcome::Value(v) => cx.update(node, key, v, timestamp)?,
                         other => cx.reject(node, origin, FailureKind::Function, failure(other, kind))?,
                     }
                 }

@@ -129,9 +129,15 @@ impl Cx<'_> {
         self.shared.stores.open.get_mut(&(task, id)).ok_or_else(|| ProcessError::NoStore(name.clone(), task))
     }
 
-    /// Puts `key` in the store of `node`; what the store flushes is passed
-    /// on after the call.
-    pub fn update(&mut self, node: usize, key: Bytes, value: Option<Bytes>) -> Result<(), ProcessError> {
+    /// Puts `key` in the store of `node`, an update made at `timestamp`;
+    /// what the store flushes is passed on after the call.
+    pub fn update(
+        &mut self,
+        node: usize,
+        key: Bytes,
+        value: Option<Bytes>,
+        timestamp: i64,
+    ) -> Result<(), ProcessError> {
         let flushed = {
             let out: &mut dyn Producer = &mut *self.out;
             let task = self.task;
@@ -143,7 +149,7 @@ impl Cx<'_> {
                 .open
                 .get_mut(&(task, id))
                 .ok_or_else(|| ProcessError::NoStore(name.clone(), task))?;
-            (id, store.put(key, value, out)?)
+            (id, store.put(key, value, timestamp, out)?)
         };
         if !flushed.1.is_empty() {
             self.flushed.push(flushed);

@@ -425,7 +425,7 @@ impl Pipeline {
                 // A table's store passes its updates on as it flushes.
                 for r in batch.records {
                     let Some(key) = r.key else { continue };
-                    cx.update(node, key, r.value)?;
+                    cx.update(node, key, r.value, r.timestamp)?;
                 }
                 Emit::Nothing
             } else {

@@ -107,7 +107,8 @@ impl Processor {
         };
         let mut routed = Routed::new(&cx.shared.children[cx.node]);
         if let Some(forwards) = forwards {
-            access.settle(cx.out)?;
+            let latest = batch.records.iter().map(|r| r.timestamp).max().unwrap_or(0);
+            access.settle(latest, cx.out)?;
             for (records, origin) in forwards.into_iter().zip(batch.origins) {
                 routed.add(records, origin);
             }
@@ -132,7 +133,7 @@ impl Processor {
             };
             match forwards {
                 Ok(records) => {
-                    access.settle(cx.out)?;
+                    access.settle(r.timestamp, cx.out)?;
                     routed.add(records, origin);
                 }
                 Err(e) => {

@@ -64,7 +64,7 @@ impl Operator for Materialize {
     fn process(&mut self, cx: &mut Cx<'_>, _from: usize, batch: Batch) -> Result<Emit, ProcessError> {
         for r in batch.records {
             let Some(key) = r.key else { continue };
-            cx.update(cx.node, key, r.value)?;
+            cx.update(cx.node, key, r.value, r.timestamp)?;
         }
         Ok(Emit::Nothing)
     }
@@ -141,7 +141,7 @@ impl Operator for TableGroupBy {
             if let Some(add) = add.filter(|a| a.key.is_some()) {
                 next.push(add, origin);
             }
-            cx.update(node, key, r.value)?;
+            cx.update(node, key, r.value, r.timestamp)?;
         }
         cx.reject_all(failures)?;
         Ok(Emit::All(next))

@@ -133,15 +133,16 @@ impl StoreAccess {
     }
 
     /// Applies the pending writes to the task stores (their caches; a full
-    /// cache flushes to the local store and the changelog in `out`).
-    pub fn settle(&mut self, out: &mut dyn Producer) -> Result<(), StoreError> {
+    /// cache flushes to the local store and the changelog in `out`), as
+    /// updates made at `timestamp` (the latest record of the call).
+    pub fn settle(&mut self, timestamp: i64, out: &mut dyn Producer) -> Result<(), StoreError> {
         for s in &mut self.slots {
             let pending = std::mem::take(&mut s.pending);
             if let SlotStore::Task(t) = &mut s.store {
                 for (k, v) in pending {
                     // A processor's store passes nothing downstream: the
                     // processor forwards what it wants itself.
-                    t.put(k, v, out)?;
+                    t.put(k, v, timestamp, out)?;
                 }
             }
         }
@@ -183,7 +184,7 @@ mod tests {
         let mut out = log.producer().unwrap();
         access.put(slot, b("a"), Some(b("1"))).unwrap();
         access.put(slot, b("b"), Some(b("2"))).unwrap();
-        access.settle(&mut *out).unwrap();
+        access.settle(0, &mut *out).unwrap();
         access.put(slot, b("a"), None).unwrap();
         access.put(slot, b("c"), Some(b("3"))).unwrap();
         assert_eq!(access.get(slot, b"a").unwrap(), None);

@@ -9,6 +9,10 @@
 //! - at commit the cache flushes: one write batch to the local store, one
 //!   changelog record per key sent in the commit's transaction, and the
 //!   flushed updates go downstream;
+//! - every entry keeps the timestamp of its last update: changelog records
+//!   carry it as their timestamp, downstream records too, and aggregations
+//!   take the larger of it and a new record's (as Kafka Streams' timestamped
+//!   stores do);
 //! - on a clean stop the changelog is compacted and a checkpoint file records
 //!   the changelog offset the local store holds. A start with a checkpoint replays the changelog from there;
 //!   a start without one (a crash, a lost directory) wipes the local store and
@@ -128,6 +132,36 @@ pub fn committed_contents(log: &dyn Log, app: &str, store: &str) -> Result<BTree
     Ok(contents)
 }
 
+/// How a task store keeps a value, in its cache and local storage: the
+/// update's timestamp (8 bytes, big-endian), a byte saying whether it is a
+/// value (1) or a delete (0), then the value.
+mod stamped {
+    use bytes::{BufMut, Bytes, BytesMut};
+
+    const HEADER: usize = 9;
+
+    pub fn encode(value: Option<&[u8]>, timestamp: i64) -> Bytes {
+        let mut b = BytesMut::with_capacity(HEADER + value.map_or(0, <[u8]>::len));
+        b.put_i64(timestamp);
+        b.put_u8(value.is_some() as u8);
+        if let Some(v) = value {
+            b.put_slice(v);
+        }
+        b.freeze()
+    }
+
+    /// The value (`None` for a delete) and its timestamp; bytes too short to
+    /// be stamped read as a delete at time 0.
+    pub fn decode(b: &Bytes) -> (Option<Bytes>, i64) {
+        if b.len() < HEADER {
+            return (None, 0);
+        }
+        let timestamp = i64::from_be_bytes(b[..8].try_into().expect("8 bytes"));
+        let value = (b[8] == 1).then(|| b.slice(HEADER..));
+        (value, timestamp)
+    }
+}
+
 /// A task's instance of a named store: cache, local storage and changelog.
 pub struct TaskStore {
     name: String,
@@ -205,7 +239,8 @@ impl TaskStore {
                 for r in f.records {
                     next = r.offset + 1;
                     if let Some(key) = r.record.key {
-                        batch.push((key, r.record.value));
+                        let value = r.record.value.map(|v| stamped::encode(Some(&v), r.record.timestamp));
+                        batch.push((key, value));
                     }
                 }
             }
@@ -222,31 +257,56 @@ impl TaskStore {
     /// The value of `key`: the cache's if it has one, else the local
     /// store's (which the cache then remembers).
     pub fn get(&mut self, key: &[u8]) -> Result<Option<Bytes>, StoreError> {
-        if let Some(v) = self.cache.get(key) {
-            return Ok(v.clone());
-        }
-        let value = self.local.get(key)?.map(Bytes::from);
-        self.cache.remember(Bytes::copy_from_slice(key), value.clone());
-        Ok(value)
+        Ok(self.get_timestamped(key)?.map(|(v, _)| v))
     }
 
-    /// Puts (`Some`) or deletes (`None`) `key`. With the cache full, the
-    /// cache is flushed first.
-    pub fn put(&mut self, key: Bytes, value: Option<Bytes>, out: &mut dyn Producer) -> Result<Vec<Record>, StoreError> {
-        self.cache.put(key, value);
+    /// The value of `key` with the timestamp of its last update.
+    pub fn get_timestamped(&mut self, key: &[u8]) -> Result<Option<(Bytes, i64)>, StoreError> {
+        let stamped = match self.cache.get(key) {
+            Some(v) => v.clone(),
+            None => {
+                let value = self.local.get(key)?.map(Bytes::from);
+                self.cache.remember(Bytes::copy_from_slice(key), value.clone());
+                value
+            }
+        };
+        Ok(stamped.and_then(|b| match stamped::decode(&b) {
+            (Some(v), ts) => Some((v, ts)),
+            (None, _) => None,
+        }))
+    }
+
+    /// Puts (`Some`) or deletes (`None`) `key`, an update made at
+    /// `timestamp`. With the cache full, the cache is flushed first.
+    pub fn put(
+        &mut self,
+        key: Bytes,
+        value: Option<Bytes>,
+        timestamp: i64,
+        out: &mut dyn Producer,
+    ) -> Result<Vec<Record>, StoreError> {
+        self.cache.put(key, Some(stamped::encode(value.as_deref(), timestamp)));
         if self.cache.is_over() { self.flush(out) } else { Ok(Vec::new()) }
     }
 
     /// The first `limit` entries with `from <= key < to`, cache included, in
     /// key order.
     pub fn range(&mut self, from: Option<&[u8]>, to: Option<&[u8]>, limit: usize) -> Result<Vec<Entry>, StoreError> {
-        let dirty: Vec<_> = self.cache.unsynced_range(from, to).collect();
+        let dirty: Vec<(Bytes, Option<Bytes>)> = self
+            .cache
+            .unsynced_range(from, to)
+            .map(|(k, v)| (k.clone(), v.as_ref().and_then(|b| stamped::decode(b).0)))
+            .collect();
         // Pending deletes may hide local entries: read enough to still fill `limit`.
         let deletes = dirty.iter().filter(|(_, v)| v.is_none()).count();
-        let mut merged: BTreeMap<Vec<u8>, Option<Vec<u8>>> =
-            self.local.range(from, to, limit.saturating_add(deletes))?.into_iter().map(|(k, v)| (k, Some(v))).collect();
+        let mut merged: BTreeMap<Vec<u8>, Option<Vec<u8>>> = self
+            .local
+            .range(from, to, limit.saturating_add(deletes))?
+            .into_iter()
+            .map(|(k, v)| (k, stamped::decode(&Bytes::from(v)).0.map(|v| v.to_vec())))
+            .collect();
         for (k, v) in dirty {
-            merged.insert(k.to_vec(), v.as_ref().map(|v| v.to_vec()));
+            merged.insert(k.to_vec(), v.map(|v| v.to_vec()));
         }
         Ok(merged.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).take(limit).collect())
     }
@@ -257,8 +317,8 @@ impl TaskStore {
     }
 
     /// Sends the cached updates to the changelog (in `out`'s transaction)
-    /// and returns them as records for downstream, timestamped now. They
-    /// reach the local store when the cache needs their room, or at the
+    /// and returns them as records for downstream, each with the timestamp
+    /// of its update. They reach the local store when the cache needs their room, or at the
     /// checkpoint: until then the changelog is their only durable copy.
     pub fn flush(&mut self, out: &mut dyn Producer) -> Result<Vec<Record>, StoreError> {
         let updates = self.cache.drain();
@@ -269,10 +329,10 @@ impl TaskStore {
         if updates.is_empty() {
             return Ok(Vec::new());
         }
-        let now = crate::jsonl::now_ms();
         let mut records = Vec::with_capacity(updates.len());
-        for (key, value) in updates {
-            let record = Record { key: Some(key), value, timestamp: now, headers: Vec::new() };
+        for (key, stamped) in updates {
+            let (value, timestamp) = stamped.as_ref().map_or((None, 0), stamped::decode);
+            let record = Record { key: Some(key), value, timestamp, headers: Vec::new() };
             out.send(&self.changelog, record.clone())?;
             records.push(record);
         }
@@ -281,7 +341,13 @@ impl TaskStore {
 
     /// Writes the flushed entries the local store lacks to it.
     fn sync(&mut self) -> Result<(), StoreError> {
-        let entries = self.cache.take_unsynced();
+        let mut entries = self.cache.take_unsynced();
+        for (_, v) in &mut entries {
+            // A stamped delete is a delete in the local store.
+            if v.as_ref().is_some_and(|b| stamped::decode(b).0.is_none()) {
+                *v = None;
+            }
+        }
         if !entries.is_empty() {
             LOCAL_WRITES.fetch_add(entries.len() as u64, std::sync::atomic::Ordering::Relaxed);
             self.local.write(&entries)?;
@@ -324,5 +390,37 @@ mod tests {
     #[test]
     fn memory_store_behaves() {
         exercise(&mut MemoryStore::default());
+    }
+
+    #[test]
+    fn entries_keep_their_timestamps_through_flush_sync_and_restore() {
+        use crate::log::EmbeddedLog;
+        let dir = tempfile::tempdir().unwrap();
+        let log = EmbeddedLog::open(dir.path().join("log"), false).unwrap();
+        log.create_topic("app-s-changelog", 1).unwrap();
+        let task = TaskId { subtopology: 0, partition: 0 };
+        let state = dir.path().join("state");
+        let b = |s: &str| Bytes::copy_from_slice(s.as_bytes());
+        let mut store = TaskStore::open(&state, "app", "s", task, StoreKind::Persistent, 1 << 20, &log).unwrap();
+        let mut out = log.producer().unwrap();
+        store.put(b("a"), Some(b("1")), 100, &mut *out).unwrap();
+        store.put(b("b"), Some(b("2")), 200, &mut *out).unwrap();
+        store.put(b("a"), Some(b("3")), 150, &mut *out).unwrap();
+        store.put(b("b"), None, 250, &mut *out).unwrap();
+        assert_eq!(store.get_timestamped(b"a").unwrap(), Some((b("3"), 150)));
+        assert_eq!(store.get(b"b").unwrap(), None, "a delete reads as absent");
+        let flushed: Vec<(Option<Bytes>, i64)> =
+            store.flush(&mut *out).unwrap().into_iter().map(|r| (r.value, r.timestamp)).collect();
+        assert_eq!(flushed, [(Some(b("3")), 150), (None, 250)], "downstream records carry the update's time");
+        out.commit(None, &[]).unwrap();
+        store.checkpoint(&log).unwrap();
+        assert_eq!(store.range(None, None, 10).unwrap(), [(b"a".to_vec(), b"3".to_vec())]);
+        // Without a checkpoint the store is rebuilt from the changelog, whose
+        // records carry the timestamps.
+        drop(store);
+        std::fs::remove_file(state.join("app").join("0_0").join("s").join(CHECKPOINT)).unwrap();
+        let mut store = TaskStore::open(&state, "app", "s", task, StoreKind::Persistent, 1 << 20, &log).unwrap();
+        assert_eq!(store.get_timestamped(b"a").unwrap(), Some((b("3"), 150)));
+        assert_eq!(store.get(b"b").unwrap(), None);
     }
 }
