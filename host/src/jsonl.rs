@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::record::{Header, Record};
 use crate::serdes::Serde;
+use crate::window::{split_windowed_key, windowed_key};
 
 /// Why a line is not a record.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,6 +30,9 @@ pub struct LineFormat {
     pub key: Serde,
     /// Value serde.
     pub value: Serde,
+    /// True if keys are windowed (the key, then the window start: see
+    /// [`crate::window`]): shown as the key and a `window-start` field.
+    pub windowed: bool,
 }
 
 impl LineFormat {
@@ -48,7 +52,14 @@ impl LineFormat {
                 Some(v) => serde.from_json(&v).map(Some).map_err(|e| err(format!("{field}: {e}"))),
             }
         };
-        let key = bytes(self.key, "key", obj.remove("key"))?;
+        let mut key = bytes(self.key, "key", obj.remove("key"))?;
+        if self.windowed {
+            let start = match obj.remove("window-start") {
+                Some(Value::Number(n)) if n.is_i64() => n.as_i64().unwrap_or_default(),
+                _ => return Err(err("a windowed key needs an integer `window-start`".into())),
+            };
+            key = key.map(|k| windowed_key(&k, start));
+        }
         let value = bytes(self.value, "value", obj.remove("value"))?;
         let timestamp = match obj.remove("timestamp") {
             None | Some(Value::Null) => now,
@@ -99,7 +110,16 @@ impl LineFormat {
     /// Shows a record as a JSON object: key, value, timestamp, and headers if any.
     pub fn render(&self, r: &Record) -> Map<String, Value> {
         let mut m = Map::new();
-        m.insert("key".into(), r.key.as_deref().map_or(Value::Null, |k| self.key.to_json(k)));
+        let windowed = r.key.as_deref().filter(|_| self.windowed).and_then(split_windowed_key);
+        match windowed {
+            Some((key, start)) => {
+                m.insert("key".into(), self.key.to_json(key));
+                m.insert("window-start".into(), Value::from(start));
+            }
+            None => {
+                m.insert("key".into(), r.key.as_deref().map_or(Value::Null, |k| self.key.to_json(k)));
+            }
+        }
         m.insert("value".into(), r.value.as_deref().map_or(Value::Null, |v| self.value.to_json(v)));
         m.insert("timestamp".into(), Value::from(r.timestamp));
         if !r.headers.is_empty() {
@@ -126,7 +146,7 @@ mod tests {
 
     #[test]
     fn parses_and_renders_lines() {
-        let f = LineFormat { key: Serde::String, value: Serde::Json };
+        let f = LineFormat { key: Serde::String, value: Serde::Json, windowed: false };
         let r = f.parse(1, r#"{"key":"p1","value":{"hr":72},"timestamp":5,"headers":{"src":"icu"}}"#, 0).unwrap();
         assert_eq!(r.key.as_deref(), Some(&b"p1"[..]));
         assert_eq!(r.value.as_deref(), Some(&br#"{"hr":72}"#[..]));
@@ -146,7 +166,7 @@ mod tests {
         assert!(f.parse(1, "[1]", 0).unwrap_err().problem.contains("--value-only"));
         assert!(f.parse(1, r#"{"vlaue": 1}"#, 0).unwrap_err().problem.contains("unknown field 'vlaue'"));
         assert!(f.parse(1, r#"{"timestamp": "noon"}"#, 0).unwrap_err().problem.contains("not an integer"));
-        let json = LineFormat { key: Serde::Bytes, value: Serde::Json };
+        let json = LineFormat { key: Serde::Bytes, value: Serde::Json, windowed: false };
         assert!(json.parse_value_only(1, "{not json", 0).is_err());
         assert_eq!(json.parse_value_only(1, r#"{"a":1}"#, 7).unwrap().value.as_deref(), Some(&br#"{"a":1}"#[..]));
     }

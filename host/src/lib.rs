@@ -8,6 +8,7 @@
 //! - [`task`]: tasks, one per sub-topology and partition.
 //! - [`runtime`]: threads running tasks, commits: `eddy run`.
 //! - [`store`]: state stores (RocksDB or memory) with a record cache and changelogs.
+//! - [`window`]: time windows, grace, and the windowed key layout.
 //! - [`testing`]: the broker-free test driver for plugin authors.
 //!
 //! ```no_run
@@ -33,3 +34,4 @@ pub mod store;
 pub mod task;
 pub mod testing;
 pub mod topology;
+pub mod window;

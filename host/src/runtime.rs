@@ -78,6 +78,8 @@ pub struct RunStats {
     pub skipped: AtomicU64,
     /// Records sent to the dead-letter topic.
     pub dead_lettered: AtomicU64,
+    /// Records dropped from windows that had closed (one per window).
+    pub dropped_late: AtomicU64,
     /// Commits made.
     pub commits: AtomicU64,
 }
@@ -93,6 +95,8 @@ pub struct RunReport {
     pub skipped: u64,
     /// Records sent to the dead-letter topic.
     pub dead_lettered: u64,
+    /// Records dropped from windows that had closed (one per window).
+    pub dropped_late: u64,
     /// Number of tasks.
     pub tasks: usize,
     /// Number of worker threads.
@@ -312,6 +316,7 @@ pub fn run_with_stats(
         records_out: stats.records_out.load(Ordering::Relaxed),
         skipped: stats.skipped.load(Ordering::Relaxed),
         dead_lettered: stats.dead_lettered.load(Ordering::Relaxed),
+        dropped_late: stats.dropped_late.load(Ordering::Relaxed),
         tasks: tasks.len(),
         threads,
     })
@@ -497,6 +502,7 @@ impl<'a> Worker<'a> {
         self.stats.records_out.fetch_add(now.records_out - before.records_out, Ordering::Relaxed);
         self.stats.skipped.fetch_add(now.skipped - before.skipped, Ordering::Relaxed);
         self.stats.dead_lettered.fetch_add(now.dead_lettered - before.dead_lettered, Ordering::Relaxed);
+        self.stats.dropped_late.fetch_add(now.dropped_late - before.dropped_late, Ordering::Relaxed);
     }
 }
 

@@ -89,11 +89,13 @@ impl TestDriver {
             match &node.op {
                 Op::Source { topics, key_serde, value_serde, .. } => {
                     for t in topics {
-                        formats.entry(t.clone()).or_insert(LineFormat { key: *key_serde, value: *value_serde });
+                        let format = LineFormat { key: *key_serde, value: *value_serde, windowed: false };
+                        formats.entry(t.clone()).or_insert(format);
                     }
                 }
                 Op::Sink { topic, key_serde, value_serde } => {
-                    formats.insert(topic.clone(), LineFormat { key: *key_serde, value: *value_serde });
+                    let format = LineFormat { key: *key_serde, value: *value_serde, windowed: node.windowed };
+                    formats.insert(topic.clone(), format);
                 }
                 _ => {}
             }
@@ -277,6 +279,6 @@ impl TestDriver {
 
     /// Sets the format used to show `topic` (for topics no node describes).
     pub fn set_format(&mut self, topic: &str, key: Serde, value: Serde) {
-        self.formats.insert(topic.to_owned(), LineFormat { key, value });
+        self.formats.insert(topic.to_owned(), LineFormat { key, value, windowed: false });
     }
 }

@@ -11,3 +11,6 @@ pub const FAULTY: &str = env!("EDDY_PLUGIN_FAULTY");
 pub const BENCH: &str = env!("EDDY_PLUGIN_BENCH");
 /// The `customers` plugin component (per-customer running totals).
 pub const CUSTOMERS: &str = env!("EDDY_PLUGIN_CUSTOMERS");
+/// The `kstreams` plugin component: Kafka Streams' test helpers, for the
+/// conformance suite.
+pub const KSTREAMS: &str = env!("EDDY_PLUGIN_KSTREAMS");

@@ -117,11 +117,16 @@ struct SerdeArgs {
     /// Value format: bytes, string, json or i64.
     #[arg(long, default_value = "bytes")]
     value_serde: Serde,
+    /// Keys are windowed (a windowed aggregation's output: the key, then the
+    /// window start as 8 bytes big-endian, Kafka's `TimeWindowedSerializer`
+    /// layout): show the key and its `window-start`.
+    #[arg(long)]
+    windowed: bool,
 }
 
 impl SerdeArgs {
     fn format(&self) -> LineFormat {
-        LineFormat { key: self.key_serde, value: self.value_serde }
+        LineFormat { key: self.key_serde, value: self.value_serde, windowed: self.windowed }
     }
 }
 
@@ -385,12 +390,13 @@ fn run_app(log: EmbeddedLog, data_dir: &Path, args: RunArgs) -> Result<()> {
     let report = result.with_context(|| format!("application {} ({})", app.id, args.app.display()))?;
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
-        "{}: {} record(s) in, {} out, {} skipped, {} dead-lettered; {} task(s) on {} thread(s); {:.0} records/s; lag {}",
+        "{}: {} record(s) in, {} out, {} skipped, {} dead-lettered, {} dropped late; {} task(s) on {} thread(s); {:.0} records/s; lag {}",
         app.id,
         report.records_in,
         report.records_out,
         report.skipped,
         report.dead_lettered,
+        report.dropped_late,
         report.tasks,
         report.threads,
         report.records_in as f64 / secs.max(1e-9),
@@ -490,8 +496,8 @@ fn test_app(args: TestArgs) -> Result<()> {
     }
     let r = driver.last_report();
     eprintln!(
-        "{} record(s) in, {} out, {} skipped, {} dead-lettered",
-        r.records_in, r.records_out, r.skipped, r.dead_lettered
+        "{} record(s) in, {} out, {} skipped, {} dead-lettered, {} dropped late",
+        r.records_in, r.records_out, r.skipped, r.dead_lettered, r.dropped_late
     );
     Ok(())
 }

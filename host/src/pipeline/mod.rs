@@ -21,6 +21,7 @@ mod process;
 mod sink;
 mod stateless;
 mod table;
+mod window;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -90,6 +91,8 @@ pub struct PipelineStats {
     pub skipped: u64,
     /// Records written to the dead-letter topic.
     pub dead_lettered: u64,
+    /// Records dropped from a window that had closed (one per window).
+    pub dropped_late: u64,
 }
 
 /// A source node: the topics it reads and how their records are checked.
@@ -170,6 +173,16 @@ impl Pipeline {
                     sources.push(Source { node: i, topics, key, value, table });
                     Box::new(Pass)
                 }
+                Op::Count { window: Some(windows), .. } => Box::new(window::WindowAggregate {
+                    windows: *windows,
+                    folder: window::Folder::Count,
+                    stream_time: Default::default(),
+                }),
+                Op::Aggregate { kind, function, window: Some(windows), .. } => Box::new(window::WindowAggregate {
+                    windows: *windows,
+                    folder: window::Folder::Function { kind: *kind, function: index(function) },
+                    stream_time: Default::default(),
+                }),
                 Op::Count { subtract, .. } => Box::new(aggregate::Count { subtract: *subtract }),
                 Op::Aggregate { kind, function, subtractor, cogroup, .. } => Box::new(aggregate::Aggregate {
                     kind: *kind,
@@ -212,6 +225,7 @@ impl Pipeline {
                     key: *key_serde,
                     value: *value_serde,
                     next: 0,
+                    windowed: node.windowed,
                 }),
             });
         }

@@ -4,6 +4,7 @@
 use crate::log::TopicPartition;
 use crate::partition::partition_for_key;
 use crate::serdes::Serde;
+use crate::window::split_windowed_key;
 
 use super::ProcessError;
 use super::context::{Cx, FailureKind, check};
@@ -16,13 +17,19 @@ pub(crate) struct Sink {
     pub value: Serde,
     /// The partition of the last record without a key.
     pub next: u32,
+    /// True if keys are windowed: the key serde checks the key before the
+    /// window start.
+    pub windowed: bool,
 }
 
 impl Operator for Sink {
     fn process(&mut self, cx: &mut Cx<'_>, _from: usize, batch: Batch) -> Result<Emit, ProcessError> {
         for (r, origin) in batch.records.into_iter().zip(batch.origins) {
-            let checked =
-                check(self.key, r.key.as_deref(), "key").and_then(|()| check(self.value, r.value.as_deref(), "value"));
+            let key = match (&r.key, self.windowed) {
+                (Some(k), true) => split_windowed_key(k).map(|(k, _)| k),
+                (k, _) => k.as_deref(),
+            };
+            let checked = check(self.key, key, "key").and_then(|()| check(self.value, r.value.as_deref(), "value"));
             if let Err(e) = checked {
                 cx.reject(cx.node, origin, FailureKind::Serialization, e)?;
                 continue;

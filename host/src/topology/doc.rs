@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use serde::Deserialize;
 
 use super::graph::Graph;
+use super::windows::WindowDoc;
 use super::{Node, Op, Punctuate, PunctuationTime, RepartitionReason, StoreSpec, Topology, TopologyError};
 use crate::plugin::FunctionKind;
 use crate::serdes::Serde;
@@ -106,6 +107,10 @@ pub struct NodeDoc {
     /// records first; they then go through the repartition topic
     /// `<application-id>-<name>-repartition` so equal keys meet in one task.
     pub group_by: Option<String>,
+    /// Count, aggregate and reduce option: aggregate per time window
+    /// (`{ type: tumbling, size-ms: 60000, grace-ms: 10000 }`); keys become
+    /// windowed keys.
+    pub window: Option<WindowDoc>,
     /// Aggregate and reduce option on a grouped table: the function that
     /// takes an old value back out of its group's aggregate.
     pub subtractor: Option<String>,
@@ -250,6 +255,13 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
         if doc.partitions.is_some() && !matches!(op, DocOp::Repartition) {
             return Err(bad("`partitions` belongs on a `repartition` node".into()));
         }
+        let window = match doc.window.take() {
+            None => None,
+            Some(_) if !matches!(op, DocOp::Count(_) | DocOp::Aggregate(..)) => {
+                return Err(bad("`window` belongs on a count, aggregate or reduce".into()));
+            }
+            Some(w) => Some(w.windows().map_err(bad)?),
+        };
         if !reads_topics && !matches!(op, DocOp::Sink(_)) && (doc.key_serde.is_some() || doc.value_serde.is_some()) {
             return Err(bad("key-serde and value-serde belong on a source, table or `to` node".into()));
         }
@@ -322,6 +334,11 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
                     "a table supports filter, filter-not, map-values, to-stream, to and grouped count/aggregate/reduce; use `to-stream` first to treat its updates as records"
                 };
                 return Err(bad(format!("{} reads a table: {hint}", op_keyword(&op))));
+            }
+            if window.is_some() {
+                return Err(bad(
+                    "a table's aggregation has no windows: window the stream of its updates (`to-stream` first)".into(),
+                ));
             }
             if let DocOp::Aggregate(..) = op
                 && doc.subtractor.is_none()
@@ -408,13 +425,20 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
             }
             DocOp::Count(store) => {
                 table_out = true;
-                (Op::Count { store: spec(store), subtract: reads_table }, Vec::new())
+                (Op::Count { store: spec(store), subtract: reads_table, window }, Vec::new())
             }
             DocOp::Aggregate(kind, function) => {
                 table_out = true;
                 let store = spec(doc.store.take().unwrap_or_else(|| name.clone()));
                 (
-                    Op::Aggregate { kind, function, subtractor: doc.subtractor.take(), cogroup: Vec::new(), store },
+                    Op::Aggregate {
+                        kind,
+                        function,
+                        subtractor: doc.subtractor.take(),
+                        cogroup: Vec::new(),
+                        store,
+                        window,
+                    },
                     Vec::new(),
                 )
             }
@@ -424,7 +448,14 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
                 let function = items[0].aggregate.clone();
                 let cogroup = inputs.iter().copied().zip(items.into_iter().map(|i| i.aggregate)).collect();
                 (
-                    Op::Aggregate { kind: FunctionKind::Aggregator, function, subtractor: None, cogroup, store },
+                    Op::Aggregate {
+                        kind: FunctionKind::Aggregator,
+                        function,
+                        subtractor: None,
+                        cogroup,
+                        store,
+                        window: None,
+                    },
                     Vec::new(),
                 )
             }

@@ -29,6 +29,7 @@ mod doc;
 mod graph;
 mod repartition;
 mod subtopology;
+mod windows;
 
 use std::collections::HashMap;
 
@@ -36,6 +37,7 @@ use crate::log::{Log, LogError};
 use crate::plugin::{FunctionKind, Manifest};
 use crate::serdes::Serde;
 use crate::store::StoreKind;
+use crate::window::TimeWindows;
 
 pub use doc::NodeDoc;
 pub use repartition::{InternalTopic, RepartitionReason};
@@ -75,6 +77,10 @@ pub struct Node {
     /// aggregation reading them repartitions first. `None` for tables and
     /// for streams still partitioned by their key.
     pub rekeyed_by: Option<usize>,
+    /// True if the node's records have windowed keys (the key, then the
+    /// window start: see [`crate::window`]): the output of a windowed
+    /// aggregation and the nodes that pass it on unchanged.
+    pub windowed: bool,
 }
 
 /// When a processor's punctuator runs.
@@ -136,14 +142,17 @@ pub enum Op {
         /// and passes on its updates as they are flushed.
         table: Option<StoreSpec>,
     },
-    /// Counts records per key in a store and passes on each key's new count
-    /// (an `i64`) as it is flushed. Records without a key are dropped.
+    /// Counts records per key (or per key and window) in a store and passes
+    /// on each new count (an `i64`) as it is flushed. Records without a key
+    /// are dropped.
     Count {
         /// The store holding the counts.
         store: StoreSpec,
         /// True when counting a grouped table: records with the
         /// `eddy.subtract` header count -1.
         subtract: bool,
+        /// Count per time window instead: keys become windowed keys.
+        window: Option<TimeWindows>,
     },
     /// Folds records into one aggregate per key with a plugin aggregator or
     /// reducer, kept in a store, and passes on each key's new aggregate as it
@@ -161,6 +170,8 @@ pub enum Op {
         cogroup: Vec<(usize, String)>,
         /// The store holding the aggregates.
         store: StoreSpec,
+        /// Aggregate per time window instead: keys become windowed keys.
+        window: Option<TimeWindows>,
     },
     /// Re-keys a table's updates for aggregation (`group-by` on a table).
     /// It keeps each key's last value in a store, and for each update sends

@@ -12,6 +12,11 @@
 //! punctuator scans each patient's readings by prefix, forwards the medians of
 //! the last minute's readings and deletes older ones. Records must be keyed
 //! by patient, so that all of a patient's readings meet in one task.
+//!
+//! `average_pressure` (an aggregator) keeps a patient's average blood
+//! pressure over the readings of a window (`examples/vitals/pressure.yaml`:
+//! 5-minute windows with a grace period, so a reading that arrives very late
+//! is dropped rather than counted in a newer window).
 
 use eddy_sdk::{Context, Error, Json, OwnedRecord, Plugin, Record, Registry, Result, Store};
 use serde::{Deserialize, Serialize};
@@ -161,6 +166,31 @@ fn emit_medians(now: i64, ctx: &mut Context) -> Result<()> {
     Ok(())
 }
 
+/// A patient's average blood pressure over the readings of a window.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct Pressure {
+    /// Readings averaged.
+    pub readings: u32,
+    /// Average systolic pressure, mmHg.
+    pub systolic: f64,
+    /// Average diastolic pressure, mmHg.
+    pub diastolic: f64,
+}
+
+fn average_pressure(current: Option<&[u8]>, rec: &Record) -> Result<Json<Pressure>> {
+    let reading: Reading = rec.json()?;
+    let avg: Pressure = match current {
+        Some(c) => serde_json::from_slice(c).map_err(|e| Error::failed(format!("stored average: {e}")))?,
+        None => Pressure::default(),
+    };
+    let n = f64::from(avg.readings);
+    Ok(Json(Pressure {
+        readings: avg.readings + 1,
+        systolic: (avg.systolic * n + reading.systolic) / (n + 1.0),
+        diastolic: (avg.diastolic * n + reading.diastolic) / (n + 1.0),
+    }))
+}
+
 fn valid_reading(rec: &Record) -> Result<bool> {
     Ok(plausible(&rec.json::<Reading>()?))
 }
@@ -188,6 +218,8 @@ impl Plugin for Vitals {
         r.select_key("patient_key", patient_key).doc("keys a reading by its patient id");
         r.processor("remember_reading", remember_reading)
             .doc("keeps each reading in the `readings` store (stores: patients, readings)");
+        r.aggregate("average_pressure", average_pressure)
+            .doc("a patient's average systolic and diastolic pressure over a window's readings");
         r.punctuator("emit_medians", emit_medians)
             .doc("forwards each patient's median vitals over the last minute and forgets older readings");
     }

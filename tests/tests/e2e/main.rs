@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod bad_input;
+mod conformance;
 mod crash;
 mod driver;
 mod pipeline;
@@ -12,6 +13,7 @@ mod repartition;
 mod scaffold;
 mod state;
 mod tables;
+mod windows;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

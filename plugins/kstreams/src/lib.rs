@@ -1,0 +1,31 @@
+//! Kafka Streams' own test helpers as plugin functions, so the conformance
+//! suite (`tests/conformance`) can run Kafka Streams' test cases with the
+//! same logic: `MockInitializer.STRING_INIT` with `MockAggregator.TOSTRING_ADDER`
+//! (`zero_then_plus`: "0", then agg + "+" + value), the `() -> ""` initializer
+//! with the same adder (`empty_then_plus`), and `MockReducer.STRING_ADDER`
+//! (`plus`: v1 + "+" + v2).
+
+use eddy_sdk::{Plugin, Record, Registry, Result};
+
+/// `agg + "+" + value`, starting from `init` when there is no aggregate.
+fn add(init: &str, current: Option<&[u8]>, rec: &Record) -> Result<String> {
+    let agg = current.map_or(init.to_owned(), |c| String::from_utf8_lossy(c).into_owned());
+    Ok(format!("{agg}+{}", rec.value_str()?))
+}
+
+struct KStreams;
+
+impl Plugin for KStreams {
+    fn register(r: &mut Registry) {
+        r.aggregate("zero_then_plus", |c: Option<&[u8]>, rec: &Record| add("0", c, rec))
+            .doc("STRING_INIT (\"0\") then TOSTRING_ADDER: agg + \"+\" + value");
+        r.aggregate("empty_then_plus", |c: Option<&[u8]>, rec: &Record| add("", c, rec))
+            .doc("\"\" then agg + \"+\" + value");
+        r.reduce("plus", |c: &[u8], rec: &Record| -> Result<String> {
+            Ok(format!("{}+{}", String::from_utf8_lossy(c), rec.value_str()?))
+        })
+        .doc("STRING_ADDER: v1 + \"+\" + v2");
+    }
+}
+
+eddy_sdk::export_plugin!(KStreams);

@@ -1,0 +1,158 @@
+//! The conformance suite: cases recorded from Kafka Streams itself
+//! (`tests/conformance/`, each file naming the Kafka test or documentation
+//! table it comes from), run through the test driver with the `kstreams`
+//! plugin, which holds the same helper functions Kafka's tests use. Outputs
+//! must match Kafka Streams' record for record, in order: key, window,
+//! value and timestamp.
+//!
+//! Families and emit strategies Eddy does not have yet are listed as such
+//! (`not_yet`); every case of a family that runs must pass.
+
+use std::path::{Path, PathBuf};
+
+use eddy_host::testing::TestDriver;
+use serde_json::{Value, json};
+use serde_yaml::Value as Yaml;
+
+use crate::{Env, app_file};
+
+fn suite_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance")
+}
+
+/// Why a case cannot run yet, if it cannot.
+fn not_yet(case: &Yaml) -> Option<&'static str> {
+    if case["emit-strategy"].as_str() == Some("on-window-close") || !case["suppress"].is_null() {
+        return Some("suppression and emit-on-window-close");
+    }
+    match case["window"]["type"].as_str() {
+        Some("tumbling" | "hopping") => None,
+        _ => Some("sliding and session windows"),
+    }
+}
+
+/// The function of the `kstreams` plugin that does what the case's
+/// aggregator does.
+fn aggregator(case: &Yaml) -> (&'static str, &'static str) {
+    let text = case["aggregator"].as_str().unwrap_or_default();
+    match case["operation"].as_str() {
+        Some("windowed-count") => ("count", "agg"),
+        _ if text.starts_with("reducer") => ("reduce", "plus"),
+        _ if text.contains("STRING_INIT") => ("aggregate", "zero_then_plus"),
+        _ if text.contains("() -> \"\"") => ("aggregate", "empty_then_plus"),
+        _ => panic!("no plugin function for aggregator {text:?}"),
+    }
+}
+
+/// The app file of a windowed aggregation case.
+fn windowed_app(env: &Env, case: &Yaml, topic: &str) -> PathBuf {
+    let w = &case["window"];
+    let size = w["size-ms"].as_i64().unwrap();
+    let mut window = format!("{{ type: {}, size-ms: {size}", w["type"].as_str().unwrap());
+    if w["type"].as_str() == Some("hopping") {
+        window += &format!(", advance-ms: {}", w["advance-ms"].as_i64().unwrap());
+    }
+    window += &format!(", grace-ms: {}", w["grace-ms"].as_i64().unwrap_or(0));
+    if let Some(r) = w["retention-ms"].as_i64() {
+        window += &format!(", retention-ms: {r}");
+    }
+    window += " }";
+    let (op, function) = aggregator(case);
+    let (node, value_serde) = match op {
+        "count" => ("count: agg".to_owned(), "i64"),
+        op => (format!("{op}: {function}, store: agg"), "string"),
+    };
+    // Kafka's TopologyTestDriver commits after every record: no cache.
+    let body = format!(
+        "application-id: conformance\ncache-max-bytes: 0\ntopology:
+  - {{ name: input, source: [{topic}], key-serde: string, value-serde: string }}
+  - {{ name: agg, {node}, window: {window} }}
+  - {{ name: out, to: output, key-serde: string, value-serde: {value_serde} }}
+"
+    );
+    app_file(env, "case.yaml", eddy_tests::KSTREAMS, &body)
+}
+
+/// An expected record as (key, window start, window end, value, timestamp);
+/// keys written as Kafka's `Windowed.toString()` (`[k@start/end]`) are split.
+fn expected(e: &Yaml) -> Value {
+    let (key, start, end) = match (e["key"].as_str(), e["window-start"].as_i64()) {
+        (Some(k), Some(start)) => (k.to_owned(), start, e["window-end"].as_i64().unwrap()),
+        (Some(k), None) => {
+            let inner = k.strip_prefix('[').and_then(|k| k.strip_suffix(']')).expect("[key@start/end]");
+            let (key, window) = inner.rsplit_once('@').unwrap();
+            let (start, end) = window.split_once('/').unwrap();
+            (key.to_owned(), start.parse().unwrap(), end.parse().unwrap())
+        }
+        _ => panic!("expected record without a key: {e:?}"),
+    };
+    let value = match &e["value"] {
+        Yaml::Number(n) => json!(n.as_i64()),
+        Yaml::String(s) => json!(s),
+        Yaml::Null => Value::Null,
+        other => panic!("unexpected value {other:?}"),
+    };
+    json!([key, start, end, value, e["timestamp"].as_i64()])
+}
+
+fn run_windowed(path: &Path, case: &Yaml) {
+    let env = Env::new();
+    let inputs = case["inputs"].as_sequence().unwrap();
+    let topic = inputs.iter().find_map(|i| i["topic"].as_str()).unwrap();
+    let mut driver = TestDriver::from_file(&windowed_app(&env, case, topic)).unwrap();
+    driver.create_topic(topic, 1).unwrap();
+    for input in inputs {
+        let Some(t) = input["topic"].as_str() else { continue };
+        let line = json!({"key": input["key"].as_str(), "value": input["value"].as_str(), "timestamp": input["timestamp"].as_i64()});
+        driver.pipe_json_lines(t, &format!("{line}\n")).unwrap();
+    }
+    let size = case["window"]["size-ms"].as_i64().unwrap();
+    let got: Vec<Value> = driver
+        .read_output_json("output")
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            let start = r["window-start"].as_i64().unwrap();
+            json!([r["key"], start, start + size, r["value"], r["timestamp"]])
+        })
+        .collect();
+    let want: Vec<Value> = case["expected"].as_sequence().unwrap().iter().map(expected).collect();
+    assert_eq!(
+        got,
+        want,
+        "{}: {}\n(source: {})",
+        path.display(),
+        case["description"].as_str().unwrap_or_default(),
+        case["source"].as_str().unwrap_or_default()
+    );
+    // Where Kafka's test checks the dropped-records metric, so do we.
+    let notes = case["notes"].as_str().unwrap_or_default();
+    if let Some(at) = notes.find("dropped-records-total ") {
+        let total: f64 = notes[at + 22..].split_whitespace().next().unwrap().trim_end_matches(',').parse().unwrap();
+        assert_eq!(driver.last_report().dropped_late, total as u64, "{}: records dropped late", path.display());
+    }
+}
+
+#[test]
+fn windowed_aggregations_match_kafka_streams() {
+    let mut ran = Vec::new();
+    let mut skipped = Vec::new();
+    for family in ["windowed-count", "windowed-aggregate"] {
+        let mut files: Vec<PathBuf> =
+            std::fs::read_dir(suite_dir().join(family)).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        for path in files {
+            let case: Yaml = serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            match not_yet(&case) {
+                Some(why) => skipped.push(format!("{name} ({why})")),
+                None => {
+                    run_windowed(&path, &case);
+                    ran.push(name);
+                }
+            }
+        }
+    }
+    eprintln!("ran {} case(s): {}\nnot yet: {}", ran.len(), ran.join(", "), skipped.join(", "));
+    assert!(ran.len() >= 6, "the tumbling and hopping cases with updates run: {ran:?}");
+}
