@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo: builds eddy and the vitals plugin, creates topics on a fresh
 # embedded log, produces sample readings, runs the vitals app until idle and
-# prints what it wrote; then the per-patient medians app. EDDY_DEMO_DIR keeps the data somewhere of your choice.
+# prints what it wrote; then the per-patient medians app and the 5-minute
+# blood-pressure averages (a windowed aggregation with a grace period). EDDY_DEMO_DIR keeps the data somewhere of your choice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -19,7 +20,7 @@ echo "== data directory: $data"
 "$eddy" run examples/vitals/app.yaml --until-idle
 for topic in alerts vitals-clean vitals-dlq; do
   echo "== $topic"
-  "$eddy" consume "$topic" --from-beginning --timeout-ms 300 --key-serde string --value-serde json
+  "$eddy" consume "$topic" --from-beginning --until-end --key-serde string --value-serde json
 done
 # Medians per patient over the last minute (a processor with stores and a
 # stream-time punctuator), on three minutes of readings every 5 s.
@@ -28,4 +29,10 @@ done
 "$eddy" produce vitals --file examples/vitals/minute-readings.jsonl --key-serde string --value-serde json
 "$eddy" run examples/vitals/medians.yaml --until-idle
 echo "== vitals-medians"
-"$eddy" consume vitals-medians --from-beginning --timeout-ms 300 --key-serde string --value-serde json
+"$eddy" consume vitals-medians --from-beginning --until-end --key-serde string --value-serde json
+# Average blood pressure per patient over 5-minute windows (tumbling, one
+# minute of grace) on the same readings: a windowed aggregation.
+"$eddy" topic create vitals-pressure --partitions 2 --if-not-exists
+"$eddy" run examples/vitals/pressure.yaml --until-idle
+echo "== vitals-pressure (the last average per patient and window)"
+"$eddy" consume vitals-pressure --from-beginning --until-end --key-serde string --value-serde json --windowed

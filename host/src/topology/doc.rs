@@ -672,8 +672,7 @@ mod tests {
     use crate::topology::PunctuationTime;
 
     fn parse(yaml: &str) -> Result<Topology, TopologyError> {
-        let docs: Vec<NodeDoc> = serde_yaml::from_str(yaml).map_err(|e| TopologyError::Syntax(e.to_string()))?;
-        Topology::parse(docs)
+        Topology::from_yaml(yaml)
     }
 
     #[test]

@@ -359,6 +359,13 @@ impl Topology {
         doc::build(docs)
     }
 
+    /// Parses a YAML topology document (the `topology:` list of an
+    /// application file).
+    pub fn from_yaml(yaml: &str) -> Result<Topology, TopologyError> {
+        let docs: Vec<NodeDoc> = serde_yaml::from_str(yaml).map_err(|e| TopologyError::Syntax(e.to_string()))?;
+        Topology::parse(docs)
+    }
+
     /// Parses a JSON topology document, as a plugin's builder produces.
     pub fn from_json(json: &str) -> Result<Topology, TopologyError> {
         let docs: Vec<NodeDoc> = serde_json::from_str(json).map_err(|e| TopologyError::Syntax(e.to_string()))?;

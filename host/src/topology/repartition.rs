@@ -79,11 +79,10 @@ pub(super) fn keyed_afresh(op: &Op) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::topology::{NodeDoc, Topology, TopologyError};
+    use crate::topology::{Topology, TopologyError};
 
     fn parse(yaml: &str) -> Result<Topology, TopologyError> {
-        let docs: Vec<NodeDoc> = serde_yaml::from_str(yaml).map_err(|e| TopologyError::Syntax(e.to_string()))?;
-        let mut t = Topology::parse(docs)?;
+        let mut t = Topology::from_yaml(yaml)?;
         t.qualify_internal_topics("app");
         Ok(t)
     }

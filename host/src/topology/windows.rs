@@ -66,12 +66,11 @@ impl WindowDoc {
 
 #[cfg(test)]
 mod tests {
-    use crate::topology::{NodeDoc, Op, Topology, TopologyError};
+    use crate::topology::{Op, Topology, TopologyError};
     use crate::window::MIN_RETENTION_MS;
 
     fn parse(yaml: &str) -> Result<Topology, TopologyError> {
-        let docs: Vec<NodeDoc> = serde_yaml::from_str(yaml).map_err(|e| TopologyError::Syntax(e.to_string()))?;
-        Topology::parse(docs)
+        Topology::from_yaml(yaml)
     }
 
     #[test]
