@@ -1,7 +1,9 @@
 //! The stateless pipeline benchmark: read, filter, map-values, write on the
 //! embedded log (100-byte JSON values, 4 partitions, one worker thread), with
 //! the logic as a WASM plugin and as native Rust closures in the same host,
-//! in one run. Also the cost of a WASM call and of an instantiation.
+//! in one run. Also the cost of a WASM call and of an instantiation, and
+//! counts per key (plain, by a WASM processor, per tumbling and hopping
+//! window) as ratios to the WASM stateless pipeline.
 //!
 //! Run with `scripts/bench.sh` (or `cargo bench -p eddy-tests --bench stateless`).
 //! `EDDY_BENCH_RECORDS` sets the input size (default 2,000,000).
@@ -98,24 +100,33 @@ fn measure(log: &EmbeddedLog, name: &str, plugin: Arc<dyn Plugin>, logic: bool, 
     (n as f64 / cpu, n as f64 / secs)
 }
 
-/// Counts per key with a record cache of `cache_bytes`, with the host's
-/// `count` or (given a plugin) its `count_in_store` processor; returns
-/// records per CPU-second, per second, changelog records per input record and
-/// RocksDB writes per input record.
+/// How a stateful benchmark counts.
+enum Counting {
+    /// The host's `count` per key.
+    PerKey,
+    /// The host's `count` per key and window (a `window` document).
+    Windowed(&'static str),
+    /// The plugin's `count_in_store` processor.
+    Processor(Arc<dyn Plugin>),
+}
+
+/// Counts per key with a record cache of `cache_bytes`; returns records per
+/// CPU-second, per second, changelog records per input record and RocksDB
+/// writes per input record.
 fn measure_count(
     log: &EmbeddedLog,
     state: &std::path::Path,
     name: &str,
     cache_bytes: usize,
-    processor: Option<Arc<dyn Plugin>>,
+    counting: Counting,
     n: u64,
 ) -> (f64, f64, f64, f64) {
     let output = format!("out-{name}");
     log.create_topic(&output, PARTITIONS).unwrap();
-    let op = if processor.is_some() {
-        r#""process": "count_in_store", "stores": ["counts"]"#
-    } else {
-        r#""count": "counts""#
+    let (op, processor) = match counting {
+        Counting::PerKey => (r#""count": "counts""#.to_owned(), None),
+        Counting::Windowed(window) => (format!(r#""count": "counts", "window": {window}"#), None),
+        Counting::Processor(p) => (r#""process": "count_in_store", "stores": ["counts"]"#.to_owned(), Some(p)),
     };
     let topology = Topology::from_json(&format!(
         r#"[{{"name": "in", "source": ["in"]}}, {{"name": "counts", {op}}}, {{"name": "out", "to": "{output}", "value-serde": "i64"}}]"#
@@ -200,7 +211,7 @@ fn main() {
     let native = native_plugin();
     let best = |a: (f64, f64), b: (f64, f64)| (a.0.max(b.0), a.1.max(b.1));
     let (mut best_native, mut best_wasm, mut best_copy) = ((0f64, 0f64), (0f64, 0f64), (0f64, 0f64));
-    // EDDY_BENCH_ONLY=copy|native|wasm|count|count-cached|process runs one pipeline
+    // EDDY_BENCH_ONLY=copy|native|wasm|count|count-cached|process|window runs one pipeline
     // (for profiling).
     let only = std::env::var("EDDY_BENCH_ONLY").unwrap_or_default();
     let wanted = |name: &str| only.is_empty() || only == name;
@@ -224,14 +235,29 @@ fn main() {
                 continue;
             }
             let name = format!("count-{}", counts.len());
-            counts
-                .push((format!("read -> count -> write, {label}"), measure_count(&log, &state, &name, cache, None, n)));
+            let row = measure_count(&log, &state, &name, cache, Counting::PerKey, n);
+            counts.push((format!("read -> count -> write, {label}"), row));
         }
     }
     if wanted("count") || wanted("process") {
         let name = format!("count-{}", counts.len());
-        let row = measure_count(&log, &state, &name, 10 << 20, Some(wasm.clone()), n);
+        let row = measure_count(&log, &state, &name, 10 << 20, Counting::Processor(wasm.clone()), n);
         counts.push(("read -> WASM processor (get+put) -> write".to_owned(), row));
+    }
+    if wanted("count") || wanted("window") {
+        // Input timestamps are 1 ms apart: 1,000 records per second of
+        // event time, so a minute holds 60,000 records over 100K keys.
+        for (label, window) in [
+            ("read -> count per 1-min window -> write", r#"{"type": "tumbling", "size-ms": 60000}"#),
+            (
+                "read -> count per 5-min window every 1 min",
+                r#"{"type": "hopping", "size-ms": 300000, "advance-ms": 60000}"#,
+            ),
+        ] {
+            let name = format!("count-{}", counts.len());
+            let row = measure_count(&log, &state, &name, 10 << 20, Counting::Windowed(window), n);
+            counts.push((label.to_owned(), row));
+        }
     }
 
     println!();

@@ -20,6 +20,7 @@ mod operator;
 mod process;
 mod sink;
 mod stateless;
+mod suppress;
 mod table;
 mod window;
 
@@ -156,7 +157,7 @@ impl Pipeline {
         for (node, spec) in topology.stores() {
             stores.subtopology.push(subtopology_of[node]);
             let op = &topology.nodes[node].op;
-            let emits = !matches!(op, Op::Process { .. } | Op::TableGroupBy { .. });
+            let emits = !matches!(op, Op::Process { .. } | Op::TableGroupBy { .. } | Op::Suppress { .. });
             if !matches!(op, Op::Process { .. }) {
                 stores.of_node[node] = Some(stores.specs.len());
             }
@@ -192,6 +193,9 @@ impl Pipeline {
                 }),
                 Op::TableGroupBy { function, .. } => Box::new(table::TableGroupBy { function: index(function) }),
                 Op::Materialize { .. } => Box::new(table::Materialize),
+                Op::Suppress { windows, .. } => {
+                    Box::new(suppress::Suppress { windows: *windows, stream_time: Default::default() })
+                }
                 Op::Process { function, stores, punctuate } => {
                     let slots: Vec<(String, Option<usize>)> =
                         stores.iter().map(|s| (s.name.clone(), store_id(&s.name))).collect();

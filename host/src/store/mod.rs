@@ -68,6 +68,9 @@ pub enum StoreError {
 /// A key and its value, as stores return them.
 pub type Entry = (Vec<u8>, Vec<u8>);
 
+/// A key, its value and the timestamp of its last update.
+pub type TimestampedEntry = (Vec<u8>, Vec<u8>, i64);
+
 /// Local key-value storage, ordered by key bytes.
 pub trait KeyValueStore: Send {
     /// The value of `key`.
@@ -292,23 +295,41 @@ impl TaskStore {
     /// The first `limit` entries with `from <= key < to`, cache included, in
     /// key order.
     pub fn range(&mut self, from: Option<&[u8]>, to: Option<&[u8]>, limit: usize) -> Result<Vec<Entry>, StoreError> {
-        let dirty: Vec<(Bytes, Option<Bytes>)> = self
-            .cache
-            .unsynced_range(from, to)
-            .map(|(k, v)| (k.clone(), v.as_ref().and_then(|b| stamped::decode(b).0)))
-            .collect();
+        Ok(self.range_timestamped(from, to, limit)?.into_iter().map(|(k, v, _)| (k, v)).collect())
+    }
+
+    /// Like [`TaskStore::range`], with the timestamp of each entry's last
+    /// update.
+    pub fn range_timestamped(
+        &mut self,
+        from: Option<&[u8]>,
+        to: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<TimestampedEntry>, StoreError> {
+        let dirty: Vec<(Bytes, Option<Bytes>)> =
+            self.cache.unsynced_range(from, to).map(|(k, v)| (k.clone(), v.clone())).collect();
         // Pending deletes may hide local entries: read enough to still fill `limit`.
-        let deletes = dirty.iter().filter(|(_, v)| v.is_none()).count();
-        let mut merged: BTreeMap<Vec<u8>, Option<Vec<u8>>> = self
+        let deletes = dirty.iter().filter(|(_, v)| v.as_ref().is_none_or(|b| stamped::decode(b).0.is_none())).count();
+        let mut merged: BTreeMap<Vec<u8>, Bytes> = self
             .local
             .range(from, to, limit.saturating_add(deletes))?
             .into_iter()
-            .map(|(k, v)| (k, stamped::decode(&Bytes::from(v)).0.map(|v| v.to_vec())))
+            .map(|(k, v)| (k, Bytes::from(v)))
             .collect();
         for (k, v) in dirty {
-            merged.insert(k.to_vec(), v.map(|v| v.to_vec()));
+            match v {
+                Some(v) => merged.insert(k.to_vec(), v),
+                None => merged.remove(&k[..]),
+            };
         }
-        Ok(merged.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).take(limit).collect())
+        Ok(merged
+            .into_iter()
+            .filter_map(|(k, v)| match stamped::decode(&v) {
+                (Some(value), ts) => Some((k, value.to_vec(), ts)),
+                (None, _) => None,
+            })
+            .take(limit)
+            .collect())
     }
 
     /// True if the cache holds updates not yet flushed.

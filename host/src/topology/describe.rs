@@ -77,6 +77,7 @@ fn what(op: &Op) -> String {
             )
         }
         Op::Process { function, .. } => format!("process: {function}"),
+        Op::Suppress { .. } => "suppress: until-window-closes".to_owned(),
         Op::Split { branches } => {
             let preds: Vec<&str> = branches.iter().map(|(_, p)| p.as_deref().unwrap_or("(the rest)")).collect();
             format!("split: {}", preds.join(", "))
@@ -91,6 +92,7 @@ fn stores(op: &Op) -> String {
         Op::Count { store, .. }
         | Op::Aggregate { store, .. }
         | Op::TableGroupBy { store, .. }
+        | Op::Suppress { store, .. }
         | Op::Materialize { store } => vec![&store.name],
         Op::Process { stores, .. } => stores.iter().map(|s| s.name.as_str()).collect(),
         _ => return String::new(),

@@ -126,6 +126,9 @@ pub struct NodeDoc {
     pub punctuate: Option<PunctuateDoc>,
     /// Global-table: a topic copied in full into every instance.
     pub global_table: Option<String>,
+    /// Suppress: `until-window-closes` holds a windowed table's updates back
+    /// until each window closes, then passes on its final value once.
+    pub suppress: Option<String>,
     /// To-stream: turns a table's updates into a stream (`to-stream: true`).
     pub to_stream: Option<bool>,
     /// Repartition (`repartition: true`): writes records to the topic
@@ -165,6 +168,7 @@ enum DocOp {
     ToStream,
     Cogroup(Vec<CogroupDoc>),
     Repartition,
+    Suppress(String),
 }
 
 impl NodeDoc {
@@ -196,11 +200,12 @@ impl NodeDoc {
         take("global-table", self.global_table.take().map(DocOp::GlobalTable));
         take("to-stream", self.to_stream.take().map(|_| DocOp::ToStream));
         take("repartition", self.repartition.take().map(|_| DocOp::Repartition));
+        take("suppress", self.suppress.take().map(DocOp::Suppress));
         let bad = |problem: String| TopologyError::BadNode { node: label.to_owned(), problem };
         match ops.len() {
             1 => Ok(ops.pop().expect("one op").1),
             0 => Err(bad(
-                "no operator: add one of source, table, global-table, filter, filter-not, map, map-values, flat-map, flat-map-values, select-key, peek, split, merge, repartition, count, aggregate, reduce, cogroup, process, to-stream, to".into(),
+                "no operator: add one of source, table, global-table, filter, filter-not, map, map-values, flat-map, flat-map-values, select-key, peek, split, merge, repartition, count, aggregate, reduce, cogroup, suppress, process, to-stream, to".into(),
             )),
             _ => {
                 let keys: Vec<_> = ops.iter().map(|(k, _)| *k).collect();
@@ -325,7 +330,11 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
             let grouped = matches!(op, DocOp::Count(_) | DocOp::Aggregate(..)) && doc.group_by.is_some();
             let ok = matches!(
                 op,
-                DocOp::Filter(..) | DocOp::Transform(FunctionKind::MapValues, _) | DocOp::Sink(_) | DocOp::ToStream
+                DocOp::Filter(..)
+                    | DocOp::Transform(FunctionKind::MapValues, _)
+                    | DocOp::Sink(_)
+                    | DocOp::ToStream
+                    | DocOp::Suppress(_)
             );
             if !ok && !grouped {
                 let hint = if matches!(op, DocOp::Count(_) | DocOp::Aggregate(..)) {
@@ -356,7 +365,10 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
         let table_function = reads_table && matches!(op, DocOp::Filter(..) | DocOp::Transform(..));
         let materializes = table_function && doc.store.is_some();
         let takes_store = table_function
-            || matches!(op, DocOp::Table(_) | DocOp::Aggregate(..) | DocOp::GlobalTable(_) | DocOp::Cogroup(_));
+            || matches!(
+                op,
+                DocOp::Table(_) | DocOp::Aggregate(..) | DocOp::GlobalTable(_) | DocOp::Cogroup(_) | DocOp::Suppress(_)
+            );
         if doc.store.is_some() && !takes_store {
             return Err(bad(
                 "`store` names the store of a table, global table, aggregate or reduce, or materializes a table's filter or map-values; a count names its store itself (`count: NAME`) and a processor lists `stores`"
@@ -477,6 +489,22 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
                 (Op::Process { function, stores, punctuate }, Vec::new())
             }
             DocOp::ToStream => (Op::ToStream, Vec::new()),
+            DocOp::Suppress(until) => {
+                if until != "until-window-closes" {
+                    return Err(bad(format!(
+                        "suppress: '{until}' is not supported yet; use `until-window-closes` (final results per window)"
+                    )));
+                }
+                let Some(windows) = upstream_windows(&graph.nodes, &inputs) else {
+                    return Err(bad(
+                        "suppress until-window-closes reads a windowed table: put it after a count, aggregate or reduce with a `window`"
+                            .into(),
+                    ));
+                };
+                table_out = true;
+                let store = spec(doc.store.take().unwrap_or_else(|| name.clone()));
+                (Op::Suppress { store, windows }, Vec::new())
+            }
             DocOp::Filter(function, negate) => {
                 table_out = reads_table;
                 (Op::Filter { function, negate }, Vec::new())
@@ -595,6 +623,22 @@ fn check_topics_read_once(nodes: &[Node]) -> Result<(), TopologyError> {
     Ok(())
 }
 
+/// The windows of the windowed aggregation `inputs` pass on, if they do.
+fn upstream_windows(nodes: &[Node], inputs: &[usize]) -> Option<crate::window::TimeWindows> {
+    let mut at = *inputs.first()?;
+    loop {
+        let node = &nodes[at];
+        if !node.windowed {
+            return None;
+        }
+        match &node.op {
+            Op::Count { window: Some(w), .. } | Op::Aggregate { window: Some(w), .. } => return Some(*w),
+            Op::Suppress { windows, .. } => return Some(*windows),
+            _ => at = *node.inputs.first()?,
+        }
+    }
+}
+
 /// Each store belongs to one node, except that processors may share their
 /// stores and use global tables' stores.
 fn check_store_names(nodes: &[Node]) -> Result<(), TopologyError> {
@@ -606,6 +650,7 @@ fn check_store_names(nodes: &[Node]) -> Result<(), TopologyError> {
             | Op::Count { store, .. }
             | Op::Aggregate { store, .. }
             | Op::TableGroupBy { store, .. }
+            | Op::Suppress { store, .. }
             | Op::Materialize { store }
             | Op::GlobalTable { store, .. } => store,
             _ => continue,
@@ -663,6 +708,7 @@ fn op_keyword(op: &DocOp) -> &'static str {
         DocOp::ToStream => "to-stream",
         DocOp::Cogroup(_) => "cogroup",
         DocOp::Repartition => "repartition",
+        DocOp::Suppress(_) => "suppress",
     }
 }
 

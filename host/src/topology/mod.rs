@@ -208,6 +208,17 @@ pub enum Op {
         /// The store.
         store: StoreSpec,
     },
+    /// Holds back a windowed table's updates until each window closes, then
+    /// passes on its final value once (`suppress: until-window-closes`, as
+    /// Kafka Streams' `Suppressed.untilWindowCloses`). The updates wait in a
+    /// store, so a final result survives a crash and is sent exactly once.
+    Suppress {
+        /// The buffer.
+        store: StoreSpec,
+        /// The windows of the aggregation upstream: a window closes at its
+        /// end plus their grace.
+        windows: TimeWindows,
+    },
     /// Turns a table's updates into a stream of records.
     ToStream,
     /// Keeps records for which a predicate holds (or, negated, does not).
@@ -259,6 +270,7 @@ impl Op {
             Op::Process { .. } => "process",
             Op::GlobalTable { .. } => "global-table",
             Op::Materialize { .. } => "materialize",
+            Op::Suppress { .. } => "suppress",
             Op::ToStream => "to-stream",
             Op::Filter { negate: false, .. } => "filter",
             Op::Filter { negate: true, .. } => "filter-not",
@@ -491,6 +503,7 @@ impl Topology {
                 | Op::Count { store, .. }
                 | Op::Aggregate { store, .. }
                 | Op::TableGroupBy { store, .. }
+                | Op::Suppress { store, .. }
                 | Op::Materialize { store } => vec![store],
                 Op::Process { stores, .. } => stores.iter().filter(|s| !globals.contains(&s.name.as_str())).collect(),
                 _ => Vec::new(),

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use eddy_host::log::{EmbeddedLog, Log, TopicPartition};
 use serde_json::{Value, json};
 
 use crate::Env;
@@ -82,4 +83,51 @@ fn blood_pressure_averages_per_five_minutes_drop_very_late_readings() {
     // Each window's record carries the latest reading folded into it.
     let p1_first = out.iter().rfind(|r| r["key"] == "p1" && r["window-start"] == 0).unwrap();
     assert_eq!(p1_first["timestamp"], 290_000);
+}
+
+/// Final results of a suppressed windowed count survive `kill -9`: after
+/// two kills mid-run and a restart, each closed window's final count is in
+/// the output exactly once, and correct.
+#[test]
+fn suppressed_final_results_are_exact_across_crashes() {
+    const RECORDS: i64 = 300_000;
+    const KEYS: i64 = 100;
+    let env = Env::new();
+    env.eddy(&["topic", "create", "clicks", "--partitions", "2"]);
+    env.eddy(&["topic", "create", "finals", "--partitions", "2"]);
+    let lines: String = (0..RECORDS)
+        .map(|i| format!("{{\"key\": \"k{}\", \"value\": \"x\", \"timestamp\": {i}}}\n", i % KEYS))
+        .collect();
+    let file = env.write("clicks.jsonl", &lines);
+    env.eddy(&["produce", "clicks", "--file", file.to_str().unwrap(), "--key-serde", "string"]);
+    let body = "application-id: finals\nthreads: 2\ncommit-interval-ms: 20\ntopology:
+  - { name: clicks, source: [clicks], key-serde: string, value-serde: string }
+  - { name: per-second, count: per-second, window: { type: tumbling, size-ms: 1000 } }
+  - { name: closed, suppress: until-window-closes }
+  - { name: out, to: finals, key-serde: string, value-serde: i64 }
+";
+    let app = crate::app_file(&env, "finals.yaml", eddy_tests::FAULTY, body);
+    let finals = || {
+        let log = EmbeddedLog::open(env.data_dir(), false).unwrap();
+        (0..2).map(|p| log.end_offset(&TopicPartition::new("finals", p)).unwrap_or(0)).sum::<u64>()
+    };
+    // Windows 0..=298 close (stream time reaches 299,9xx); window 299 stays open.
+    let closed = 299 * KEYS as u64;
+    let mut killed = 0;
+    for round in 1..=2u64 {
+        env.run_then_kill(&app, finals, closed * round / 3);
+        if finals() < closed {
+            killed += 1;
+        }
+    }
+    assert!(killed >= 1, "every run finished before it was killed: raise RECORDS");
+    env.eddy(&["run", app.to_str().unwrap(), "--until-idle"]);
+    let out = env.consume_all("finals", &["--key-serde", "string", "--value-serde", "i64", "--windowed"]);
+    let mut seen: BTreeMap<(String, i64), i64> = BTreeMap::new();
+    for r in &out {
+        let key = (r["key"].as_str().unwrap().to_owned(), r["window-start"].as_i64().unwrap());
+        assert!(seen.insert(key.clone(), r["value"].as_i64().unwrap()).is_none(), "{key:?} emitted twice");
+    }
+    assert_eq!(seen.len() as u64, closed, "one final result per closed window and key");
+    assert!(seen.values().all(|&c| c == RECORDS / 300 / KEYS), "each window holds 10 records per key");
 }
