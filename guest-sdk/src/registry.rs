@@ -198,6 +198,23 @@ impl Registry {
         self.add(name, "punctuator", Box::new(move |r, w| Context::run(w, r.timestamp(), |ctx| f(r.timestamp(), ctx))))
     }
 
+    /// A timestamp extractor: a record's event time in ms since the epoch,
+    /// read from its contents (such as a JSON field). For a source's
+    /// `timestamp-extractor`.
+    pub fn timestamp_extractor<F>(&mut self, name: &str, f: F) -> FunctionBuilder<'_>
+    where
+        F: Fn(&Record<'_>) -> Result<i64> + Send + Sync + 'static,
+    {
+        self.add(
+            name,
+            "timestamp-extractor",
+            Box::new(move |r, w| {
+                w.put_i64(f(r)?);
+                Ok(())
+            }),
+        )
+    }
+
     /// A function called for its side effect (such as [`crate::log`]); the
     /// record passes on unchanged.
     pub fn peek<F>(&mut self, name: &str, f: F) -> FunctionBuilder<'_>

@@ -23,6 +23,7 @@ pub(crate) enum FailureKind {
     Deserialization,
     Serialization,
     Function,
+    Timestamp,
 }
 
 impl FailureKind {
@@ -31,6 +32,7 @@ impl FailureKind {
             FailureKind::Deserialization => "deserialization",
             FailureKind::Serialization => "serialization",
             FailureKind::Function => "function",
+            FailureKind::Timestamp => "timestamp",
         }
     }
 }

@@ -30,12 +30,12 @@ use std::sync::Arc;
 
 use crate::app::{App, ErrorPolicy};
 use crate::log::{Fetched, Log, LogError, LogRecord, Producer, TopicPartition};
-use crate::plugin::{FunctionKind, PUNCTUATION_HEADER, PluginError};
+use crate::plugin::{FunctionKind, Outcome, PUNCTUATION_HEADER, PluginError};
 use crate::record::Record;
 use crate::serdes::Serde;
 use crate::store::{GlobalStore, StoreError, TaskStore, changelog_topic};
 use crate::task::{self, TaskId};
-use crate::topology::{Op, PunctuationTime, Topology};
+use crate::topology::{Op, PunctuationTime, Timestamps, Topology};
 
 use context::{Cx, FailureKind, Shared, Stores, check};
 use operator::{Batch, Emit, Operator, Pass};
@@ -105,6 +105,9 @@ struct Source {
     /// True for a table: records update the node's store, which passes them
     /// on as it flushes.
     table: bool,
+    /// Where event time comes from: `None` for the record's timestamp,
+    /// `Some(None)` for the wall clock, `Some(Some(f))` for an extractor.
+    time: Option<Option<u32>>,
 }
 
 /// A processor's punctuation schedule.
@@ -169,9 +172,14 @@ impl Pipeline {
         let mut global_uses = Vec::new();
         for (i, node) in topology.nodes.iter().enumerate() {
             ops.push(match &node.op {
-                Op::Source { topics, key_serde, value_serde, table } => {
+                Op::Source { topics, key_serde, value_serde, table, timestamps } => {
                     let (topics, key, value, table) = (topics.clone(), *key_serde, *value_serde, table.is_some());
-                    sources.push(Source { node: i, topics, key, value, table });
+                    let time = match timestamps {
+                        Timestamps::Record => None,
+                        Timestamps::WallClock => Some(None),
+                        Timestamps::Extractor(f) => Some(Some(index(f))),
+                    };
+                    sources.push(Source { node: i, topics, key, value, table, time });
                     Box::new(Pass)
                 }
                 Op::Count { window: Some(windows), .. } => Box::new(window::WindowAggregate {
@@ -305,6 +313,8 @@ impl Pipeline {
     /// largest timestamp, in this task, of the topics that reach them)
     /// crosses their next punctuation time.
     pub fn process(&mut self, input: &Fetched, out: &mut dyn Producer) -> Result<(), ProcessError> {
+        let timed = self.event_times(input, out)?;
+        let input = timed.as_ref().unwrap_or(input);
         let task = input.partition.partition;
         let topic = &*input.partition.topic;
         let punctuators: Vec<usize> = self
@@ -343,6 +353,55 @@ impl Pipeline {
         } else {
             Ok(())
         }
+    }
+
+    /// Gives the records of `input` their event time as their source says
+    /// (the record's timestamp, the wall clock, or a plugin extractor); a
+    /// record whose extractor fails or whose event time is negative meets the
+    /// error policy and is left out. `None`: the records are fine as they are.
+    fn event_times(&mut self, input: &Fetched, out: &mut dyn Producer) -> Result<Option<Fetched>, ProcessError> {
+        let topic = &*input.partition.topic;
+        let Some(source) = self.sources.iter().find(|s| s.topics.iter().any(|t| t == topic)) else { return Ok(None) };
+        let (node, time) = (source.node, source.time);
+        if time.is_none() && input.records.iter().all(|r| r.record.timestamp >= 0) {
+            return Ok(None);
+        }
+        let mut records = input.records.clone();
+        let mut failed: Vec<Option<String>> = vec![None; records.len()];
+        let task = input.partition.partition;
+        let mut cx = Cx { shared: &mut self.shared, node, task, input, out, flushed: Vec::new() };
+        match time {
+            None => {}
+            Some(None) => {
+                let now = self.wall_clock.map_or_else(crate::jsonl::now_ms, |(_, now)| now);
+                records.iter_mut().for_each(|r| r.record.timestamp = now);
+            }
+            Some(Some(function)) => {
+                let batch: Vec<Record> = records.iter().map(|r| r.record.clone()).collect();
+                let outcomes = cx.call(function, FunctionKind::TimestampExtractor, &batch)?;
+                for (i, outcome) in outcomes.into_iter().enumerate() {
+                    match outcome {
+                        Outcome::Timestamp(t) => records[i].record.timestamp = t,
+                        other => failed[i] = Some(context::failure(other, FunctionKind::TimestampExtractor)),
+                    }
+                }
+            }
+        }
+        for (i, r) in records.iter().enumerate() {
+            if failed[i].is_none() && r.record.timestamp < 0 {
+                failed[i] = Some(format!(
+                    "event time {} is negative: give records a timestamp of 0 or more, or read it with a `timestamp-extractor`",
+                    r.record.timestamp
+                ));
+            }
+        }
+        for (i, why) in failed.iter().enumerate() {
+            if let Some(why) = why {
+                cx.reject(node, i as u32, FailureKind::Timestamp, why.clone())?;
+            }
+        }
+        let kept = records.into_iter().zip(&failed).filter(|(_, f)| f.is_none()).map(|(r, _)| r).collect();
+        Ok(Some(Fetched { partition: input.partition.clone(), records: kept }))
     }
 
     /// Fixes the wall clock: the time is `now`, and a punctuator runs if the
@@ -425,7 +484,7 @@ impl Pipeline {
     fn process_segment(&mut self, input: &Fetched, out: &mut dyn Producer) -> Result<(), ProcessError> {
         let task = input.partition.partition;
         for s in 0..self.sources.len() {
-            let Source { node, ref topics, key, value, table } = self.sources[s];
+            let Source { node, ref topics, key, value, table, .. } = self.sources[s];
             if !topics.iter().any(|t| **t == *input.partition.topic) {
                 continue;
             }

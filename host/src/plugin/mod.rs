@@ -45,11 +45,14 @@ pub enum FunctionKind {
     /// Punctuation time to records forwarded to named children, using host
     /// stores.
     Punctuator,
+    /// Record to its event time (ms since the epoch), read from its contents:
+    /// a source's `timestamp-extractor`.
+    TimestampExtractor,
 }
 
 impl FunctionKind {
     /// Every kind this host knows.
-    pub const ALL: [FunctionKind; 11] = [
+    pub const ALL: [FunctionKind; 12] = [
         FunctionKind::Predicate,
         FunctionKind::Map,
         FunctionKind::MapValues,
@@ -61,6 +64,7 @@ impl FunctionKind {
         FunctionKind::Reducer,
         FunctionKind::Processor,
         FunctionKind::Punctuator,
+        FunctionKind::TimestampExtractor,
     ];
 
     /// The kind's name in manifests and topology documents.
@@ -77,6 +81,7 @@ impl FunctionKind {
             FunctionKind::Reducer => "reducer",
             FunctionKind::Processor => "processor",
             FunctionKind::Punctuator => "punctuator",
+            FunctionKind::TimestampExtractor => "timestamp-extractor",
         }
     }
 
@@ -164,6 +169,8 @@ pub enum Outcome {
     Forward(Vec<(Option<String>, Record)>),
     /// A peek ran.
     Done,
+    /// A timestamp extractor's event time.
+    Timestamp(i64),
     /// The function rejected the record.
     Failed(RecordError),
 }

@@ -532,6 +532,7 @@ fn decode_outcomes(
                 Outcome::Values(values)
             }
             FunctionKind::Peek => Outcome::Done,
+            FunctionKind::TimestampExtractor => Outcome::Timestamp(r.i64()?),
             FunctionKind::Processor | FunctionKind::Punctuator => {
                 let n = r.u32()?;
                 let mut records = Vec::with_capacity(n.min(1024) as usize);

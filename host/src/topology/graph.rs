@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use super::repartition::{changes_key, keyed_afresh};
-use super::{INTERNAL_PREFIX, InternalTopic, Node, Op, RepartitionReason, TopologyError};
+use super::{INTERNAL_PREFIX, InternalTopic, Node, Op, RepartitionReason, Timestamps, TopologyError};
 use crate::serdes::Serde;
 
 /// Nodes under construction, by position and by name.
@@ -60,8 +60,13 @@ impl Graph {
         let topic = format!("{INTERNAL_PREFIX}{name}-repartition");
         let sink = Op::Sink { topic: topic.clone(), key_serde: Serde::Bytes, value_serde: Serde::Bytes };
         self.add(format!("{name}-repartition-sink"), inputs, sink, false)?;
-        let source =
-            Op::Source { topics: vec![topic.clone()], key_serde: Serde::Bytes, value_serde: Serde::Bytes, table: None };
+        let source = Op::Source {
+            topics: vec![topic.clone()],
+            key_serde: Serde::Bytes,
+            value_serde: Serde::Bytes,
+            table: None,
+            timestamps: Timestamps::Record,
+        };
         let index = self.add(source_name, Vec::new(), source, false)?;
         self.internal_topics.push(InternalTopic { name: topic, partitions, node: node.to_owned(), reason });
         Ok(index)

@@ -116,6 +116,19 @@ impl PunctuationTime {
     }
 }
 
+/// Where a source's records get their event time, as Kafka Streams'
+/// `TimestampExtractor`. A negative event time meets the error policy.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Timestamps {
+    /// The record's own timestamp (the default).
+    #[default]
+    Record,
+    /// The wall clock when the record is read (processing time).
+    WallClock,
+    /// A plugin `timestamp-extractor` function over the record.
+    Extractor(String),
+}
+
 /// A named state store of a node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreSpec {
@@ -141,6 +154,8 @@ pub enum Op {
         /// topic as an upsert log (a record without a value deletes the key)
         /// and passes on its updates as they are flushed.
         table: Option<StoreSpec>,
+        /// Where records' event time comes from.
+        timestamps: Timestamps,
     },
     /// Counts records per key (or per key and window) in a store and passes
     /// on each new count (an `i64`) as it is flushed. Records without a key
@@ -400,6 +415,9 @@ impl Topology {
         let mut uses = Vec::new();
         for n in &self.nodes {
             match &n.op {
+                Op::Source { timestamps: Timestamps::Extractor(f), .. } => {
+                    uses.push((n, f.as_str(), FunctionKind::TimestampExtractor))
+                }
                 Op::Filter { function, .. } => uses.push((n, function.as_str(), FunctionKind::Predicate)),
                 Op::Transform { kind, function } => uses.push((n, function.as_str(), *kind)),
                 Op::Aggregate { kind, function, subtractor, cogroup, .. } => {

@@ -191,6 +191,16 @@ fn average_pressure(current: Option<&[u8]>, rec: &Record) -> Result<Json<Pressur
     }))
 }
 
+/// When a monitor took a reading: its `at` field (ms since the epoch), for
+/// readings that reach the log later than they were taken.
+fn measured_at(rec: &Record) -> Result<i64> {
+    #[derive(Deserialize)]
+    struct Taken {
+        at: i64,
+    }
+    Ok(rec.json::<Taken>()?.at)
+}
+
 fn valid_reading(rec: &Record) -> Result<bool> {
     Ok(plausible(&rec.json::<Reading>()?))
 }
@@ -218,6 +228,8 @@ impl Plugin for Vitals {
         r.select_key("patient_key", patient_key).doc("keys a reading by its patient id");
         r.processor("remember_reading", remember_reading)
             .doc("keeps each reading in the `readings` store (stores: patients, readings)");
+        r.timestamp_extractor("measured_at", measured_at)
+            .doc("a reading's event time: its `at` field, when the monitor took it");
         r.aggregate("average_pressure", average_pressure)
             .doc("a patient's average systolic and diastolic pressure over a window's readings");
         r.punctuator("emit_medians", emit_medians)

@@ -131,3 +131,54 @@ fn suppressed_final_results_are_exact_across_crashes() {
     assert_eq!(seen.len() as u64, closed, "one final result per closed window and key");
     assert!(seen.values().all(|&c| c == RECORDS / 300 / KEYS), "each window holds 10 records per key");
 }
+
+/// Event time from the record's contents: a `timestamp-extractor` reads each
+/// reading's `at` field, so readings that reached the log at the same moment
+/// fall into the windows of when they were taken; one without `at`, or with
+/// a negative time, meets the error policy. `timestamp: wall-clock` uses
+/// the time of processing instead (the test driver's clock here).
+#[test]
+fn event_time_comes_from_an_extractor_or_the_wall_clock() {
+    let env = Env::new();
+    let body = |timestamp: &str| {
+        format!(
+            "application-id: taken\nerror-policy: skip\ncache-max-bytes: 0\ntopology:
+  - {{ name: readings, source: [vitals], key-serde: string, value-serde: json, {timestamp} }}
+  - {{ name: per-minute, count: per-minute, window: {{ type: tumbling, size-ms: 60000, grace-ms: 60000 }} }}
+  - {{ name: out, to: counts, key-serde: string, value-serde: i64 }}
+"
+        )
+    };
+    let app = crate::app_file(&env, "taken.yaml", eddy_tests::VITALS, &body("timestamp-extractor: measured_at"));
+    let mut driver = eddy_host::testing::TestDriver::from_file(&app).unwrap();
+    let lines = [
+        json!({"key": "p1", "timestamp": 5, "value": {"at": 10_000}}),
+        json!({"key": "p1", "timestamp": 5, "value": {"at": 70_000}}),
+        json!({"key": "p1", "timestamp": 5, "value": {"at": 20_000}}),
+        json!({"key": "p1", "timestamp": 5, "value": {"heart_rate": 80}}),
+        json!({"key": "p1", "timestamp": 5, "value": {"at": -3}}),
+    ];
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    driver.pipe_json_lines("vitals", &text).unwrap();
+    let got: Vec<(i64, i64, i64)> = driver
+        .read_output_json("counts")
+        .unwrap()
+        .iter()
+        .map(|r| (r["window-start"].as_i64().unwrap(), r["value"].as_i64().unwrap(), r["timestamp"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(got, [(0, 1, 10_000), (60_000, 1, 70_000), (0, 2, 20_000)]);
+    assert_eq!(driver.last_report().skipped, 2, "no `at`, and a negative `at`");
+
+    let app = crate::app_file(&env, "wall.yaml", eddy_tests::VITALS, &body("timestamp: wall-clock"));
+    let mut driver = eddy_host::testing::TestDriver::from_file(&app).unwrap();
+    // The test driver's clock is the wall clock of the run.
+    driver.advance_time(std::time::Duration::from_millis(125_000));
+    driver.pipe_json_lines("vitals", &text).unwrap();
+    let out = driver.read_output_json("counts").unwrap();
+    let got: Vec<(i64, i64, i64)> = out
+        .iter()
+        .map(|r| (r["window-start"].as_i64().unwrap(), r["value"].as_i64().unwrap(), r["timestamp"].as_i64().unwrap()))
+        .collect();
+    let want: Vec<(i64, i64, i64)> = (1..=5).map(|n| (120_000, n, 125_000)).collect();
+    assert_eq!(got, want, "every reading counts at the time it is processed");
+}
