@@ -13,6 +13,7 @@ use crate::{Error, Plugin, Result};
 
 /// The header that carries a key's current aggregate (see `wit/plugin.wit`).
 const AGGREGATE_HEADER: &str = "eddy.aggregate";
+const JOIN_RIGHT_HEADER: &str = "eddy.join.right";
 
 /// Writes the ok payload of one record's result.
 type Body = Box<dyn Fn(&Record<'_>, &mut Writer) -> Result<()> + Send + Sync>;
@@ -196,6 +197,17 @@ impl Registry {
         F: Fn(i64, &mut Context<'_>) -> Result<()> + Send + Sync + 'static,
     {
         self.add(name, "punctuator", Box::new(move |r, w| Context::run(w, r.timestamp(), |ctx| f(r.timestamp(), ctx))))
+    }
+
+    /// A value joiner: the joined value from the left value and the right
+    /// value (either is `None` where an outer or left join has no record on
+    /// that side). For `join` nodes.
+    pub fn joiner<V, F>(&mut self, name: &str, f: F) -> FunctionBuilder<'_>
+    where
+        V: IntoValue,
+        F: Fn(Option<&[u8]>, Option<&[u8]>) -> Result<V> + Send + Sync + 'static,
+    {
+        self.add(name, "joiner", Box::new(move |r, w| write_value(w, f(r.value(), r.header(JOIN_RIGHT_HEADER))?)))
     }
 
     /// A timestamp extractor: a record's event time in ms since the epoch,

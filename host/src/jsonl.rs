@@ -23,6 +23,17 @@ pub struct LineError {
     pub problem: String,
 }
 
+/// A line's JSON object.
+pub fn object(line_no: usize, line: &str) -> Result<Map<String, Value>, LineError> {
+    let err = |problem: String| LineError { line: line_no, problem };
+    match serde_json::from_str(line).map_err(|e| err(format!("not JSON: {e}")))? {
+        Value::Object(obj) => Ok(obj),
+        _ => {
+            Err(err("expected an object like {\"key\": ..., \"value\": ...} (use --value-only for plain lines)".into()))
+        }
+    }
+}
+
 /// How keys and values of lines are encoded.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LineFormat {
@@ -39,13 +50,13 @@ impl LineFormat {
     /// Parses one JSON line into a record; `now` is the timestamp when the
     /// line has none.
     pub fn parse(&self, line_no: usize, line: &str, now: i64) -> Result<Record, LineError> {
+        self.parse_object(line_no, object(line_no, line)?, now)
+    }
+
+    /// Turns a line's JSON object into a record; `now` is the timestamp when
+    /// it has none.
+    pub fn parse_object(&self, line_no: usize, mut obj: Map<String, Value>, now: i64) -> Result<Record, LineError> {
         let err = |problem: String| LineError { line: line_no, problem };
-        let v: Value = serde_json::from_str(line).map_err(|e| err(format!("not JSON: {e}")))?;
-        let Value::Object(mut obj) = v else {
-            return Err(err(
-                "expected an object like {\"key\": ..., \"value\": ...} (use --value-only for plain lines)".into(),
-            ));
-        };
         let bytes = |serde: Serde, field: &str, v: Option<Value>| -> Result<Option<Bytes>, LineError> {
             match v {
                 None | Some(Value::Null) => Ok(None),

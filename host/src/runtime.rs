@@ -30,7 +30,7 @@ const COMPACT_DIRTY_RATIO: f64 = 0.5;
 
 /// How often the global-table thread reads new records of its topics.
 const GLOBAL_POLL: Duration = Duration::from_millis(20);
-use crate::topology::TopologyError;
+use crate::topology::{Op, TopologyError};
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -131,6 +131,19 @@ pub enum RunError {
     /// A worker thread panicked (a bug in Eddy).
     #[error("worker thread {0} panicked")]
     Panicked(usize),
+    /// The two sides of a join read topics with different partition counts,
+    /// so equal keys would not meet in one task.
+    #[error(
+        "join '{node}' is not co-partitioned: its stream reads {stream} and its table reads {table}; give the topics the same number of partitions (or repartition the stream)"
+    )]
+    NotCoPartitioned {
+        /// The join node.
+        node: String,
+        /// The stream side's topics with their partition counts.
+        stream: String,
+        /// The table side's topics with their partition counts.
+        table: String,
+    },
     /// A global table's store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -168,6 +181,36 @@ fn create_internal_topics(app: &App, log: &dyn Log) -> Result<(), RunError> {
     Ok(())
 }
 
+/// Checks that both sides of every join read topics with one partition
+/// count, as Kafka Streams does before it runs.
+fn check_copartitioned(app: &App, log: &dyn Log) -> Result<(), RunError> {
+    let topology = &app.topology;
+    for n in &topology.nodes {
+        let Op::StreamTableJoin { .. } = n.op else { continue };
+        let mut sides = Vec::new();
+        for &input in &n.inputs {
+            let mut counts = Vec::new();
+            for topic in task::source_topics_upstream(topology, input) {
+                let p = log.partitions(&topic)?.ok_or_else(|| LogError::UnknownTopic(topic.clone()))?;
+                counts.push((topic, p));
+            }
+            sides.push(counts);
+        }
+        let all: Vec<u32> = sides.iter().flatten().map(|(_, p)| *p).collect();
+        if all.windows(2).any(|w| w[0] != w[1]) {
+            let show = |side: &[(String, u32)]| {
+                side.iter().map(|(t, p)| format!("'{t}' ({p} partitions)")).collect::<Vec<_>>().join(", ")
+            };
+            return Err(RunError::NotCoPartitioned {
+                node: n.name.clone(),
+                stream: show(&sides[0]),
+                table: sides.get(1).map(|s| show(s)).unwrap_or_default(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Runs `app` on `log` until stopped (or idle, with `until_idle`).
 pub fn run(app: &App, log: Arc<dyn Log>, options: RunOptions) -> Result<RunReport, RunError> {
     run_with_stats(app, log, options, Arc::new(RunStats::default()))
@@ -182,6 +225,7 @@ pub fn run_with_stats(
 ) -> Result<RunReport, RunError> {
     create_internal_topics(app, &*log)?;
     app.topology.check_topics(&*log)?;
+    check_copartitioned(app, &*log)?;
     if app.error_policy == ErrorPolicy::DeadLetter && log.partitions(&app.dead_letter_topic)?.is_none() {
         match log.create_topic(&app.dead_letter_topic, 1) {
             Ok(()) => tracing::info!("created dead-letter topic '{}'", app.dead_letter_topic),

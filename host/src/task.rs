@@ -60,6 +60,28 @@ pub fn plan(topology: &Topology, log: &dyn Log) -> Result<Vec<Task>, LogError> {
     Ok(tasks)
 }
 
+/// The topics of the sources `node` reads from, directly or through other
+/// nodes of its sub-topology.
+pub fn source_topics_upstream(topology: &Topology, node: usize) -> Vec<String> {
+    let mut topics: Vec<String> = Vec::new();
+    let mut seen = vec![false; topology.nodes.len()];
+    let mut stack = vec![node];
+    while let Some(at) = stack.pop() {
+        if std::mem::replace(&mut seen[at], true) {
+            continue;
+        }
+        if let Op::Source { topics: ts, .. } = &topology.nodes[at].op {
+            for t in ts {
+                if !topics.contains(t) {
+                    topics.push(t.clone());
+                }
+            }
+        }
+        stack.extend(topology.nodes[at].inputs.iter().copied());
+    }
+    topics
+}
+
 /// For each node, its sub-topology (`None` for global tables).
 pub fn subtopology_of(topology: &Topology) -> Vec<Option<usize>> {
     let mut of = vec![None; topology.nodes.len()];

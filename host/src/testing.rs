@@ -70,6 +70,8 @@ pub struct TestDriver {
     read: HashMap<TopicPartition, u64>,
     formats: HashMap<String, LineFormat>,
     last_report: RunReport,
+    /// Counts summed over every processing so far.
+    totals: RunReport,
 }
 
 impl TestDriver {
@@ -109,6 +111,7 @@ impl TestDriver {
             read: HashMap::new(),
             formats,
             last_report: RunReport::default(),
+            totals: RunReport::default(),
         })
     }
 
@@ -186,6 +189,45 @@ impl TestDriver {
         Ok(n)
     }
 
+    /// Pipes JSON lines that each name their topic (`{"topic": "orders",
+    /// "key": ..., "value": ..., "timestamp": ...}`) and processes them in
+    /// that order, as Kafka Streams' `TopologyTestDriver` does: each run of
+    /// consecutive lines for one topic is piped and processed before the
+    /// next. Returns the number of records.
+    pub fn pipe_interleaved(&mut self, text: &str) -> Result<usize, DriverError> {
+        let mut segment: Option<(String, Vec<Record>)> = None;
+        let mut n = 0;
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let mut obj = crate::jsonl::object(i + 1, line)?;
+            let Some(Value::String(topic)) = obj.remove("topic") else {
+                return Err(LineError {
+                    line: i + 1,
+                    problem: "name the record's topic: {\"topic\": \"orders\", ...}".into(),
+                }
+                .into());
+            };
+            let record = self.format(&topic).parse_object(i + 1, obj, self.now)?;
+            n += 1;
+            match &mut segment {
+                Some((t, records)) if *t == topic => records.push(record),
+                _ => {
+                    if let Some((t, records)) = segment.replace((topic, vec![record])) {
+                        self.pipe_records(&t, records)?;
+                        self.process()?;
+                    }
+                }
+            }
+        }
+        if let Some((t, records)) = segment {
+            self.pipe_records(&t, records)?;
+            self.process()?;
+        }
+        Ok(n)
+    }
+
     /// Moves the driver's wall clock forward. The next processing runs each
     /// wall-clock punctuator once if the clock crossed a multiple of its
     /// interval since the last processing.
@@ -210,7 +252,20 @@ impl TestDriver {
         let report = run(&self.app, Arc::new(self.log.clone()), options)?;
         self.processed_at = self.now;
         self.last_report = report;
+        let t = &mut self.totals;
+        t.records_in += report.records_in;
+        t.records_out += report.records_out;
+        t.skipped += report.skipped;
+        t.dead_lettered += report.dead_lettered;
+        t.dropped_late += report.dropped_late;
+        (t.tasks, t.threads) = (report.tasks, report.threads);
         Ok(report)
+    }
+
+    /// What every processing so far did, summed (tasks and threads: the
+    /// last one's).
+    pub fn totals(&self) -> RunReport {
+        self.totals
     }
 
     /// What the last [`TestDriver::process`] did.

@@ -189,6 +189,11 @@ struct TestArgs {
     /// Input records: TOPIC=FILE.jsonl, one JSON object per line. Repeatable.
     #[arg(long = "input", short, value_name = "TOPIC=FILE")]
     inputs: Vec<String>,
+    /// Input records of several topics in one file, each line naming its
+    /// topic (`{"topic": "orders", "key": ..., "value": ...}`), processed in
+    /// file order as Kafka Streams' TopologyTestDriver does. After --input.
+    #[arg(long, value_name = "FILE")]
+    interleaved: Option<PathBuf>,
 }
 
 /// Runs the parsed command.
@@ -477,6 +482,11 @@ fn test_app(args: TestArgs) -> Result<()> {
         let n = driver.pipe_json_lines(topic, &text).with_context(|| format!("in {file}"))?;
         tracing::info!("piped {n} record(s) from {file} into {topic}");
     }
+    if let Some(file) = &args.interleaved {
+        let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let n = driver.pipe_interleaved(&text).with_context(|| format!("in {}", file.display()))?;
+        tracing::info!("piped {n} record(s) from {} in file order", file.display());
+    }
     let mut outputs = BTreeMap::new();
     for topic in driver.output_topics() {
         outputs.insert(topic.clone(), driver.read_output_json(&topic)?);
@@ -494,7 +504,7 @@ fn test_app(args: TestArgs) -> Result<()> {
             writeln!(out, "{v}")?;
         }
     }
-    let r = driver.last_report();
+    let r = driver.totals();
     eprintln!(
         "{} record(s) in, {} out, {} skipped, {} dead-lettered, {} dropped late",
         r.records_in, r.records_out, r.skipped, r.dead_lettered, r.dropped_late

@@ -16,6 +16,7 @@
 
 mod aggregate;
 mod context;
+mod join;
 mod operator;
 mod process;
 mod sink;
@@ -201,6 +202,9 @@ impl Pipeline {
                 }),
                 Op::TableGroupBy { function, .. } => Box::new(table::TableGroupBy { function: index(function) }),
                 Op::Materialize { .. } => Box::new(table::Materialize),
+                Op::StreamTableJoin { table, joiner, left } => {
+                    Box::new(join::StreamTableJoin { table: *table, joiner: index(joiner), left: *left })
+                }
                 Op::Suppress { windows, .. } => {
                     Box::new(suppress::Suppress { windows: *windows, stream_time: Default::default() })
                 }

@@ -48,11 +48,14 @@ pub enum FunctionKind {
     /// Record to its event time (ms since the epoch), read from its contents:
     /// a source's `timestamp-extractor`.
     TimestampExtractor,
+    /// Left record and right value (in [`JOIN_RIGHT_HEADER`]) to the joined
+    /// value: a join's `joiner`.
+    Joiner,
 }
 
 impl FunctionKind {
     /// Every kind this host knows.
-    pub const ALL: [FunctionKind; 12] = [
+    pub const ALL: [FunctionKind; 13] = [
         FunctionKind::Predicate,
         FunctionKind::Map,
         FunctionKind::MapValues,
@@ -65,6 +68,7 @@ impl FunctionKind {
         FunctionKind::Processor,
         FunctionKind::Punctuator,
         FunctionKind::TimestampExtractor,
+        FunctionKind::Joiner,
     ];
 
     /// The kind's name in manifests and topology documents.
@@ -82,6 +86,7 @@ impl FunctionKind {
             FunctionKind::Processor => "processor",
             FunctionKind::Punctuator => "punctuator",
             FunctionKind::TimestampExtractor => "timestamp-extractor",
+            FunctionKind::Joiner => "joiner",
         }
     }
 
@@ -178,6 +183,9 @@ pub enum Outcome {
 /// The header that carries a key's current aggregate to an aggregator or
 /// reducer.
 pub const AGGREGATE_HEADER: &str = "eddy.aggregate";
+
+/// The header that carries the right side's value to a joiner.
+pub const JOIN_RIGHT_HEADER: &str = "eddy.join.right";
 
 /// The header that tells a punctuator which clock fired: `stream` or `wall`.
 pub const PUNCTUATION_HEADER: &str = "eddy.punctuation";

@@ -511,7 +511,7 @@ fn decode_outcomes(
         out.push(match kind {
             FunctionKind::Predicate => Outcome::Keep(r.u8()? != 0),
             FunctionKind::Map => Outcome::Record(Record::from_view(&r.record()?, &buf)),
-            FunctionKind::MapValues | FunctionKind::Aggregator | FunctionKind::Reducer => {
+            FunctionKind::MapValues | FunctionKind::Aggregator | FunctionKind::Reducer | FunctionKind::Joiner => {
                 Outcome::Value(share(r.opt_bytes()?))
             }
             FunctionKind::SelectKey => Outcome::Key(share(r.opt_bytes()?)),

@@ -40,6 +40,23 @@ pub struct BranchDoc {
     pub predicate: Option<String>,
 }
 
+/// A join in a document: what the node's stream (`from`) joins with.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct JoinDoc {
+    /// A table node: a stream-table join.
+    pub table: Option<String>,
+    /// A stream node: a windowed stream-stream join (not supported yet).
+    pub stream: Option<String>,
+    /// A global table (not supported yet).
+    pub global_table: Option<String>,
+    /// The joiner function: left and right values to the joined value.
+    pub joiner: String,
+    /// `inner` (the default) or `left`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+}
+
 /// One input of a `cogroup` in a document: a node and its aggregator.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -129,6 +146,9 @@ pub struct NodeDoc {
     /// Suppress: `until-window-closes` holds a windowed table's updates back
     /// until each window closes, then passes on its final value once.
     pub suppress: Option<String>,
+    /// Join: the node's stream joins a table
+    /// (`join: { table: NODE, joiner: F, type: inner|left }`).
+    pub join: Option<JoinDoc>,
     /// To-stream: turns a table's updates into a stream (`to-stream: true`).
     pub to_stream: Option<bool>,
     /// Repartition (`repartition: true`): writes records to the topic
@@ -175,6 +195,7 @@ enum DocOp {
     Cogroup(Vec<CogroupDoc>),
     Repartition,
     Suppress(String),
+    Join(JoinDoc),
 }
 
 impl NodeDoc {
@@ -207,11 +228,12 @@ impl NodeDoc {
         take("to-stream", self.to_stream.take().map(|_| DocOp::ToStream));
         take("repartition", self.repartition.take().map(|_| DocOp::Repartition));
         take("suppress", self.suppress.take().map(DocOp::Suppress));
+        take("join", self.join.take().map(DocOp::Join));
         let bad = |problem: String| TopologyError::BadNode { node: label.to_owned(), problem };
         match ops.len() {
             1 => Ok(ops.pop().expect("one op").1),
             0 => Err(bad(
-                "no operator: add one of source, table, global-table, filter, filter-not, map, map-values, flat-map, flat-map-values, select-key, peek, split, merge, repartition, count, aggregate, reduce, cogroup, suppress, process, to-stream, to".into(),
+                "no operator: add one of source, table, global-table, filter, filter-not, map, map-values, flat-map, flat-map-values, select-key, peek, split, merge, repartition, count, aggregate, reduce, cogroup, suppress, join, process, to-stream, to".into(),
             )),
             _ => {
                 let keys: Vec<_> = ops.iter().map(|(k, _)| *k).collect();
@@ -329,6 +351,16 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
                     why: format!("writes to topic '{topic}' and passes nothing on: read a node before it"),
                 });
             }
+        }
+        if let DocOp::Join(join) = &op {
+            if doc.store.is_some() || doc.store_kind.is_some() {
+                return Err(bad(
+                    "a stream-table join keeps no store of its own: the table's store is what it reads".into()
+                ));
+            }
+            let index = stream_table_join(&mut graph, &name, inputs, join).map_err(bad)?;
+            previous = Ok(index);
+            continue;
         }
         let tables = inputs.iter().filter(|&&i| graph.nodes[i].table).count();
         let reads_table = tables > 0;
@@ -560,6 +592,7 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
                 (Op::Merge, Vec::new())
             }
             DocOp::Repartition => unreachable!("repartition nodes are added above"),
+            DocOp::Join(_) => unreachable!("join nodes are added above"),
             DocOp::Split(branches) => {
                 if branches.is_empty() {
                     return Err(bad("a split needs at least one branch".into()));
@@ -652,6 +685,54 @@ fn check_topics_read_once(nodes: &[Node]) -> Result<(), TopologyError> {
     Ok(())
 }
 
+/// Adds a stream-table join node `name` reading the stream `inputs` (one
+/// node); a stream whose key changed is repartitioned first. Errors say
+/// what is wrong with the join.
+fn stream_table_join(graph: &mut Graph, name: &str, inputs: Vec<usize>, join: &JoinDoc) -> Result<usize, String> {
+    if join.stream.is_some() {
+        return Err("stream-stream joins are not supported yet: join a table (`join: { table: NODE, ... }`)".into());
+    }
+    if join.global_table.is_some() {
+        return Err("global-table joins are not supported yet: join a table (`join: { table: NODE, ... }`)".into());
+    }
+    let Some(table_name) = &join.table else {
+        return Err("say what to join: `join: { table: NODE, joiner: FUNCTION }`".into());
+    };
+    let left = match join.kind.as_deref() {
+        None | Some("inner") => false,
+        Some("left") => true,
+        Some(other) => return Err(format!("join type '{other}': a stream-table join is `inner` or `left`")),
+    };
+    let [stream] = inputs[..] else {
+        return Err("a join reads one stream (`from`) and the table it names".into());
+    };
+    if graph.nodes[stream].table {
+        return Err(format!(
+            "'{}' is a table: a stream-table join reads a stream (`from`, or `to-stream` first) and names the table in `join`",
+            graph.nodes[stream].name
+        ));
+    }
+    let Some(&table) = graph.by_name.get(table_name.as_str()) else {
+        return Err(format!("joins table '{table_name}', which is not defined before it"));
+    };
+    let t = &graph.nodes[table];
+    let stored = matches!(
+        t.op,
+        Op::Source { table: Some(_), .. }
+            | Op::Count { window: None, .. }
+            | Op::Aggregate { window: None, .. }
+            | Op::Materialize { .. }
+    );
+    if !t.table || !stored {
+        return Err(format!(
+            "joins '{table_name}', which is not a table with a store: join a `table`, an aggregation, or a table filter/map-values materialized with `store:`"
+        ));
+    }
+    let inputs = graph.repartition_if_rekeyed(name, name, vec![stream]).map_err(|e| e.to_string())?;
+    let op = Op::StreamTableJoin { table, joiner: join.joiner.clone(), left };
+    graph.add(name.to_owned(), vec![inputs[0], table], op, false).map_err(|e| e.to_string())
+}
+
 /// The windows of the windowed aggregation `inputs` pass on, if they do.
 fn upstream_windows(nodes: &[Node], inputs: &[usize]) -> Option<crate::window::TimeWindows> {
     let mut at = *inputs.first()?;
@@ -738,6 +819,7 @@ fn op_keyword(op: &DocOp) -> &'static str {
         DocOp::Cogroup(_) => "cogroup",
         DocOp::Repartition => "repartition",
         DocOp::Suppress(_) => "suppress",
+        DocOp::Join(_) => "join",
     }
 }
 

@@ -234,6 +234,19 @@ pub enum Op {
         /// end plus their grace.
         windows: TimeWindows,
     },
+    /// Joins a stream with a table (Kafka Streams' `KStream#join(KTable)`
+    /// and `leftJoin`): each stream record meets the table's current value
+    /// for its key, and a plugin joiner makes the output value. Table
+    /// updates produce nothing. Inputs: the stream, then the table.
+    StreamTableJoin {
+        /// The table node (one with a store).
+        table: usize,
+        /// The joiner function.
+        joiner: String,
+        /// True for a left join: a record with no table value joins with
+        /// none instead of being dropped.
+        left: bool,
+    },
     /// Turns a table's updates into a stream of records.
     ToStream,
     /// Keeps records for which a predicate holds (or, negated, does not).
@@ -286,6 +299,7 @@ impl Op {
             Op::GlobalTable { .. } => "global-table",
             Op::Materialize { .. } => "materialize",
             Op::Suppress { .. } => "suppress",
+            Op::StreamTableJoin { .. } => "join",
             Op::ToStream => "to-stream",
             Op::Filter { negate: false, .. } => "filter",
             Op::Filter { negate: true, .. } => "filter-not",
@@ -428,6 +442,7 @@ impl Topology {
                     uses.extend(cogroup.iter().skip(1).map(|(_, f)| (n, f.as_str(), *kind)));
                 }
                 Op::TableGroupBy { function, .. } => uses.push((n, function.as_str(), FunctionKind::SelectKey)),
+                Op::StreamTableJoin { joiner, .. } => uses.push((n, joiner.as_str(), FunctionKind::Joiner)),
                 Op::Process { function, punctuate, .. } => {
                     uses.push((n, function.as_str(), FunctionKind::Processor));
                     if let Some(p) = punctuate {

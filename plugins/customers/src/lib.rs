@@ -122,6 +122,15 @@ fn enrich_order(rec: &Record, ctx: &mut Context) -> Result<()> {
     Ok(())
 }
 
+/// An order joined with its customer's name from the `customers` table
+/// (a stream-table join): the name is the table's value, if there is one.
+fn name_order(order: Option<&[u8]>, name: Option<&[u8]>) -> Result<Json<NamedOrder>> {
+    let order: Order =
+        serde_json::from_slice(order.unwrap_or_default()).map_err(|e| Error::invalid(format!("order: {e}")))?;
+    let name = name.map(|n| String::from_utf8_lossy(n).into_owned());
+    Ok(Json(NamedOrder { customer: order.customer, name, amount: order.amount }))
+}
+
 struct Customers;
 
 impl Plugin for Customers {
@@ -135,6 +144,7 @@ impl Plugin for Customers {
         r.select_key("region_of", |rec: &Record| Ok(rec.json::<User>()?.region)).doc("keys a user by region");
         r.aggregate("add_age", add_age).doc("adds a user's age to the region's total");
         r.aggregate("subtract_age", subtract_age).doc("takes a user's age out of the region's total");
+        r.joiner("name_order", name_order).doc("an order with its customer's name (stream-table join)");
         r.processor("enrich_order", enrich_order).doc("adds the customer's name from the store customer-names");
     }
 }

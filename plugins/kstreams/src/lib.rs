@@ -3,7 +3,10 @@
 //! same logic: `MockInitializer.STRING_INIT` with `MockAggregator.TOSTRING_ADDER`
 //! (`zero_then_plus`: "0", then agg + "+" + value), the `() -> ""` initializer
 //! with the same adder (`empty_then_plus`), and `MockReducer.STRING_ADDER`
-//! (`plus`: v1 + "+" + v2).
+//! (`plus`: v1 + "+" + v2); and the joiners `MockValueJoiner.TOSTRING_JOINER`
+//! (`plus_joiner`: left + "+" + right) and the developer guide's
+//! `[left, right]` (`pair_joiner`), where a missing side prints "null" as
+//! Java's string concatenation does.
 
 use eddy_sdk::{Plugin, Record, Registry, Result};
 
@@ -11,6 +14,11 @@ use eddy_sdk::{Plugin, Record, Registry, Result};
 fn add(init: &str, current: Option<&[u8]>, rec: &Record) -> Result<String> {
     let agg = current.map_or(init.to_owned(), |c| String::from_utf8_lossy(c).into_owned());
     Ok(format!("{agg}+{}", rec.value_str()?))
+}
+
+/// A side of a join as Java's string concatenation prints it.
+fn side(v: Option<&[u8]>) -> String {
+    v.map_or("null".to_owned(), |v| String::from_utf8_lossy(v).into_owned())
 }
 
 struct KStreams;
@@ -25,6 +33,14 @@ impl Plugin for KStreams {
             Ok(format!("{}+{}", String::from_utf8_lossy(c), rec.value_str()?))
         })
         .doc("STRING_ADDER: v1 + \"+\" + v2");
+        r.joiner("plus_joiner", |l: Option<&[u8]>, r: Option<&[u8]>| -> Result<String> {
+            Ok(format!("{}+{}", side(l), side(r)))
+        })
+        .doc("TOSTRING_JOINER: left + \"+\" + right");
+        r.joiner("pair_joiner", |l: Option<&[u8]>, r: Option<&[u8]>| -> Result<String> {
+            Ok(format!("[{}, {}]", side(l), side(r)))
+        })
+        .doc("the developer guide's [left, right]");
     }
 }
 

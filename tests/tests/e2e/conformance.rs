@@ -192,3 +192,95 @@ fn windowed_aggregations_and_suppression_match_kafka_streams() {
     eprintln!("ran {} case(s): {}\nnot yet: {}", ran.len(), ran.join(", "), skipped.join(", "));
     assert!(ran.len() >= 13, "the tumbling and hopping cases, with and without suppression, run: {ran:?}");
 }
+
+/// The app file of a stream-table join case: the stream topic joins the
+/// table topic with the joiner Kafka's test uses.
+fn stream_table_app(env: &Env, case: &Yaml, stream: &str, table: &str) -> PathBuf {
+    let joiner = if case["joiner"].as_str().unwrap_or_default().contains("TOSTRING_JOINER") {
+        "plus_joiner"
+    } else {
+        "pair_joiner"
+    };
+    let kind = case["join"].as_str().unwrap();
+    let body = format!(
+        "application-id: conformance\ncache-max-bytes: 0\ntopology:
+  - {{ name: table, table: {table}, store: table-store, value-serde: string }}
+  - {{ name: stream, source: [{stream}], value-serde: string }}
+  - {{ name: joined, from: stream, join: {{ table: table, joiner: {joiner}, type: {kind} }} }}
+  - {{ name: out, to: output, value-serde: string }}
+"
+    );
+    app_file(env, "case.yaml", eddy_tests::KSTREAMS, &body)
+}
+
+/// A key as the output shows it: Kafka's Integer and String keys both as
+/// text.
+fn key_text(v: &Yaml) -> Value {
+    match v {
+        Yaml::Number(n) => json!(n.to_string()),
+        Yaml::String(s) => json!(s),
+        _ => Value::Null,
+    }
+}
+
+fn run_stream_table(path: &Path, case: &Yaml) {
+    let env = Env::new();
+    let inputs = case["inputs"].as_sequence().unwrap();
+    let (stream, table) = if path.to_string_lossy().contains("doc-") { ("left", "right") } else { ("stream", "table") };
+    let mut driver = TestDriver::from_file(&stream_table_app(&env, case, stream, table)).unwrap();
+    driver.create_topic(stream, 1).unwrap();
+    driver.create_topic(table, 1).unwrap();
+    let mut lines = String::new();
+    for input in inputs {
+        let Some(topic) = input["topic"].as_str() else { continue };
+        let value = input["value"].as_str().map_or(Value::Null, |v| json!(v));
+        let line = json!({"topic": topic, "key": key_text(&input["key"]), "value": value,
+            "timestamp": input["timestamp"].as_i64()});
+        lines.push_str(&format!("{line}\n"));
+    }
+    driver.pipe_interleaved(&lines).unwrap();
+    let got: Vec<Value> = driver
+        .read_output_json("output")
+        .unwrap()
+        .into_iter()
+        .map(|r| json!([r["key"], r["value"], r["timestamp"]]))
+        .collect();
+    let want: Vec<Value> = case["expected"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|e| json!([key_text(&e["key"]), e["value"].as_str(), e["timestamp"].as_i64()]))
+        .collect();
+    assert_eq!(
+        got,
+        want,
+        "{}: {}\n(source: {})",
+        path.display(),
+        case["description"].as_str().unwrap_or_default(),
+        case["source"].as_str().unwrap_or_default()
+    );
+}
+
+#[test]
+fn stream_table_joins_match_kafka_streams() {
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(suite_dir().join("stream-table-join")).unwrap().map(|e| e.unwrap().path()).collect();
+    files.extend(
+        ["doc-stream-table-inner.yaml", "doc-stream-table-left.yaml"]
+            .map(|f| suite_dir().join("doc-join-semantics").join(f)),
+    );
+    files.sort();
+    let (mut ran, mut skipped) = (Vec::new(), Vec::new());
+    for path in files {
+        let case: Yaml = serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.contains("versioned") {
+            skipped.push(format!("{name} (versioned tables)"));
+            continue;
+        }
+        run_stream_table(&path, &case);
+        ran.push(name);
+    }
+    eprintln!("ran {} case(s): {}\nnot yet: {}", ran.len(), ran.join(", "), skipped.join(", "));
+    assert!(ran.len() >= 10, "the stream-table join cases run: {ran:?}");
+}

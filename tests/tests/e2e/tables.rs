@@ -133,3 +133,85 @@ fn grouped_tables_add_and_subtract_as_rows_move() {
     }
     assert_eq!(results[0], results[1], "the same tables with the cache on and off");
 }
+
+/// Orders (keyed by order id, so re-keyed by customer first: Eddy
+/// repartitions before the join by itself) joined with the customers table
+/// through `eddy run`: a left join names the customer where the table has
+/// one. Topics with different partition counts are refused before anything
+/// runs.
+#[test]
+fn orders_join_the_customers_table() {
+    let env = Env::new();
+    for (topic, partitions) in [("orders", "3"), ("customer-names", "2"), ("named-orders", "2")] {
+        env.eddy(&["topic", "create", topic, "--partitions", partitions]);
+    }
+    let body = "application-id: named\ntopology:
+  - { name: names, table: customer-names, key-serde: string, value-serde: string }
+  - { name: orders, source: [orders], key-serde: string, value-serde: json }
+  - { name: by-customer, select-key: customer_key }
+  - { name: named, join: { table: names, joiner: name_order, type: left } }
+  - { name: out, to: named-orders, key-serde: string, value-serde: json }
+";
+    let app = app_file(&env, "named.yaml", eddy_tests::CUSTOMERS, body);
+    let described = env.eddy(&["describe", app.to_str().unwrap()]);
+    assert!(
+        described.contains("named-repartition (read by 'named'): 'by-customer' (select-key) changes the key"),
+        "{described}"
+    );
+    let names =
+        env.write("names.jsonl", "{\"key\": \"c1\", \"value\": \"Ada\"}\n{\"key\": \"c2\", \"value\": \"Grace\"}\n");
+    env.eddy(&[
+        "produce",
+        "customer-names",
+        "--file",
+        names.to_str().unwrap(),
+        "--key-serde",
+        "string",
+        "--value-serde",
+        "string",
+    ]);
+    let orders: String = [("o1", "c1", 10.0), ("o2", "c2", 20.0), ("o3", "c3", 30.0), ("o4", "c1", 40.0)]
+        .iter()
+        .map(|(id, c, amount)| {
+            format!("{{\"key\": \"{id}\", \"value\": {{\"customer\": \"{c}\", \"amount\": {amount}}}}}\n")
+        })
+        .collect();
+    let file = env.write("orders.jsonl", &orders);
+    env.eddy(&[
+        "produce",
+        "orders",
+        "--file",
+        file.to_str().unwrap(),
+        "--key-serde",
+        "string",
+        "--value-serde",
+        "json",
+    ]);
+    // The stream side reads `orders` (3 partitions) and the table 2: refused.
+    let err = env.eddy_fails(&["run", app.to_str().unwrap(), "--until-idle"]);
+    assert!(err.contains("join 'named' is not co-partitioned"), "{err}");
+    assert!(err.contains("'customer-names' (2 partitions)"), "{err}");
+    // Repartitioned into as many partitions as the table has, it runs.
+    let body = body
+        .replace("  - { name: named,", "  - { name: to-two, repartition: true, partitions: 2 }\n  - { name: named,");
+    let app = app_file(&env, "named.yaml", eddy_tests::CUSTOMERS, &body);
+    env.eddy(&["run", app.to_str().unwrap(), "--until-idle"]);
+    let mut got: Vec<(String, Value)> = env
+        .consume_all("named-orders", &["--key-serde", "string", "--value-serde", "json"])
+        .into_iter()
+        .map(|r| (r["key"].as_str().unwrap().to_owned(), r["value"].clone()))
+        .collect();
+    got.sort_by_key(|(k, v)| format!("{k}{v}"));
+    let order = |c: &str, name: Option<&str>, amount: f64| {
+        (c.to_owned(), json!({"customer": c, "name": name, "amount": amount}))
+    };
+    assert_eq!(
+        got,
+        [
+            order("c1", Some("Ada"), 10.0),
+            order("c1", Some("Ada"), 40.0),
+            order("c2", Some("Grace"), 20.0),
+            order("c3", None, 30.0)
+        ]
+    );
+}
