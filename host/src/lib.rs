@@ -22,6 +22,7 @@
 //! ```
 
 pub mod app;
+pub mod interleave;
 pub mod jsonl;
 pub mod log;
 pub mod partition;

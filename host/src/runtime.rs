@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::app::{App, ErrorPolicy};
+use crate::interleave::Interleave;
 use crate::log::{Log, LogError, TopicPartition};
 use crate::pipeline::{Pipeline, PipelineStats, ProcessError};
 use crate::store::{GlobalStore, StoreError, changelog_topic};
@@ -376,6 +377,8 @@ struct Worker<'a> {
     /// Next offset to read per partition, and whether it moved since the last commit.
     positions: BTreeMap<TopicPartition, (u64, bool)>,
     consumer: Box<dyn crate::log::Consumer>,
+    /// Fetched records waiting to be taken in timestamp order per task.
+    inputs: Interleave,
     producer: Box<dyn crate::log::Producer>,
     pipeline: Pipeline,
     reported: PipelineStats,
@@ -431,6 +434,8 @@ impl<'a> Worker<'a> {
         consumer.assign(&assignment)?;
         let mut pipeline = Pipeline::new(app, log)?;
         let ids: Vec<_> = tasks.iter().map(|t| t.id).collect();
+        let start = assignment.iter().cloned().collect();
+        let inputs = Interleave::new(tasks.iter().map(|t| t.inputs.clone()).collect(), start);
         pipeline.open_tasks(&ids, options.state_dir.as_deref(), app.cache_max_bytes, globals, log)?;
         pipeline.set_wall_clock(options.wall_clock);
         Ok(Worker {
@@ -441,6 +446,7 @@ impl<'a> Worker<'a> {
             partitions,
             positions,
             consumer,
+            inputs,
             producer: log.producer()?,
             pipeline,
             reported: PipelineStats::default(),
@@ -465,9 +471,11 @@ impl<'a> Worker<'a> {
                 return self.finish();
             }
             let fetched = self.consumer.poll(self.options.max_poll_records, poll_timeout)?;
-            let idle = fetched.is_empty();
-            for f in &fetched {
-                self.pipeline.process(f, &mut *self.producer)?;
+            let idle = fetched.is_empty() && self.inputs.buffered() == 0;
+            self.inputs.add(fetched);
+            let log = self.log;
+            for f in self.inputs.take(|tp| log.end_offset(tp).ok()) {
+                self.pipeline.process(&f, &mut *self.producer)?;
                 if let Some(last) = f.records.last() {
                     self.positions.insert(f.partition.clone(), (last.offset + 1, true));
                 }

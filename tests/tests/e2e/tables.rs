@@ -215,3 +215,52 @@ fn orders_join_the_customers_table() {
         ]
     );
 }
+
+/// A task reads its partitions smallest timestamp first, as Kafka Streams
+/// does: a stream-table join through `eddy run` sees each table update that
+/// came before a stream record in event time, whatever order the topics
+/// were written in.
+#[test]
+fn a_join_reads_both_sides_in_timestamp_order() {
+    let env = Env::new();
+    for topic in ["clicks", "profiles", "joined"] {
+        env.eddy(&["topic", "create", topic, "--partitions", "1"]);
+    }
+    let produce = |topic: &str, lines: &str| {
+        let file = env.write(&format!("{topic}.jsonl"), lines);
+        env.eddy(&[
+            "produce",
+            topic,
+            "--file",
+            file.to_str().unwrap(),
+            "--key-serde",
+            "string",
+            "--value-serde",
+            "string",
+        ]);
+    };
+    // The stream is written first, the table after, and their timestamps
+    // interleave.
+    produce(
+        "clicks",
+        "{\"key\": \"k\", \"value\": \"X\", \"timestamp\": 20}\n{\"key\": \"k\", \"value\": \"Y\", \"timestamp\": 40}\n",
+    );
+    produce(
+        "profiles",
+        "{\"key\": \"k\", \"value\": \"a\", \"timestamp\": 10}\n{\"key\": \"k\", \"value\": \"b\", \"timestamp\": 30}\n",
+    );
+    let body = "application-id: ordered\ncache-max-bytes: 0\ntopology:
+  - { name: profiles, table: profiles, key-serde: string, value-serde: string }
+  - { name: clicks, source: [clicks], key-serde: string, value-serde: string }
+  - { name: joined, join: { table: profiles, joiner: plus_joiner } }
+  - { to: joined, key-serde: string, value-serde: string }
+";
+    let app = app_file(&env, "ordered.yaml", eddy_tests::KSTREAMS, body);
+    env.eddy(&["run", app.to_str().unwrap(), "--until-idle"]);
+    let got: Vec<(Value, Value)> = env
+        .consume_all("joined", &["--key-serde", "string", "--value-serde", "string"])
+        .iter()
+        .map(|r| (r["value"].clone(), r["timestamp"].clone()))
+        .collect();
+    assert_eq!(got, [(json!("X+a"), json!(20)), (json!("Y+b"), json!(40))]);
+}
