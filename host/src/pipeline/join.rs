@@ -5,6 +5,13 @@
 //! records without a value are dropped; without a key, an inner join drops
 //! them and a left join joins them with no table value (as Kafka Streams
 //! does since 3.7).
+//!
+//! A global-table join (`KStreamGlobalKTableJoin`) maps each record to the
+//! global table's key with a plugin key mapper (or takes its own key) and
+//! looks it up in the instance's full copy of the table; a record that maps
+//! to no key is dropped, in a left join too.
+
+use bytes::Bytes;
 
 use crate::plugin::{FunctionKind, JOIN_RIGHT_HEADER, Outcome};
 use crate::record::{Header, Record};
@@ -45,22 +52,87 @@ impl Operator for StreamTableJoin {
             }
             calls.push(r, origin);
         }
-        if calls.is_empty() {
-            return Ok(Emit::Nothing);
-        }
-        let outcomes = cx.call(self.joiner, FunctionKind::Joiner, &calls.records)?;
-        let mut joined = Batch::with_capacity(calls.len());
-        let mut failures = Vec::new();
-        for ((r, origin), outcome) in calls.records.into_iter().zip(calls.origins).zip(outcomes) {
-            match outcome {
-                Outcome::Value(value) => {
-                    let headers = r.headers.into_iter().filter(|h| h.name != JOIN_RIGHT_HEADER).collect();
-                    joined.push(Record { key: r.key, value, timestamp: r.timestamp, headers }, origin);
-                }
-                other => failures.push((origin, failure(other, FunctionKind::Joiner))),
+        join(cx, self.joiner, calls)
+    }
+}
+
+/// Calls the joiner over records that carry their right value in the
+/// [`JOIN_RIGHT_HEADER`] and passes on the joined records: the left
+/// record's key, timestamp and headers with the joined value.
+fn join(cx: &mut Cx<'_>, joiner: u32, calls: Batch) -> Result<Emit, ProcessError> {
+    if calls.is_empty() {
+        return Ok(Emit::Nothing);
+    }
+    let outcomes = cx.call(joiner, FunctionKind::Joiner, &calls.records)?;
+    let mut joined = Batch::with_capacity(calls.len());
+    let mut failures = Vec::new();
+    for ((r, origin), outcome) in calls.records.into_iter().zip(calls.origins).zip(outcomes) {
+        match outcome {
+            Outcome::Value(value) => {
+                let headers = r.headers.into_iter().filter(|h| h.name != JOIN_RIGHT_HEADER).collect();
+                joined.push(Record { key: r.key, value, timestamp: r.timestamp, headers }, origin);
             }
+            other => failures.push((origin, failure(other, FunctionKind::Joiner))),
         }
-        cx.reject_all(failures)?;
-        Ok(Emit::All(joined))
+    }
+    cx.reject_all(failures)?;
+    Ok(Emit::All(joined))
+}
+
+/// Joins a stream with a global table.
+pub(crate) struct GlobalTableJoin {
+    /// The global table's store.
+    pub store: String,
+    /// Maps a record to the table's key; `None`: the record's key.
+    pub key_mapper: Option<u32>,
+    pub joiner: u32,
+    /// A record with no table value joins with none instead of being dropped.
+    pub left: bool,
+}
+
+impl Operator for GlobalTableJoin {
+    fn process(&mut self, cx: &mut Cx<'_>, _from: usize, batch: Batch) -> Result<Emit, ProcessError> {
+        let mut batch = batch;
+        // Records without a value are dropped before the key mapper sees them.
+        let live: Vec<usize> = (0..batch.len()).filter(|&i| batch.records[i].value.is_some()).collect();
+        let keys: Vec<Option<Bytes>> = match self.key_mapper {
+            None => live.iter().map(|&i| batch.records[i].key.clone()).collect(),
+            Some(mapper) => {
+                let records: Vec<Record> = live.iter().map(|&i| batch.records[i].clone()).collect();
+                let mut keys = Vec::with_capacity(records.len());
+                let mut failures = Vec::new();
+                for (&i, outcome) in live.iter().zip(cx.call(mapper, FunctionKind::SelectKey, &records)?) {
+                    match outcome {
+                        Outcome::Key(k) => keys.push(k),
+                        other => {
+                            failures.push((batch.origins[i], failure(other, FunctionKind::SelectKey)));
+                            keys.push(None);
+                        }
+                    }
+                }
+                cx.reject_all(failures)?;
+                keys
+            }
+        };
+        let Some(table) = cx.shared.stores.globals.get(&self.store).cloned() else {
+            return Err(ProcessError::UnknownStore {
+                node: cx.shared.names[cx.node].clone(),
+                store: self.store.clone(),
+            });
+        };
+        let mut calls = Batch::with_capacity(live.len());
+        for (&i, key) in live.iter().zip(keys) {
+            let Some(key) = key else { continue };
+            let right = table.get(&key)?;
+            if right.is_none() && !self.left {
+                continue;
+            }
+            let mut r = std::mem::replace(&mut batch.records[i], Record::new(None::<String>, None::<String>, 0));
+            if let Some(right) = right {
+                r.headers.push(Header { name: JOIN_RIGHT_HEADER.to_owned(), value: Some(right) });
+            }
+            calls.push(r, batch.origins[i]);
+        }
+        join(cx, self.joiner, calls)
     }
 }

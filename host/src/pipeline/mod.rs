@@ -202,6 +202,12 @@ impl Pipeline {
                 }),
                 Op::TableGroupBy { function, .. } => Box::new(table::TableGroupBy { function: index(function) }),
                 Op::Materialize { .. } => Box::new(table::Materialize),
+                Op::GlobalTableJoin { store, key_mapper, joiner, left } => Box::new(join::GlobalTableJoin {
+                    store: store.clone(),
+                    key_mapper: key_mapper.as_deref().map(index),
+                    joiner: index(joiner),
+                    left: *left,
+                }),
                 Op::StreamTableJoin { table, joiner, left } => {
                     Box::new(join::StreamTableJoin { table: *table, joiner: index(joiner), left: *left })
                 }

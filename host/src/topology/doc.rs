@@ -48,8 +48,11 @@ pub struct JoinDoc {
     pub table: Option<String>,
     /// A stream node: a windowed stream-stream join (not supported yet).
     pub stream: Option<String>,
-    /// A global table (not supported yet).
+    /// A global table node: a stream-global-table join.
     pub global_table: Option<String>,
+    /// For a global table: a select-key function that maps a record to the
+    /// global table's key (default: the record's key).
+    pub key_mapper: Option<String>,
     /// The joiner function: left and right values to the joined value.
     pub joiner: String,
     /// `inner` (the default) or `left`.
@@ -692,12 +695,6 @@ fn stream_table_join(graph: &mut Graph, name: &str, inputs: Vec<usize>, join: &J
     if join.stream.is_some() {
         return Err("stream-stream joins are not supported yet: join a table (`join: { table: NODE, ... }`)".into());
     }
-    if join.global_table.is_some() {
-        return Err("global-table joins are not supported yet: join a table (`join: { table: NODE, ... }`)".into());
-    }
-    let Some(table_name) = &join.table else {
-        return Err("say what to join: `join: { table: NODE, joiner: FUNCTION }`".into());
-    };
     let left = match join.kind.as_deref() {
         None | Some("inner") => false,
         Some("left") => true,
@@ -705,6 +702,30 @@ fn stream_table_join(graph: &mut Graph, name: &str, inputs: Vec<usize>, join: &J
     };
     let [stream] = inputs[..] else {
         return Err("a join reads one stream (`from`) and the table it names".into());
+    };
+    if let Some(global) = &join.global_table {
+        if join.table.is_some() {
+            return Err("join one table: `table` or `global-table`".into());
+        }
+        let store = match graph.by_name.get(global.as_str()).map(|&i| &graph.nodes[i].op) {
+            Some(Op::GlobalTable { store, .. }) => store.name.clone(),
+            _ => {
+                return Err(format!(
+                    "joins global table '{global}', which is not a `global-table` node defined before it"
+                ));
+            }
+        };
+        if graph.nodes[stream].table {
+            return Err(format!("'{}' is a table: a global-table join reads a stream", graph.nodes[stream].name));
+        }
+        let op = Op::GlobalTableJoin { store, key_mapper: join.key_mapper.clone(), joiner: join.joiner.clone(), left };
+        return graph.add(name.to_owned(), vec![stream], op, false).map_err(|e| e.to_string());
+    }
+    if join.key_mapper.is_some() {
+        return Err("`key-mapper` is for a global-table join; a table join looks the record's own key up".into());
+    }
+    let Some(table_name) = &join.table else {
+        return Err("say what to join: `join: { table: NODE, joiner: FUNCTION }` (or `global-table: NODE`)".into());
     };
     if graph.nodes[stream].table {
         return Err(format!(

@@ -238,6 +238,34 @@ fn structural_errors_name_the_node_and_the_fix() {
         ("- { name: s, source: [a] }\n- { name: f, filter: p, timestamp: wall-clock }", "belong on a source or table"),
         ("- { name: s, source: [a], timestamp: event }", "use `record` (the default), `wall-clock`"),
         (
+            "- { name: s, source: [a] }\n- { name: j, join: { table: t, joiner: f } }",
+            "joins table 't', which is not defined",
+        ),
+        (
+            "- { name: s, source: [a] }\n- { name: m, map-values: f }\n- { name: j, from: s, join: { table: m, joiner: f } }",
+            "'m', which is not a table with a store",
+        ),
+        (
+            "- { name: t, table: a }\n- { name: j, join: { table: t, joiner: f } }",
+            "'t' is a table: a stream-table join reads a stream",
+        ),
+        (
+            "- { name: t, table: a }\n- { name: s, source: [b] }\n- { name: j, join: { table: t, joiner: f, type: outer } }",
+            "a stream-table join is `inner` or `left`",
+        ),
+        (
+            "- { name: s, source: [a] }\n- { name: j, join: { stream: s, joiner: f } }",
+            "stream-stream joins are not supported yet",
+        ),
+        (
+            "- { name: s, source: [a] }\n- { name: j, join: { global-table: s, joiner: f } }",
+            "is not a `global-table` node",
+        ),
+        (
+            "- { name: t, table: a }\n- { name: s, source: [b] }\n- { name: j, join: { table: t, joiner: f, key-mapper: k } }",
+            "`key-mapper` is for a global-table join",
+        ),
+        (
             "- { name: s, source: [a], timestamp: wall-clock, timestamp-extractor: f }",
             "either `timestamp` or `timestamp-extractor`",
         ),

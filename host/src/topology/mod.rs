@@ -247,6 +247,21 @@ pub enum Op {
         /// none instead of being dropped.
         left: bool,
     },
+    /// Joins a stream with a global table (Kafka Streams'
+    /// `KStream#join(GlobalKTable, KeyValueMapper, ValueJoiner)`): a key
+    /// mapper (or the record's key) gives the global table's key to look up.
+    /// No co-partitioning is needed: every task has the whole table.
+    GlobalTableJoin {
+        /// The global table's store.
+        store: String,
+        /// The select-key function that maps a record to the table's key;
+        /// `None`: the record's key.
+        key_mapper: Option<String>,
+        /// The joiner function.
+        joiner: String,
+        /// True for a left join.
+        left: bool,
+    },
     /// Turns a table's updates into a stream of records.
     ToStream,
     /// Keeps records for which a predicate holds (or, negated, does not).
@@ -299,7 +314,7 @@ impl Op {
             Op::GlobalTable { .. } => "global-table",
             Op::Materialize { .. } => "materialize",
             Op::Suppress { .. } => "suppress",
-            Op::StreamTableJoin { .. } => "join",
+            Op::StreamTableJoin { .. } | Op::GlobalTableJoin { .. } => "join",
             Op::ToStream => "to-stream",
             Op::Filter { negate: false, .. } => "filter",
             Op::Filter { negate: true, .. } => "filter-not",
@@ -443,6 +458,12 @@ impl Topology {
                 }
                 Op::TableGroupBy { function, .. } => uses.push((n, function.as_str(), FunctionKind::SelectKey)),
                 Op::StreamTableJoin { joiner, .. } => uses.push((n, joiner.as_str(), FunctionKind::Joiner)),
+                Op::GlobalTableJoin { joiner, key_mapper, .. } => {
+                    uses.push((n, joiner.as_str(), FunctionKind::Joiner));
+                    if let Some(m) = key_mapper {
+                        uses.push((n, m.as_str(), FunctionKind::SelectKey));
+                    }
+                }
                 Op::Process { function, punctuate, .. } => {
                     uses.push((n, function.as_str(), FunctionKind::Processor));
                     if let Some(p) = punctuate {

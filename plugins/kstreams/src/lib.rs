@@ -6,7 +6,8 @@
 //! (`plus`: v1 + "+" + v2); and the joiners `MockValueJoiner.TOSTRING_JOINER`
 //! (`plus_joiner`: left + "+" + right) and the developer guide's
 //! `[left, right]` (`pair_joiner`), where a missing side prints "null" as
-//! Java's string concatenation does.
+//! Java's string concatenation does; and the global-table tests' key mapper
+//! (`second_token`: the value's second comma-separated token, or none).
 
 use eddy_sdk::{Plugin, Record, Registry, Result};
 
@@ -37,6 +38,10 @@ impl Plugin for KStreams {
             Ok(format!("{}+{}", side(l), side(r)))
         })
         .doc("TOSTRING_JOINER: left + \"+\" + right");
+        r.select_key("second_token", |rec: &Record| -> Result<Option<String>> {
+            Ok(rec.value_str()?.split(',').nth(1).map(str::to_owned))
+        })
+        .doc("the value's second comma-separated token, or none");
         r.joiner("pair_joiner", |l: Option<&[u8]>, r: Option<&[u8]>| -> Result<String> {
             Ok(format!("[{}, {}]", side(l), side(r)))
         })

@@ -223,11 +223,33 @@ fn key_text(v: &Yaml) -> Value {
     }
 }
 
+/// The app file of a stream-global-table join case, with the key mapper
+/// Kafka's test uses.
+fn global_table_app(env: &Env, case: &Yaml) -> PathBuf {
+    assert!(case["key-mapper"].as_str().unwrap_or_default().contains("tokens[1]"), "an unknown key mapper");
+    let kind = case["join"].as_str().unwrap();
+    let body = format!(
+        "application-id: conformance\ncache-max-bytes: 0\ntopology:
+  - {{ name: globaltable, global-table: globaltable }}
+  - {{ name: stream, source: [stream], value-serde: string }}
+  - {{ name: joined, join: {{ global-table: globaltable, key-mapper: second_token, joiner: plus_joiner, type: {kind} }} }}
+  - {{ name: out, to: output, value-serde: string }}
+"
+    );
+    app_file(env, "case.yaml", eddy_tests::KSTREAMS, &body)
+}
+
 fn run_stream_table(path: &Path, case: &Yaml) {
     let env = Env::new();
     let inputs = case["inputs"].as_sequence().unwrap();
-    let (stream, table) = if path.to_string_lossy().contains("doc-") { ("left", "right") } else { ("stream", "table") };
-    let mut driver = TestDriver::from_file(&stream_table_app(&env, case, stream, table)).unwrap();
+    let global = case["operation"].as_str() == Some("stream-globaltable-join");
+    let (stream, table) = match () {
+        _ if global => ("stream", "globaltable"),
+        _ if path.to_string_lossy().contains("doc-") => ("left", "right"),
+        _ => ("stream", "table"),
+    };
+    let app = if global { global_table_app(&env, case) } else { stream_table_app(&env, case, stream, table) };
+    let mut driver = TestDriver::from_file(&app).unwrap();
     driver.create_topic(stream, 1).unwrap();
     driver.create_topic(table, 1).unwrap();
     let mut lines = String::new();
@@ -263,8 +285,10 @@ fn run_stream_table(path: &Path, case: &Yaml) {
 
 #[test]
 fn stream_table_joins_match_kafka_streams() {
-    let mut files: Vec<PathBuf> =
-        std::fs::read_dir(suite_dir().join("stream-table-join")).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<PathBuf> = ["stream-table-join", "stream-globaltable-join"]
+        .iter()
+        .flat_map(|family| std::fs::read_dir(suite_dir().join(family)).unwrap().map(|e| e.unwrap().path()))
+        .collect();
     files.extend(
         ["doc-stream-table-inner.yaml", "doc-stream-table-left.yaml"]
             .map(|f| suite_dir().join("doc-join-semantics").join(f)),
@@ -282,5 +306,5 @@ fn stream_table_joins_match_kafka_streams() {
         ran.push(name);
     }
     eprintln!("ran {} case(s): {}\nnot yet: {}", ran.len(), ran.join(", "), skipped.join(", "));
-    assert!(ran.len() >= 10, "the stream-table join cases run: {ran:?}");
+    assert!(ran.len() >= 22, "the stream-table and stream-global-table join cases run: {ran:?}");
 }
