@@ -6,6 +6,13 @@
 //! them and a left join joins them with no table value (as Kafka Streams
 //! does since 3.7).
 //!
+//! A table-table join (`KTableKTable{Inner,Left,Outer}Join`) runs on an
+//! update of either side: it joins the update with the other table's
+//! current value for the key (inner: both present; left: the left one;
+//! outer: either) with the larger of their timestamps. The join keeps
+//! the keys that have a result in its own store, so a key whose result goes
+//! away gets one tombstone, and a delete of a key with no result gets none.
+//!
 //! A global-table join (`KStreamGlobalKTableJoin`) maps each record to the
 //! global table's key with a plugin key mapper (or takes its own key) and
 //! looks it up in the instance's full copy of the table; a record that maps
@@ -15,6 +22,7 @@ use bytes::Bytes;
 
 use crate::plugin::{FunctionKind, JOIN_RIGHT_HEADER, Outcome};
 use crate::record::{Header, Record};
+use crate::topology::JoinKind;
 
 use super::ProcessError;
 use super::context::{Cx, failure};
@@ -134,5 +142,72 @@ impl Operator for GlobalTableJoin {
             calls.push(r, batch.origins[i]);
         }
         join(cx, self.joiner, calls)
+    }
+}
+
+/// Joins two tables.
+pub(crate) struct TableTableJoin {
+    pub left: usize,
+    pub right: usize,
+    pub joiner: u32,
+    pub kind: JoinKind,
+}
+
+impl Operator for TableTableJoin {
+    fn process(&mut self, cx: &mut Cx<'_>, from: usize, batch: Batch) -> Result<Emit, ProcessError> {
+        let node = cx.node;
+        let mut calls = Batch::with_capacity(batch.len());
+        let mut out = Batch::with_capacity(batch.len());
+        // Per update, in order: a joined record to come from the joiner, or
+        // a tombstone now.
+        let mut plan = Vec::with_capacity(batch.len());
+        for (r, origin) in batch.records.into_iter().zip(batch.origins) {
+            let Some(key) = r.key.clone() else { continue };
+            // The updated side as this update left it (its store may hold
+            // later updates of the batch already), the other as it is now.
+            let update = r.value.clone().map(|v| (v, r.timestamp));
+            let (left, right) = if from == self.left {
+                (update, cx.store(self.right)?.get_timestamped(&key)?)
+            } else {
+                (cx.store(self.left)?.get_timestamped(&key)?, update)
+            };
+            let timestamp =
+                [left.as_ref(), right.as_ref()].into_iter().flatten().map(|(_, ts)| *ts).fold(r.timestamp, i64::max);
+            let joins = match self.kind {
+                JoinKind::Inner => left.is_some() && right.is_some(),
+                JoinKind::Left => left.is_some(),
+                JoinKind::Outer => left.is_some() || right.is_some(),
+            };
+            if joins {
+                let mut call =
+                    Record { key: Some(key.clone()), value: left.map(|(v, _)| v), timestamp, headers: Vec::new() };
+                if let Some((right, _)) = right {
+                    call.headers.push(Header { name: JOIN_RIGHT_HEADER.to_owned(), value: Some(right) });
+                }
+                calls.push(call, origin);
+                plan.push(None);
+            } else if cx.store(node)?.get(&key)?.is_some() {
+                cx.update(node, key.clone(), None, timestamp)?;
+                plan.push(Some((Record { key: Some(key), value: None, timestamp, headers: Vec::new() }, origin)));
+            }
+        }
+        let mut joined = match join(cx, self.joiner, calls)? {
+            Emit::All(b) => b.records.into_iter().zip(b.origins).collect::<Vec<_>>().into_iter(),
+            _ => Vec::new().into_iter(),
+        };
+        for step in plan {
+            let (record, origin) = match step {
+                Some(tombstone) => tombstone,
+                None => match joined.next() {
+                    Some(j) => j,
+                    None => continue,
+                },
+            };
+            if let (Some(key), Some(_)) = (&record.key, &record.value) {
+                cx.update(node, key.clone(), Some(Bytes::new()), record.timestamp)?;
+            }
+            out.push(record, origin);
+        }
+        Ok(Emit::All(out))
     }
 }

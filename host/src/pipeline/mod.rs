@@ -161,7 +161,10 @@ impl Pipeline {
         for (node, spec) in topology.stores() {
             stores.subtopology.push(subtopology_of[node]);
             let op = &topology.nodes[node].op;
-            let emits = !matches!(op, Op::Process { .. } | Op::TableGroupBy { .. } | Op::Suppress { .. });
+            let emits = !matches!(
+                op,
+                Op::Process { .. } | Op::TableGroupBy { .. } | Op::Suppress { .. } | Op::TableTableJoin { .. }
+            );
             if !matches!(op, Op::Process { .. }) {
                 stores.of_node[node] = Some(stores.specs.len());
             }
@@ -208,6 +211,9 @@ impl Pipeline {
                     joiner: index(joiner),
                     left: *left,
                 }),
+                Op::TableTableJoin { left, right, joiner, kind, .. } => {
+                    Box::new(join::TableTableJoin { left: *left, right: *right, joiner: index(joiner), kind: *kind })
+                }
                 Op::StreamTableJoin { table, joiner, left } => {
                     Box::new(join::StreamTableJoin { table: *table, joiner: index(joiner), left: *left })
                 }

@@ -93,6 +93,7 @@ fn stores(op: &Op) -> String {
         | Op::Aggregate { store, .. }
         | Op::TableGroupBy { store, .. }
         | Op::Suppress { store, .. }
+        | Op::TableTableJoin { store, .. }
         | Op::Materialize { store } => vec![&store.name],
         Op::Process { stores, .. } => stores.iter().map(|s| s.name.as_str()).collect(),
         _ => return String::new(),

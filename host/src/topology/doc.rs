@@ -6,7 +6,9 @@ use serde::Deserialize;
 
 use super::graph::Graph;
 use super::windows::WindowDoc;
-use super::{Node, Op, Punctuate, PunctuationTime, RepartitionReason, StoreSpec, Timestamps, Topology, TopologyError};
+use super::{
+    JoinKind, Node, Op, Punctuate, PunctuationTime, RepartitionReason, StoreSpec, Timestamps, Topology, TopologyError,
+};
 use crate::plugin::FunctionKind;
 use crate::serdes::Serde;
 use crate::store::StoreKind;
@@ -356,12 +358,17 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
             }
         }
         if let DocOp::Join(join) = &op {
-            if doc.store.is_some() || doc.store_kind.is_some() {
+            let reads_table = inputs.first().is_some_and(|&i| graph.nodes[i].table);
+            if !reads_table && (doc.store.is_some() || doc.store_kind.is_some()) {
                 return Err(bad(
                     "a stream-table join keeps no store of its own: the table's store is what it reads".into()
                 ));
             }
-            let index = stream_table_join(&mut graph, &name, inputs, join).map_err(bad)?;
+            let store = StoreSpec {
+                name: doc.store.take().unwrap_or_else(|| name.clone()),
+                kind: doc.store_kind.unwrap_or_default(),
+            };
+            let index = stream_table_join(&mut graph, &name, inputs, join, store).map_err(bad)?;
             previous = Ok(index);
             continue;
         }
@@ -691,18 +698,30 @@ fn check_topics_read_once(nodes: &[Node]) -> Result<(), TopologyError> {
 /// Adds a stream-table join node `name` reading the stream `inputs` (one
 /// node); a stream whose key changed is repartitioned first. Errors say
 /// what is wrong with the join.
-fn stream_table_join(graph: &mut Graph, name: &str, inputs: Vec<usize>, join: &JoinDoc) -> Result<usize, String> {
+fn stream_table_join(
+    graph: &mut Graph,
+    name: &str,
+    inputs: Vec<usize>,
+    join: &JoinDoc,
+    store: StoreSpec,
+) -> Result<usize, String> {
     if join.stream.is_some() {
         return Err("stream-stream joins are not supported yet: join a table (`join: { table: NODE, ... }`)".into());
     }
-    let left = match join.kind.as_deref() {
-        None | Some("inner") => false,
-        Some("left") => true,
-        Some(other) => return Err(format!("join type '{other}': a stream-table join is `inner` or `left`")),
+    let kind = match join.kind.as_deref() {
+        None | Some("inner") => JoinKind::Inner,
+        Some("left") => JoinKind::Left,
+        Some("outer") => JoinKind::Outer,
+        Some(other) => return Err(format!("join type '{other}': use inner, left or outer")),
     };
+    let left = kind == JoinKind::Left;
     let [stream] = inputs[..] else {
-        return Err("a join reads one stream (`from`) and the table it names".into());
+        return Err("a join reads one stream or table (`from`) and the table it names".into());
     };
+    let reads_table = graph.nodes[stream].table;
+    if kind == JoinKind::Outer && !reads_table {
+        return Err("a stream-table join is `inner` or `left`; an outer join joins two tables".into());
+    }
     if let Some(global) = &join.global_table {
         if join.table.is_some() {
             return Err("join one table: `table` or `global-table`".into());
@@ -727,27 +746,33 @@ fn stream_table_join(graph: &mut Graph, name: &str, inputs: Vec<usize>, join: &J
     let Some(table_name) = &join.table else {
         return Err("say what to join: `join: { table: NODE, joiner: FUNCTION }` (or `global-table: NODE`)".into());
     };
-    if graph.nodes[stream].table {
-        return Err(format!(
-            "'{}' is a table: a stream-table join reads a stream (`from`, or `to-stream` first) and names the table in `join`",
-            graph.nodes[stream].name
-        ));
-    }
     let Some(&table) = graph.by_name.get(table_name.as_str()) else {
         return Err(format!("joins table '{table_name}', which is not defined before it"));
     };
-    let t = &graph.nodes[table];
-    let stored = matches!(
-        t.op,
-        Op::Source { table: Some(_), .. }
-            | Op::Count { window: None, .. }
-            | Op::Aggregate { window: None, .. }
-            | Op::Materialize { .. }
-    );
-    if !t.table || !stored {
+    let stored = |t: &Node| {
+        t.table
+            && matches!(
+                t.op,
+                Op::Source { table: Some(_), .. }
+                    | Op::Count { window: None, .. }
+                    | Op::Aggregate { window: None, .. }
+                    | Op::Materialize { .. }
+            )
+    };
+    if !stored(&graph.nodes[table]) {
         return Err(format!(
             "joins '{table_name}', which is not a table with a store: join a `table`, an aggregation, or a table filter/map-values materialized with `store:`"
         ));
+    }
+    if reads_table {
+        if !stored(&graph.nodes[stream]) {
+            return Err(format!(
+                "'{}' is a table without a store: materialize it with `store:` to join it",
+                graph.nodes[stream].name
+            ));
+        }
+        let op = Op::TableTableJoin { left: stream, right: table, joiner: join.joiner.clone(), kind, store };
+        return graph.add(name.to_owned(), vec![stream, table], op, true).map_err(|e| e.to_string());
     }
     let inputs = graph.repartition_if_rekeyed(name, name, vec![stream]).map_err(|e| e.to_string())?;
     let op = Op::StreamTableJoin { table, joiner: join.joiner.clone(), left };
@@ -782,6 +807,7 @@ fn check_store_names(nodes: &[Node]) -> Result<(), TopologyError> {
             | Op::Aggregate { store, .. }
             | Op::TableGroupBy { store, .. }
             | Op::Suppress { store, .. }
+            | Op::TableTableJoin { store, .. }
             | Op::Materialize { store }
             | Op::GlobalTable { store, .. } => store,
             _ => continue,

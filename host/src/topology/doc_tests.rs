@@ -246,8 +246,8 @@ fn structural_errors_name_the_node_and_the_fix() {
             "'m', which is not a table with a store",
         ),
         (
-            "- { name: t, table: a }\n- { name: j, join: { table: t, joiner: f } }",
-            "'t' is a table: a stream-table join reads a stream",
+            "- { name: t, table: a }\n- { name: f, filter: p }\n- { name: u, table: b }\n- { name: j, from: f, join: { table: u, joiner: g } }",
+            "'f' is a table without a store",
         ),
         (
             "- { name: t, table: a }\n- { name: s, source: [b] }\n- { name: j, join: { table: t, joiner: f, type: outer } }",

@@ -116,6 +116,17 @@ impl PunctuationTime {
     }
 }
 
+/// Which records a join keeps when a side has no value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinKind {
+    /// Only keys with values on both sides.
+    Inner,
+    /// Every key of the left side.
+    Left,
+    /// Every key of either side.
+    Outer,
+}
+
 /// Where a source's records get their event time, as Kafka Streams'
 /// `TimestampExtractor`. A negative event time meets the error policy.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -247,6 +258,23 @@ pub enum Op {
         /// none instead of being dropped.
         left: bool,
     },
+    /// Joins two tables (Kafka Streams' `KTable#join`, `leftJoin` and
+    /// `outerJoin`): an update on either side joins the key's current values
+    /// on both sides. The output is a table; a key whose join result goes
+    /// away gets a tombstone. Inputs: the left table, then the right one.
+    TableTableJoin {
+        /// The left table node.
+        left: usize,
+        /// The right table node.
+        right: usize,
+        /// The joiner function.
+        joiner: String,
+        /// Inner, left or outer.
+        kind: JoinKind,
+        /// The keys that have a join result (so a tombstone goes out only
+        /// for a result that existed).
+        store: StoreSpec,
+    },
     /// Joins a stream with a global table (Kafka Streams'
     /// `KStream#join(GlobalKTable, KeyValueMapper, ValueJoiner)`): a key
     /// mapper (or the record's key) gives the global table's key to look up.
@@ -314,7 +342,7 @@ impl Op {
             Op::GlobalTable { .. } => "global-table",
             Op::Materialize { .. } => "materialize",
             Op::Suppress { .. } => "suppress",
-            Op::StreamTableJoin { .. } | Op::GlobalTableJoin { .. } => "join",
+            Op::StreamTableJoin { .. } | Op::GlobalTableJoin { .. } | Op::TableTableJoin { .. } => "join",
             Op::ToStream => "to-stream",
             Op::Filter { negate: false, .. } => "filter",
             Op::Filter { negate: true, .. } => "filter-not",
@@ -457,7 +485,9 @@ impl Topology {
                     uses.extend(cogroup.iter().skip(1).map(|(_, f)| (n, f.as_str(), *kind)));
                 }
                 Op::TableGroupBy { function, .. } => uses.push((n, function.as_str(), FunctionKind::SelectKey)),
-                Op::StreamTableJoin { joiner, .. } => uses.push((n, joiner.as_str(), FunctionKind::Joiner)),
+                Op::StreamTableJoin { joiner, .. } | Op::TableTableJoin { joiner, .. } => {
+                    uses.push((n, joiner.as_str(), FunctionKind::Joiner))
+                }
                 Op::GlobalTableJoin { joiner, key_mapper, .. } => {
                     uses.push((n, joiner.as_str(), FunctionKind::Joiner));
                     if let Some(m) = key_mapper {
@@ -558,6 +588,7 @@ impl Topology {
                 | Op::Aggregate { store, .. }
                 | Op::TableGroupBy { store, .. }
                 | Op::Suppress { store, .. }
+                | Op::TableTableJoin { store, .. }
                 | Op::Materialize { store } => vec![store],
                 Op::Process { stores, .. } => stores.iter().filter(|s| !globals.contains(&s.name.as_str())).collect(),
                 _ => Vec::new(),

@@ -193,15 +193,22 @@ fn windowed_aggregations_and_suppression_match_kafka_streams() {
     assert!(ran.len() >= 13, "the tumbling and hopping cases, with and without suppression, run: {ran:?}");
 }
 
-/// The app file of a stream-table join case: the stream topic joins the
-/// table topic with the joiner Kafka's test uses.
-fn stream_table_app(env: &Env, case: &Yaml, stream: &str, table: &str) -> PathBuf {
+/// The `kstreams` joiner that does what the case's joiner does (Kafka's
+/// `TOSTRING_JOINER`, or the developer guide's `[left, right]`), and the
+/// join type.
+fn joiner_and_kind(case: &Yaml) -> (&'static str, &str) {
     let joiner = if case["joiner"].as_str().unwrap_or_default().contains("TOSTRING_JOINER") {
         "plus_joiner"
     } else {
         "pair_joiner"
     };
-    let kind = case["join"].as_str().unwrap();
+    (joiner, case["join"].as_str().unwrap())
+}
+
+/// The app file of a stream-table join case: the stream topic joins the
+/// table topic with the joiner Kafka's test uses.
+fn stream_table_app(env: &Env, case: &Yaml, stream: &str, table: &str) -> PathBuf {
+    let (joiner, kind) = joiner_and_kind(case);
     let body = format!(
         "application-id: conformance\ncache-max-bytes: 0\ntopology:
   - {{ name: table, table: {table}, store: table-store, value-serde: string }}
@@ -239,16 +246,34 @@ fn global_table_app(env: &Env, case: &Yaml) -> PathBuf {
     app_file(env, "case.yaml", eddy_tests::KSTREAMS, &body)
 }
 
-fn run_stream_table(path: &Path, case: &Yaml) {
+/// The app file of a table-table join case.
+fn table_table_app(env: &Env, case: &Yaml) -> PathBuf {
+    let (joiner, kind) = joiner_and_kind(case);
+    let body = format!(
+        "application-id: conformance\ncache-max-bytes: 0\ntopology:
+  - {{ name: left, table: left, value-serde: string }}
+  - {{ name: right, table: right, value-serde: string }}
+  - {{ name: joined, from: left, join: {{ table: right, joiner: {joiner}, type: {kind} }} }}
+  - {{ name: out, to: output, value-serde: string }}
+"
+    );
+    app_file(env, "case.yaml", eddy_tests::KSTREAMS, &body)
+}
+
+fn run_join(path: &Path, case: &Yaml) {
     let env = Env::new();
     let inputs = case["inputs"].as_sequence().unwrap();
-    let global = case["operation"].as_str() == Some("stream-globaltable-join");
-    let (stream, table) = match () {
-        _ if global => ("stream", "globaltable"),
-        _ if path.to_string_lossy().contains("doc-") => ("left", "right"),
+    let operation = case["operation"].as_str().unwrap_or_default();
+    let (stream, table) = match operation {
+        "stream-globaltable-join" => ("stream", "globaltable"),
+        _ if path.to_string_lossy().contains("doc-") || operation == "table-table-join" => ("left", "right"),
         _ => ("stream", "table"),
     };
-    let app = if global { global_table_app(&env, case) } else { stream_table_app(&env, case, stream, table) };
+    let app = match operation {
+        "stream-globaltable-join" => global_table_app(&env, case),
+        "table-table-join" => table_table_app(&env, case),
+        _ => stream_table_app(&env, case, stream, table),
+    };
     let mut driver = TestDriver::from_file(&app).unwrap();
     driver.create_topic(stream, 1).unwrap();
     driver.create_topic(table, 1).unwrap();
@@ -283,28 +308,43 @@ fn run_stream_table(path: &Path, case: &Yaml) {
     );
 }
 
-#[test]
-fn stream_table_joins_match_kafka_streams() {
-    let mut files: Vec<PathBuf> = ["stream-table-join", "stream-globaltable-join"]
+/// Runs the join cases of `families` and of the developer guide's `docs`
+/// tables, except those `not_yet` names a reason for; returns how many ran.
+fn run_join_cases(families: &[&str], docs: &[&str], not_yet: impl Fn(&str) -> Option<&'static str>) -> usize {
+    let mut files: Vec<PathBuf> = families
         .iter()
         .flat_map(|family| std::fs::read_dir(suite_dir().join(family)).unwrap().map(|e| e.unwrap().path()))
         .collect();
-    files.extend(
-        ["doc-stream-table-inner.yaml", "doc-stream-table-left.yaml"]
-            .map(|f| suite_dir().join("doc-join-semantics").join(f)),
-    );
+    files.extend(docs.iter().map(|f| suite_dir().join("doc-join-semantics").join(f)));
     files.sort();
     let (mut ran, mut skipped) = (Vec::new(), Vec::new());
     for path in files {
         let case: Yaml = serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if name.contains("versioned") {
-            skipped.push(format!("{name} (versioned tables)"));
+        if let Some(why) = not_yet(&name) {
+            skipped.push(format!("{name} ({why})"));
             continue;
         }
-        run_stream_table(&path, &case);
+        run_join(&path, &case);
         ran.push(name);
     }
     eprintln!("ran {} case(s): {}\nnot yet: {}", ran.len(), ran.join(", "), skipped.join(", "));
-    assert!(ran.len() >= 22, "the stream-table and stream-global-table join cases run: {ran:?}");
+    ran.len()
+}
+
+#[test]
+fn table_table_joins_match_kafka_streams() {
+    let docs = ["doc-table-table-inner.yaml", "doc-table-table-left.yaml", "doc-table-table-outer.yaml"];
+    let ran = run_join_cases(&["table-table-join"], &docs, |name| {
+        name.contains("-changes-").then_some("raw changes with old values")
+    });
+    assert!(ran >= 7, "the table-table join cases run: {ran}");
+}
+
+#[test]
+fn stream_table_joins_match_kafka_streams() {
+    let families = ["stream-table-join", "stream-globaltable-join"];
+    let docs = ["doc-stream-table-inner.yaml", "doc-stream-table-left.yaml"];
+    let ran = run_join_cases(&families, &docs, |name| name.contains("versioned").then_some("versioned tables"));
+    assert!(ran >= 22, "the stream-table and stream-global-table join cases run: {ran}");
 }
