@@ -27,6 +27,7 @@
 mod describe;
 mod doc;
 mod graph;
+mod joins;
 mod repartition;
 mod subtopology;
 mod windows;

@@ -191,6 +191,15 @@ impl Env {
         path
     }
 
+    /// Writes `text` (JSON lines) to a file and produces it to `topic` with
+    /// the given serde arguments.
+    pub fn produce(&self, topic: &str, text: &str, serdes: &[&str]) {
+        let file = self.write(&format!("{topic}-input.jsonl"), text);
+        let mut args = vec!["produce", topic, "--file", file.to_str().expect("UTF-8 path")];
+        args.extend_from_slice(serdes);
+        self.eddy(&args);
+    }
+
     /// All records of a topic as JSON objects (partition, offset, key, value,
     /// ...), up to its end when the call starts.
     pub fn consume_all(&self, topic: &str, serdes: &[&str]) -> Vec<Value> {

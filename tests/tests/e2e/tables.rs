@@ -158,35 +158,15 @@ fn orders_join_the_customers_table() {
         described.contains("named-repartition (read by 'named'): 'by-customer' (select-key) changes the key"),
         "{described}"
     );
-    let names =
-        env.write("names.jsonl", "{\"key\": \"c1\", \"value\": \"Ada\"}\n{\"key\": \"c2\", \"value\": \"Grace\"}\n");
-    env.eddy(&[
-        "produce",
-        "customer-names",
-        "--file",
-        names.to_str().unwrap(),
-        "--key-serde",
-        "string",
-        "--value-serde",
-        "string",
-    ]);
+    let names = "{\"key\": \"c1\", \"value\": \"Ada\"}\n{\"key\": \"c2\", \"value\": \"Grace\"}\n";
+    env.produce("customer-names", names, &["--key-serde", "string", "--value-serde", "string"]);
     let orders: String = [("o1", "c1", 10.0), ("o2", "c2", 20.0), ("o3", "c3", 30.0), ("o4", "c1", 40.0)]
         .iter()
         .map(|(id, c, amount)| {
             format!("{{\"key\": \"{id}\", \"value\": {{\"customer\": \"{c}\", \"amount\": {amount}}}}}\n")
         })
         .collect();
-    let file = env.write("orders.jsonl", &orders);
-    env.eddy(&[
-        "produce",
-        "orders",
-        "--file",
-        file.to_str().unwrap(),
-        "--key-serde",
-        "string",
-        "--value-serde",
-        "json",
-    ]);
+    env.produce("orders", &orders, &["--key-serde", "string", "--value-serde", "json"]);
     // The stream side reads `orders` (3 partitions) and the table 2: refused.
     let err = env.eddy_fails(&["run", app.to_str().unwrap(), "--until-idle"]);
     assert!(err.contains("join 'named' is not co-partitioned"), "{err}");
@@ -226,19 +206,8 @@ fn a_join_reads_both_sides_in_timestamp_order() {
     for topic in ["clicks", "profiles", "joined"] {
         env.eddy(&["topic", "create", topic, "--partitions", "1"]);
     }
-    let produce = |topic: &str, lines: &str| {
-        let file = env.write(&format!("{topic}.jsonl"), lines);
-        env.eddy(&[
-            "produce",
-            topic,
-            "--file",
-            file.to_str().unwrap(),
-            "--key-serde",
-            "string",
-            "--value-serde",
-            "string",
-        ]);
-    };
+    let produce =
+        |topic: &str, lines: &str| env.produce(topic, lines, &["--key-serde", "string", "--value-serde", "string"]);
     // The stream is written first, the table after, and their timestamps
     // interleave.
     produce(

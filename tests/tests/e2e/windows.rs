@@ -46,17 +46,7 @@ fn blood_pressure_averages_per_five_minutes_drop_very_late_readings() {
         reading("p2", 100_000, 200, 120),
         reading("p1", 7 * MIN, 200, 120),
     ];
-    let file = env.write("vitals.jsonl", &(lines.join("\n") + "\n"));
-    env.eddy(&[
-        "produce",
-        "vitals",
-        "--file",
-        file.to_str().unwrap(),
-        "--key-serde",
-        "string",
-        "--value-serde",
-        "json",
-    ]);
+    env.produce("vitals", &(lines.join("\n") + "\n"), &["--key-serde", "string", "--value-serde", "json"]);
     let run = env.eddy_output(&["run", app.to_str().unwrap(), "--until-idle"]);
     let summary = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{summary}");
