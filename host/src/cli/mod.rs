@@ -53,6 +53,10 @@ enum Command {
     Describe {
         /// The application file.
         app: PathBuf,
+        /// `text` (Kafka Streams' layout) or `dot` (a Graphviz graph: `eddy
+        /// describe app.yaml --format dot | dot -Tsvg > topology.svg`).
+        #[arg(long, default_value = "text", value_parser = ["text", "dot"])]
+        format: String,
     },
     /// Run an application in memory on input files and print its outputs.
     Test(TestArgs),
@@ -224,7 +228,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Produce(args) => produce(&open()?, args)?,
         Command::Consume(args) => consume(&open()?, args)?,
         Command::Run(args) => run_app(open()?, &data_dir, args)?,
-        Command::Describe { app } => print!("{}", App::load(&app)?.topology.describe()),
+        Command::Describe { app, format } => {
+            let topology = App::load(&app)?.topology;
+            print!("{}", if format == "dot" { topology.describe_dot() } else { topology.describe() });
+        }
         Command::Test(args) => test_app(args)?,
         Command::Plugin(cmd) => plugin::run(cmd)?,
         Command::Store(StoreCommand::Get { app, store, key, serdes }) => {

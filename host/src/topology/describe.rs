@@ -60,6 +60,73 @@ impl Topology {
     }
 }
 
+impl Topology {
+    /// The topology as a Graphviz `digraph`: one cluster per sub-topology,
+    /// topics as boxes, stores as cylinders, and each repartition topic
+    /// linking the sink that writes it to the source that reads it.
+    pub fn describe_dot(&self) -> String {
+        // Node names are free text; topics and stores get their own ids, so
+        // a node may share its name with its topic.
+        let quote = |s: &str| format!("\"{}\"", s.replace('"', "\\\""));
+        let topic = |t: &str| quote(&format!("topic:{t}"));
+        let store = |s: &str| quote(&format!("store:{s}"));
+        let mut out = String::from("digraph topology {\n  rankdir=LR;\n  node [shape=ellipse];\n");
+        for sub in self.subtopologies() {
+            let _ = writeln!(out, "  subgraph cluster_{} {{\n    label=\"sub-topology {}\";", sub.id, sub.id);
+            for &i in &sub.nodes {
+                let n = &self.nodes[i];
+                let label = match &n.op {
+                    Op::Source { .. } | Op::Sink { .. } => quote(&n.name),
+                    op => quote(&format!("{}\\n{}", n.name, what(op))),
+                };
+                let _ = writeln!(out, "    {} [label={label}];", quote(&n.name));
+            }
+            out.push_str("  }\n");
+        }
+        let mut topics: Vec<&str> = Vec::new();
+        let mut stores: Vec<&str> = Vec::new();
+        for n in &self.nodes {
+            for &input in &n.inputs {
+                let _ = writeln!(out, "  {} -> {};", quote(&self.nodes[input].name), quote(&n.name));
+            }
+            match &n.op {
+                Op::Source { topics: ts, .. } => {
+                    for t in ts {
+                        let _ = writeln!(out, "  {} -> {};", topic(t), quote(&n.name));
+                        topics.push(t);
+                    }
+                }
+                Op::Sink { topic: t, .. } => {
+                    let _ = writeln!(out, "  {} -> {};", quote(&n.name), topic(t));
+                    topics.push(t);
+                }
+                Op::GlobalTable { topic: t, store: s } => {
+                    let _ = writeln!(out, "  {} -> {} [style=dashed];", topic(t), store(&s.name));
+                    topics.push(t);
+                    stores.push(&s.name);
+                }
+                _ => {}
+            }
+            for s in node_stores(&n.op) {
+                let _ = writeln!(out, "  {} -> {} [dir=both, style=dotted];", quote(&n.name), store(s));
+                stores.push(s);
+            }
+        }
+        topics.sort_unstable();
+        topics.dedup();
+        stores.sort_unstable();
+        stores.dedup();
+        for t in topics {
+            let _ = writeln!(out, "  {} [shape=box, label={}];", topic(t), quote(t));
+        }
+        for s in stores {
+            let _ = writeln!(out, "  {} [shape=cylinder, label={}];", store(s), quote(s));
+        }
+        out.push_str("}\n");
+        out
+    }
+}
+
 /// What a processor node does: its operator and function.
 fn what(op: &Op) -> String {
     match op {
@@ -78,6 +145,17 @@ fn what(op: &Op) -> String {
         }
         Op::Process { function, .. } => format!("process: {function}"),
         Op::Suppress { .. } => "suppress: until-window-closes".to_owned(),
+        Op::StreamTableJoin { joiner, left, .. } => {
+            format!("{} join with a table: {joiner}", if *left { "left" } else { "inner" })
+        }
+        Op::TableTableJoin { joiner, kind, .. } => {
+            format!("{} table-table join: {joiner}", format!("{kind:?}").to_lowercase())
+        }
+        Op::GlobalTableJoin { joiner, key_mapper, left, .. } => format!(
+            "{} join with a global table: {joiner}{}",
+            if *left { "left" } else { "inner" },
+            key_mapper.as_ref().map(|m| format!(", key-mapper: {m}")).unwrap_or_default()
+        ),
         Op::Split { branches } => {
             let preds: Vec<&str> = branches.iter().map(|(_, p)| p.as_deref().unwrap_or("(the rest)")).collect();
             format!("split: {}", preds.join(", "))
@@ -88,7 +166,16 @@ fn what(op: &Op) -> String {
 
 /// The stores a node uses, as `, stores: [a, b]`, or nothing.
 fn stores(op: &Op) -> String {
-    let names: Vec<&str> = match op {
+    let names = node_stores(op);
+    if names.is_empty() && !matches!(op, Op::Process { .. }) {
+        return String::new();
+    }
+    format!(", stores: [{}]", names.join(", "))
+}
+
+/// The names of the stores a node uses.
+fn node_stores(op: &Op) -> Vec<&str> {
+    match op {
         Op::Count { store, .. }
         | Op::Aggregate { store, .. }
         | Op::TableGroupBy { store, .. }
@@ -96,7 +183,7 @@ fn stores(op: &Op) -> String {
         | Op::TableTableJoin { store, .. }
         | Op::Materialize { store } => vec![&store.name],
         Op::Process { stores, .. } => stores.iter().map(|s| s.name.as_str()).collect(),
-        _ => return String::new(),
-    };
-    format!(", stores: [{}]", names.join(", "))
+        Op::Source { table: Some(store), .. } => vec![&store.name],
+        _ => Vec::new(),
+    }
 }

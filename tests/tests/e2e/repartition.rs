@@ -119,6 +119,21 @@ fn describe_shows_where_and_why_a_repartition_was_added() {
     ] {
         assert!(out.contains(want), "describe lacks\n{want}\n--- it printed\n{out}");
     }
+    let dot = env.eddy(&["describe", wordcount(&env, false).to_str().unwrap(), "--format", "dot"]);
+    for want in [
+        "digraph topology {",
+        "subgraph cluster_0 {",
+        "subgraph cluster_1 {",
+        "\"split\" [label=\"split\\nflat-map: split_words\"];",
+        "\"lines\" -> \"split\";",
+        "\"topic:lines\" -> \"lines\";",
+        "\"counts-repartition-sink\" -> \"topic:wc-counts-repartition\";",
+        "\"topic:wc-counts-repartition\" -> \"counts-repartition-source\";",
+        "\"topic:wc-counts-repartition\" [shape=box, label=\"wc-counts-repartition\"];",
+        "\"counts\" -> \"store:word-counts\" [dir=both, style=dotted];",
+    ] {
+        assert!(dot.contains(want), "the dot graph lacks {want}\n--- it printed\n{dot}");
+    }
 }
 
 #[test]
