@@ -933,12 +933,18 @@ mod tests {
         assert_eq!(read_all(&log, &tp, 0), want);
         assert_eq!(read_all(&log, &tp, 4), want[1..]);
         assert_eq!(read_all(&log, &tp, 6), want[2..]);
-        let rest: Vec<u64> = early
-            .poll(10, Duration::from_millis(1))
-            .unwrap()
-            .iter()
-            .flat_map(|f| f.records.iter().map(|r| r.offset))
-            .collect();
+        // The reader notices the new file on a poll: poll until it returns
+        // records (a 1 ms poll could come back empty on a busy machine).
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let mut rest: Vec<u64> = Vec::new();
+        while rest.is_empty() && std::time::Instant::now() < deadline {
+            rest = early
+                .poll(10, Duration::from_millis(50))
+                .unwrap()
+                .iter()
+                .flat_map(|f| f.records.iter().map(|r| r.offset))
+                .collect();
+        }
         assert_eq!(rest, [3, 5, 6], "the early reader goes on from offset 2 in the new file");
         assert_eq!(log.end_offset(&tp).unwrap(), 7);
         assert_eq!(log.committed("g", &tp).unwrap(), Some(4));
