@@ -101,6 +101,14 @@ impl Shared {
         Ok(self.instance.as_mut().expect("instantiated above"))
     }
 
+    /// The store id and task store of `node` for `task`.
+    fn task_store(&mut self, node: usize, task: u32) -> Result<(usize, &mut TaskStore), ProcessError> {
+        let missing = || ProcessError::NoStore(self.names[node].clone(), task);
+        let id = self.stores.of_node[node].ok_or_else(missing)?;
+        let store = self.stores.open.get_mut(&(task, id)).ok_or_else(missing)?;
+        Ok((id, store))
+    }
+
     /// Drops the instance after a trap: the next call makes a new one.
     pub fn drop_instance(&mut self) {
         self.instance = None;
@@ -126,9 +134,7 @@ pub(crate) struct Cx<'a> {
 impl Cx<'_> {
     /// The task store of `node`.
     pub fn store(&mut self, node: usize) -> Result<&mut TaskStore, ProcessError> {
-        let (task, name) = (self.task, &self.shared.names[node]);
-        let id = self.shared.stores.of_node[node].ok_or_else(|| ProcessError::NoStore(name.clone(), task))?;
-        self.shared.stores.open.get_mut(&(task, id)).ok_or_else(|| ProcessError::NoStore(name.clone(), task))
+        Ok(self.shared.task_store(node, self.task)?.1)
     }
 
     /// Puts `key` in the store of `node`, an update made at `timestamp`;
@@ -140,21 +146,10 @@ impl Cx<'_> {
         value: Option<Bytes>,
         timestamp: i64,
     ) -> Result<(), ProcessError> {
-        let flushed = {
-            let out: &mut dyn Producer = &mut *self.out;
-            let task = self.task;
-            let name = &self.shared.names[node];
-            let id = self.shared.stores.of_node[node].ok_or_else(|| ProcessError::NoStore(name.clone(), task))?;
-            let store = self
-                .shared
-                .stores
-                .open
-                .get_mut(&(task, id))
-                .ok_or_else(|| ProcessError::NoStore(name.clone(), task))?;
-            (id, store.put(key, value, timestamp, out)?)
-        };
-        if !flushed.1.is_empty() {
-            self.flushed.push(flushed);
+        let (id, store) = self.shared.task_store(node, self.task)?;
+        let flushed = store.put(key, value, timestamp, &mut *self.out)?;
+        if !flushed.is_empty() {
+            self.flushed.push((id, flushed));
         }
         Ok(())
     }

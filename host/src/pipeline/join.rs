@@ -60,16 +60,16 @@ impl Operator for StreamTableJoin {
             }
             calls.push(r, origin);
         }
-        join(cx, self.joiner, calls)
+        Ok(Emit::All(join(cx, self.joiner, calls)?))
     }
 }
 
 /// Calls the joiner over records that carry their right value in the
 /// [`JOIN_RIGHT_HEADER`] and passes on the joined records: the left
 /// record's key, timestamp and headers with the joined value.
-fn join(cx: &mut Cx<'_>, joiner: u32, calls: Batch) -> Result<Emit, ProcessError> {
+fn join(cx: &mut Cx<'_>, joiner: u32, calls: Batch) -> Result<Batch, ProcessError> {
     if calls.is_empty() {
-        return Ok(Emit::Nothing);
+        return Ok(calls);
     }
     let outcomes = cx.call(joiner, FunctionKind::Joiner, &calls.records)?;
     let mut joined = Batch::with_capacity(calls.len());
@@ -84,7 +84,7 @@ fn join(cx: &mut Cx<'_>, joiner: u32, calls: Batch) -> Result<Emit, ProcessError
         }
     }
     cx.reject_all(failures)?;
-    Ok(Emit::All(joined))
+    Ok(joined)
 }
 
 /// Joins a stream with a global table.
@@ -141,7 +141,7 @@ impl Operator for GlobalTableJoin {
             }
             calls.push(r, batch.origins[i]);
         }
-        join(cx, self.joiner, calls)
+        Ok(Emit::All(join(cx, self.joiner, calls)?))
     }
 }
 
@@ -191,10 +191,8 @@ impl Operator for TableTableJoin {
                 plan.push(Some((Record { key: Some(key), value: None, timestamp, headers: Vec::new() }, origin)));
             }
         }
-        let mut joined = match join(cx, self.joiner, calls)? {
-            Emit::All(b) => b.records.into_iter().zip(b.origins).collect::<Vec<_>>().into_iter(),
-            _ => Vec::new().into_iter(),
-        };
+        let joined = join(cx, self.joiner, calls)?;
+        let mut joined = joined.records.into_iter().zip(joined.origins);
         for step in plan {
             let (record, origin) = match step {
                 Some(tombstone) => tombstone,

@@ -36,8 +36,8 @@ impl Topology {
                 union(&mut parent, i, input);
             }
         }
-        // Processors that share a store run in the same task (a global
-        // table's store is everybody's: it joins nothing).
+        // Processors that share a store run in the same task (global tables'
+        // stores are not task stores: every task reads them).
         let stores = self.stores();
         for (i, n) in self.nodes.iter().enumerate() {
             let Op::Process { stores: used, .. } = &n.op else { continue };
