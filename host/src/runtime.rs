@@ -135,15 +135,16 @@ pub enum RunError {
     /// The two sides of a join read topics with different partition counts,
     /// so equal keys would not meet in one task.
     #[error(
-        "join '{node}' is not co-partitioned: its stream reads {stream} and its table reads {table}; give the topics the same number of partitions (or repartition the stream)"
+        "join '{node}' is not co-partitioned: its left side reads {left} and its right side reads {right}; give the topics the same number of partitions (or repartition a side)"
     )]
     NotCoPartitioned {
         /// The join node.
         node: String,
-        /// The stream side's topics with their partition counts.
-        stream: String,
-        /// The table side's topics with their partition counts.
-        table: String,
+        /// The left side's topics with their partition counts.
+        left: String,
+        /// The right side's (the table's, or the other stream's) topics with
+        /// their partition counts.
+        right: String,
     },
     /// A global table's store failed.
     #[error(transparent)]
@@ -187,7 +188,9 @@ fn create_internal_topics(app: &App, log: &dyn Log) -> Result<(), RunError> {
 fn check_copartitioned(app: &App, log: &dyn Log) -> Result<(), RunError> {
     let topology = &app.topology;
     for n in &topology.nodes {
-        let Op::StreamTableJoin { .. } = n.op else { continue };
+        if !matches!(n.op, Op::StreamTableJoin { .. } | Op::TableTableJoin { .. } | Op::StreamStreamJoin { .. }) {
+            continue;
+        }
         let mut sides = Vec::new();
         for &input in &n.inputs {
             let mut counts = Vec::new();
@@ -204,8 +207,8 @@ fn check_copartitioned(app: &App, log: &dyn Log) -> Result<(), RunError> {
             };
             return Err(RunError::NotCoPartitioned {
                 node: n.name.clone(),
-                stream: show(&sides[0]),
-                table: sides.get(1).map(|s| show(s)).unwrap_or_default(),
+                left: show(&sides[0]),
+                right: sides.get(1).map(|s| show(s)).unwrap_or_default(),
             });
         }
     }

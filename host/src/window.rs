@@ -57,6 +57,29 @@ impl TimeWindows {
     }
 }
 
+/// The window of a stream-stream join (Kafka Streams' `JoinWindows`): a
+/// right record joins a left one when `left - before <= right <= left +
+/// after` (timestamps in ms, both bounds inclusive). A record waits for
+/// partners until stream time passes its timestamp plus the window on the
+/// other side plus `grace`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JoinWindows {
+    /// How far a right record may come before the left one, in ms.
+    pub before: i64,
+    /// How far a right record may come after the left one, in ms.
+    pub after: i64,
+    /// How long after its window a record still joins late partners, in ms.
+    pub grace: i64,
+}
+
+impl JoinWindows {
+    /// How long the join keeps a record: the whole window plus grace (as
+    /// Kafka Streams' join window stores).
+    pub fn retention(&self) -> i64 {
+        self.before + self.after + self.grace
+    }
+}
+
 /// A windowed key: `key` then the window start, 8 bytes big-endian.
 pub fn windowed_key(key: &[u8], start: i64) -> Bytes {
     let mut b = BytesMut::with_capacity(key.len() + 8);

@@ -103,10 +103,14 @@ impl Shared {
 
     /// The store id and task store of `node` for `task`.
     fn task_store(&mut self, node: usize, task: u32) -> Result<(usize, &mut TaskStore), ProcessError> {
-        let missing = || ProcessError::NoStore(self.names[node].clone(), task);
-        let id = self.stores.of_node[node].ok_or_else(missing)?;
-        let store = self.stores.open.get_mut(&(task, id)).ok_or_else(missing)?;
-        Ok((id, store))
+        let id = self.stores.of_node[node].ok_or_else(|| ProcessError::NoStore(self.names[node].clone(), task))?;
+        Ok((id, self.store_by_id(id, task)?))
+    }
+
+    /// Task store `id` of `task`.
+    fn store_by_id(&mut self, id: usize, task: u32) -> Result<&mut TaskStore, ProcessError> {
+        let missing = || ProcessError::NoStore(self.stores.specs[id].0.name.clone(), task);
+        self.stores.open.get_mut(&(task, id)).ok_or_else(missing)
     }
 
     /// Drops the instance after a trap: the next call makes a new one.
@@ -137,6 +141,11 @@ impl Cx<'_> {
         Ok(self.shared.task_store(node, self.task)?.1)
     }
 
+    /// Task store `id` (for a node with several stores).
+    pub fn store_at(&mut self, id: usize) -> Result<&mut TaskStore, ProcessError> {
+        self.shared.store_by_id(id, self.task)
+    }
+
     /// Puts `key` in the store of `node`, an update made at `timestamp`;
     /// what the store flushes is passed on after the call.
     pub fn update(
@@ -146,7 +155,19 @@ impl Cx<'_> {
         value: Option<Bytes>,
         timestamp: i64,
     ) -> Result<(), ProcessError> {
-        let (id, store) = self.shared.task_store(node, self.task)?;
+        let (id, _) = self.shared.task_store(node, self.task)?;
+        self.update_at(id, key, value, timestamp)
+    }
+
+    /// Puts `key` in task store `id`, as [`Cx::update`].
+    pub fn update_at(
+        &mut self,
+        id: usize,
+        key: Bytes,
+        value: Option<Bytes>,
+        timestamp: i64,
+    ) -> Result<(), ProcessError> {
+        let store = self.shared.store_by_id(id, self.task)?;
         let flushed = store.put(key, value, timestamp, &mut *self.out)?;
         if !flushed.is_empty() {
             self.flushed.push((id, flushed));

@@ -67,7 +67,7 @@ impl Operator for StreamTableJoin {
 /// Calls the joiner over records that carry their right value in the
 /// [`JOIN_RIGHT_HEADER`] and passes on the joined records: the left
 /// record's key, timestamp and headers with the joined value.
-fn join(cx: &mut Cx<'_>, joiner: u32, calls: Batch) -> Result<Batch, ProcessError> {
+pub(super) fn join(cx: &mut Cx<'_>, joiner: u32, calls: Batch) -> Result<Batch, ProcessError> {
     if calls.is_empty() {
         return Ok(calls);
     }

@@ -21,6 +21,7 @@ mod operator;
 mod process;
 mod sink;
 mod stateless;
+mod stream_join;
 mod suppress;
 mod table;
 mod window;
@@ -36,7 +37,7 @@ use crate::record::Record;
 use crate::serdes::Serde;
 use crate::store::{GlobalStore, StoreError, TaskStore, changelog_topic};
 use crate::task::{self, TaskId};
-use crate::topology::{Op, PunctuationTime, Timestamps, Topology};
+use crate::topology::{JoinKind, Op, PunctuationTime, StoreSpec, Timestamps, Topology};
 
 use context::{Cx, FailureKind, Shared, Stores, check};
 use operator::{Batch, Emit, Operator, Pass};
@@ -163,7 +164,11 @@ impl Pipeline {
             let op = &topology.nodes[node].op;
             let emits = !matches!(
                 op,
-                Op::Process { .. } | Op::TableGroupBy { .. } | Op::Suppress { .. } | Op::TableTableJoin { .. }
+                Op::Process { .. }
+                    | Op::TableGroupBy { .. }
+                    | Op::Suppress { .. }
+                    | Op::TableTableJoin { .. }
+                    | Op::StreamStreamJoin { .. }
             );
             if !matches!(op, Op::Process { .. }) {
                 stores.of_node[node] = Some(stores.specs.len());
@@ -186,15 +191,12 @@ impl Pipeline {
                     sources.push(Source { node: i, topics, key, value, table, time });
                     Box::new(Pass)
                 }
-                Op::Count { window: Some(windows), .. } => Box::new(window::WindowAggregate {
-                    windows: *windows,
-                    folder: window::Folder::Count,
-                    stream_time: Default::default(),
-                }),
+                Op::Count { window: Some(windows), .. } => {
+                    Box::new(window::WindowAggregate { windows: *windows, folder: window::Folder::Count })
+                }
                 Op::Aggregate { kind, function, window: Some(windows), .. } => Box::new(window::WindowAggregate {
                     windows: *windows,
                     folder: window::Folder::Function { kind: *kind, function: index(function) },
-                    stream_time: Default::default(),
                 }),
                 Op::Count { subtract, .. } => Box::new(aggregate::Count { subtract: *subtract }),
                 Op::Aggregate { kind, function, subtractor, cogroup, .. } => Box::new(aggregate::Aggregate {
@@ -214,12 +216,21 @@ impl Pipeline {
                 Op::TableTableJoin { left, right, joiner, kind, .. } => {
                     Box::new(join::TableTableJoin { left: *left, right: *right, joiner: index(joiner), kind: *kind })
                 }
+                Op::StreamStreamJoin { joiner, kind, windows, stores } => {
+                    let id = |s: &StoreSpec| store_id(&s.name).expect("a join's stores are task stores");
+                    Box::new(stream_join::StreamStreamJoin {
+                        joiner: index(joiner),
+                        windows: *windows,
+                        outer: [*kind != JoinKind::Inner, *kind == JoinKind::Outer],
+                        sides: [id(&stores[0]), id(&stores[1])],
+                        unmatched: stores.get(2).map(id),
+                        left_input: node.inputs[0],
+                    })
+                }
                 Op::StreamTableJoin { table, joiner, left } => {
                     Box::new(join::StreamTableJoin { table: *table, joiner: index(joiner), left: *left })
                 }
-                Op::Suppress { windows, .. } => {
-                    Box::new(suppress::Suppress { windows: *windows, stream_time: Default::default() })
-                }
+                Op::Suppress { windows, .. } => Box::new(suppress::Suppress { windows: *windows }),
                 Op::Process { function, stores, punctuate } => {
                     let slots: Vec<(String, Option<usize>)> =
                         stores.iter().map(|s| (s.name.clone(), store_id(&s.name))).collect();

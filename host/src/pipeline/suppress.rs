@@ -9,8 +9,6 @@
 //! same commit, through the store's changelog: after a crash the buffer
 //! comes back as of the last commit, and no result is lost or sent twice.
 
-use std::collections::HashMap;
-
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::record::Record;
@@ -20,12 +18,11 @@ use super::ProcessError;
 use super::context::Cx;
 use super::operator::{Batch, Emit, Operator};
 
-/// Holds a windowed table's updates until their windows close.
+/// Holds a windowed table's updates until their windows close. Its stream
+/// time (the largest timestamp of the updates it has seen) is its store's
+/// clock.
 pub(crate) struct Suppress {
     pub windows: TimeWindows,
-    /// Stream time per task (partition): the largest timestamp of the
-    /// updates this node has seen.
-    pub stream_time: HashMap<u32, i64>,
 }
 
 fn buffer_key(end: i64, windowed: &[u8]) -> Bytes {
@@ -39,17 +36,18 @@ impl Operator for Suppress {
     fn process(&mut self, cx: &mut Cx<'_>, _from: usize, batch: Batch) -> Result<Emit, ProcessError> {
         let node = cx.node;
         let mut last_origin = None;
+        let mut time = cx.store(node)?.clock().first().copied();
         for (r, origin) in batch.records.into_iter().zip(batch.origins) {
             let Some((_, start)) = r.key.as_deref().and_then(split_windowed_key) else { continue };
-            let time = self.stream_time.entry(cx.task).or_insert(r.timestamp);
-            *time = (*time).max(r.timestamp);
+            time = Some(time.map_or(r.timestamp, |t| t.max(r.timestamp)));
             let key = buffer_key(start + self.windows.size, r.key.as_deref().unwrap_or_default());
             cx.update(node, key, r.value, r.timestamp)?;
             last_origin = Some(origin);
         }
-        let (Some(origin), Some(&time)) = (last_origin, self.stream_time.get(&cx.task)) else {
+        let (Some(origin), Some(time)) = (last_origin, time) else {
             return Ok(Emit::Nothing);
         };
+        cx.store(node)?.set_clock(&[time]);
         // Windows whose end + grace <= stream time have closed (and none
         // ends at or before 0).
         let limit = time - self.windows.grace + 1;

@@ -2,15 +2,13 @@
 //! window (tumbling or hopping), as Kafka Streams' `KStreamWindowAggregate`.
 //!
 //! Each task keeps its stream time (the largest timestamp this node has
-//! seen). A record updates every window it falls in that is still open
+//! seen) as its store's clock. A record updates every window it falls in that is still open
 //! (window end + grace > stream time) and is dropped, and counted in
 //! `dropped_late`, from each window that has closed: a late record never
 //! lands in a newer window. Aggregates live in the node's store under
 //! windowed keys (the key, then the window start: [`crate::window`]) and are
 //! passed on as the store flushes, with the latest timestamp folded into
 //! each window.
-
-use std::collections::HashMap;
 
 use crate::plugin::FunctionKind;
 use crate::window::{TimeWindows, windowed_key};
@@ -32,8 +30,6 @@ pub(crate) enum Folder {
 pub(crate) struct WindowAggregate {
     pub windows: TimeWindows,
     pub folder: Folder,
-    /// Stream time per task (partition).
-    pub stream_time: HashMap<u32, i64>,
 }
 
 impl Operator for WindowAggregate {
@@ -41,11 +37,10 @@ impl Operator for WindowAggregate {
         let node = cx.node;
         let windows = self.windows;
         let mut items = Vec::with_capacity(batch.len());
+        let mut time = cx.store(node)?.clock().first().copied().unwrap_or(i64::MIN);
         for (r, origin) in batch.records.into_iter().zip(batch.origins) {
             let Some(key) = r.key.clone() else { continue };
-            let time = self.stream_time.entry(cx.task).or_insert(r.timestamp);
-            *time = (*time).max(r.timestamp);
-            let time = *time;
+            time = time.max(r.timestamp);
             for start in windows.starts(r.timestamp) {
                 if windows.is_closed(start, time) {
                     tracing::debug!(
@@ -62,6 +57,7 @@ impl Operator for WindowAggregate {
                 }
             }
         }
+        cx.store(node)?.set_clock(&[time]);
         if let Folder::Function { kind, function } = self.folder {
             fold(cx, node, kind, function, None, items)?;
         }

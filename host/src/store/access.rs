@@ -15,6 +15,9 @@ use super::{Entry, GlobalStore, StoreError, TaskStore};
 use crate::log::Producer;
 
 /// A store a call can use.
+// Task stores move in and out for every call: boxing them would allocate
+// each time, for an enum that lives only as long as the call.
+#[allow(clippy::large_enum_variant)]
 pub enum SlotStore {
     /// A task's store, moved in for the call.
     Task(TaskStore),

@@ -172,9 +172,12 @@ pub struct TaskStore {
     local: Box<dyn KeyValueStore>,
     cache: RecordCache,
     changelog: TopicPartition,
+    clock: Vec<i64>,
 }
 
 const CHECKPOINT: &str = ".checkpoint";
+/// The owner's clock, saved with the checkpoint.
+const CLOCK: &str = ".clock";
 
 static LOCAL_WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
@@ -204,6 +207,12 @@ impl TaskStore {
             Ok(text) => text.trim().parse::<u64>().ok(),
             Err(_) => None,
         };
+        // The owner's clock as of the clean stop the checkpoint records.
+        let clock_path = dir.join(CLOCK);
+        let clock: Vec<i64> = match (checkpoint, std::fs::read_to_string(&clock_path)) {
+            (Some(_), Ok(text)) => text.split_whitespace().filter_map(|t| t.parse().ok()).collect(),
+            _ => Vec::new(),
+        };
         let checkpoint = if kind == StoreKind::Persistent { checkpoint } else { None };
         if checkpoint.is_none() && dir.exists() {
             // No clean stop recorded: what is on disk may be ahead of the
@@ -212,9 +221,10 @@ impl TaskStore {
         }
         std::fs::create_dir_all(&dir).map_err(|source| StoreError::Io { path: dir.clone(), source })?;
         // While the task runs, the directory has no valid checkpoint.
-        if checkpoint.is_some() {
-            std::fs::remove_file(&checkpoint_path)
-                .map_err(|source| StoreError::Io { path: checkpoint_path.clone(), source })?;
+        for path in [&checkpoint_path, &clock_path] {
+            if path.exists() {
+                std::fs::remove_file(path).map_err(|source| StoreError::Io { path: path.clone(), source })?;
+            }
         }
         let local: Box<dyn KeyValueStore> = match kind {
             StoreKind::Persistent => Box::new(RocksStore::open(&dir.join("rocksdb"))?),
@@ -222,7 +232,7 @@ impl TaskStore {
         };
         let changelog = TopicPartition::new(&changelog_topic(app, name), task.partition);
         let mut store =
-            TaskStore { name: name.to_owned(), dir, local, cache: RecordCache::new(cache_bytes), changelog };
+            TaskStore { name: name.to_owned(), dir, local, cache: RecordCache::new(cache_bytes), changelog, clock };
         store.restore(log, checkpoint.unwrap_or(0))?;
         Ok(store)
     }
@@ -332,6 +342,21 @@ impl TaskStore {
             .collect())
     }
 
+    /// The clock of the operator that owns the store (its stream time and
+    /// the like, as it defines them): kept in memory, saved with the
+    /// checkpoint of a clean stop and back after the next open, so a restart
+    /// goes on where the stop left off. After a crash it is empty, as the
+    /// operator's own memory would be.
+    pub fn clock(&self) -> &[i64] {
+        &self.clock
+    }
+
+    /// Sets the owner's clock ([`TaskStore::clock`]).
+    pub fn set_clock(&mut self, clock: &[i64]) {
+        self.clock.clear();
+        self.clock.extend_from_slice(clock);
+    }
+
     /// True if the cache holds updates not yet flushed.
     pub fn is_dirty(&self) -> bool {
         !self.cache.is_clean()
@@ -384,6 +409,9 @@ impl TaskStore {
         self.local.persist()?;
         log.compact(&self.changelog, 0.0)?;
         let end = log.end_offset(&self.changelog)?;
+        let path = self.dir.join(CLOCK);
+        let clock: Vec<String> = self.clock.iter().map(i64::to_string).collect();
+        std::fs::write(&path, clock.join(" ")).map_err(|source| StoreError::Io { path, source })?;
         let path = self.dir.join(CHECKPOINT);
         std::fs::write(&path, end.to_string()).map_err(|source| StoreError::Io { path, source })
     }
@@ -443,5 +471,28 @@ mod tests {
         let mut store = TaskStore::open(&state, "app", "s", task, StoreKind::Persistent, 1 << 20, &log).unwrap();
         assert_eq!(store.get_timestamped(b"a").unwrap(), Some((b("3"), 150)));
         assert_eq!(store.get(b"b").unwrap(), None);
+    }
+
+    #[test]
+    fn the_owners_clock_survives_a_clean_stop_but_not_a_crash() {
+        use crate::log::EmbeddedLog;
+        let dir = tempfile::tempdir().unwrap();
+        let log = EmbeddedLog::open(dir.path().join("log"), false).unwrap();
+        log.create_topic("app-s-changelog", 1).unwrap();
+        let task = TaskId { subtopology: 0, partition: 0 };
+        let state = dir.path().join("state");
+        for kind in [StoreKind::Persistent, StoreKind::InMemory] {
+            let open = || TaskStore::open(&state, "app", "s", task, kind, 1 << 20, &log).unwrap();
+            let mut store = open();
+            assert!(store.clock().is_empty());
+            store.set_clock(&[7, -1, i64::MAX]);
+            store.checkpoint(&log).unwrap();
+            drop(store);
+            let store = open();
+            assert_eq!(store.clock(), [7, -1, i64::MAX], "{kind:?}: back after a clean stop");
+            // No checkpoint this time: a crash.
+            drop(store);
+            assert!(open().clock().is_empty(), "{kind:?}: gone after a crash");
+        }
     }
 }

@@ -151,6 +151,13 @@ fn what(op: &Op) -> String {
         Op::TableTableJoin { joiner, kind, .. } => {
             format!("{} table-table join: {joiner}", format!("{kind:?}").to_lowercase())
         }
+        Op::StreamStreamJoin { joiner, kind, windows, .. } => format!(
+            "{} stream-stream join: {joiner}, window -{} ms / +{} ms, grace {} ms",
+            format!("{kind:?}").to_lowercase(),
+            windows.before,
+            windows.after,
+            windows.grace
+        ),
         Op::GlobalTableJoin { joiner, key_mapper, left, .. } => format!(
             "{} join with a global table: {joiner}{}",
             if *left { "left" } else { "inner" },
@@ -176,14 +183,7 @@ fn stores(op: &Op) -> String {
 /// The names of the stores a node uses.
 fn node_stores(op: &Op) -> Vec<&str> {
     match op {
-        Op::Count { store, .. }
-        | Op::Aggregate { store, .. }
-        | Op::TableGroupBy { store, .. }
-        | Op::Suppress { store, .. }
-        | Op::TableTableJoin { store, .. }
-        | Op::Materialize { store } => vec![&store.name],
-        Op::Process { stores, .. } => stores.iter().map(|s| s.name.as_str()).collect(),
-        Op::Source { table: Some(store), .. } => vec![&store.name],
-        _ => Vec::new(),
+        Op::GlobalTable { .. } => Vec::new(),
+        op => op.stores().into_iter().map(|s| s.name.as_str()).collect(),
     }
 }

@@ -131,7 +131,9 @@ pub struct NodeDoc {
     /// until each window closes, then passes on its final value once.
     pub suppress: Option<String>,
     /// Join: the node's stream joins a table
-    /// (`join: { table: NODE, joiner: F, type: inner|left }`).
+    /// (`join: { table: NODE, joiner: F, type: inner|left }`), a global
+    /// table, or another stream within a window
+    /// (`join: { stream: NODE, joiner: F, window: { time-difference-ms: N } }`).
     pub join: Option<JoinDoc>,
     /// To-stream: turns a table's updates into a stream (`to-stream: true`).
     pub to_stream: Option<bool>,
@@ -338,7 +340,7 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
         }
         if let DocOp::Join(join_doc) = &op {
             let reads_table = inputs.first().is_some_and(|&i| graph.nodes[i].table);
-            if !reads_table && (doc.store.is_some() || doc.store_kind.is_some()) {
+            if !reads_table && join_doc.stream.is_none() && (doc.store.is_some() || doc.store_kind.is_some()) {
                 return Err(bad(
                     "a stream-table join keeps no store of its own: the table's store is what it reads".into()
                 ));
@@ -696,22 +698,19 @@ fn check_store_names(nodes: &[Node]) -> Result<(), TopologyError> {
     let mut owners: HashMap<&str, &Node> = HashMap::new();
     let bad = |node: &Node, problem: String| TopologyError::BadNode { node: node.name.clone(), problem };
     for n in nodes {
-        let store = match &n.op {
-            Op::Source { table: Some(store), .. }
-            | Op::Count { store, .. }
-            | Op::Aggregate { store, .. }
-            | Op::TableGroupBy { store, .. }
-            | Op::Suppress { store, .. }
-            | Op::TableTableJoin { store, .. }
-            | Op::Materialize { store }
-            | Op::GlobalTable { store, .. } => store,
-            _ => continue,
-        };
-        if let Some(other) = owners.insert(&store.name, n) {
-            return Err(bad(
-                n,
-                format!("store '{}' is used by node '{}' too: give each store its own name", store.name, other.name),
-            ));
+        if matches!(n.op, Op::Process { .. }) {
+            continue;
+        }
+        for store in n.op.stores() {
+            if let Some(other) = owners.insert(&store.name, n) {
+                return Err(bad(
+                    n,
+                    format!(
+                        "store '{}' is used by node '{}' too: give each store its own name",
+                        store.name, other.name
+                    ),
+                ));
+            }
         }
     }
     for n in nodes {

@@ -2,7 +2,7 @@
 //! tables, processors and the errors that name a node and its fix.
 
 use super::*;
-use crate::topology::PunctuationTime;
+use crate::topology::{JoinKind, PunctuationTime};
 
 fn parse(yaml: &str) -> Result<Topology, TopologyError> {
     Topology::from_yaml(yaml)
@@ -210,6 +210,40 @@ fn processors_global_tables_and_table_operators() {
 }
 
 #[test]
+fn stream_stream_joins_keep_three_stores_and_repartition_each_rekeyed_side() {
+    let t = parse(
+        "
+- { name: clicks, source: [clicks] }
+- { name: views, source: [views] }
+- { name: by-user, from: views, select-key: user_of }
+- { name: both, from: clicks, join: { stream: by-user, joiner: pair, type: outer, window: { time-difference-ms: 10, after-ms: 20, grace-ms: 5 } }, store: cv, store-kind: in-memory }
+- { name: inner, from: clicks, join: { stream: views, joiner: pair, window: { time-difference-ms: 10 } } }
+",
+    )
+    .unwrap();
+    let stores: Vec<(&str, &str, StoreKind)> =
+        t.stores().into_iter().map(|(i, s)| (t.nodes[i].name.as_str(), s.name.as_str(), s.kind)).collect();
+    assert_eq!(
+        stores,
+        [
+            ("both", "cv-this-join-store", StoreKind::InMemory),
+            ("both", "cv-other-join-store", StoreKind::InMemory),
+            ("both", "cv-outer-shared-join-store", StoreKind::InMemory),
+            ("inner", "inner-this-join-store", StoreKind::Persistent),
+            ("inner", "inner-other-join-store", StoreKind::Persistent),
+        ],
+        "an inner join keeps no unmatched records"
+    );
+    let node = |name: &str| t.nodes.iter().position(|n| n.name == name).unwrap();
+    let Op::StreamStreamJoin { windows, kind, .. } = &t.nodes[node("both")].op else { panic!("a stream-stream join") };
+    assert_eq!((windows.before, windows.after, windows.grace, *kind), (10, 20, 5, JoinKind::Outer));
+    assert_eq!(windows.retention(), 35);
+    let inputs: Vec<&str> = t.nodes[node("both")].inputs.iter().map(|&i| t.nodes[i].name.as_str()).collect();
+    assert_eq!(inputs, ["clicks", "both-right-repartition-source"], "only the re-keyed side is repartitioned");
+    assert_eq!(t.internal_topics.len(), 1);
+}
+
+#[test]
 fn structural_errors_name_the_node_and_the_fix() {
     let cases = [
         ("- { name: x, source: [a] }\n- { name: x, filter: f }", "node name 'x' is used twice"),
@@ -254,8 +288,28 @@ fn structural_errors_name_the_node_and_the_fix() {
             "a stream-table join is `inner` or `left`",
         ),
         (
-            "- { name: s, source: [a] }\n- { name: j, join: { stream: s, joiner: f } }",
-            "stream-stream joins are not supported yet",
+            "- { name: s, source: [a] }\n- { name: r, source: [b] }\n- { name: j, from: s, join: { stream: r, joiner: f } }",
+            "a stream-stream join needs a `window: { time-difference-ms: N, grace-ms: G }`",
+        ),
+        (
+            "- { name: s, source: [a] }\n- { name: j, join: { stream: s, joiner: f, window: { time-difference-ms: 5 } } }",
+            "a stream joins itself",
+        ),
+        (
+            "- { name: s, source: [a] }\n- { name: r, source: [b] }\n- { name: j, from: s, join: { stream: r, joiner: f, window: { before-ms: 5 } } }",
+            "needs `time-difference-ms` (or `before-ms` and `after-ms`)",
+        ),
+        (
+            "- { name: s, source: [a] }\n- { name: r, source: [b] }\n- { name: j, from: s, join: { stream: r, joiner: f, window: { time-difference-ms: -5 } } }",
+            "the join window's before is -5 ms",
+        ),
+        (
+            "- { name: s, source: [a] }\n- { name: r, table: b }\n- { name: j, from: s, join: { stream: r, joiner: f, window: { time-difference-ms: 5 } } }",
+            "'r' is a table: a stream-stream join reads two streams",
+        ),
+        (
+            "- { name: s, source: [a] }\n- { name: r, table: b }\n- { name: j, from: s, join: { table: r, joiner: f, window: { time-difference-ms: 5 } } }",
+            "`window` is for a stream-stream join",
         ),
         (
             "- { name: s, source: [a] }\n- { name: j, join: { global-table: s, joiner: f } }",

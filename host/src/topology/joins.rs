@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 use super::graph::Graph;
 use super::{JoinKind, Node, Op, StoreSpec};
+use crate::window::JoinWindows;
 
 /// A join in a document: what the node's stream (`from`) joins with.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -12,8 +13,10 @@ use super::{JoinKind, Node, Op, StoreSpec};
 pub struct JoinDoc {
     /// A table node: a stream-table join.
     pub table: Option<String>,
-    /// A stream node: a windowed stream-stream join (not supported yet).
+    /// A stream node: a windowed stream-stream join.
     pub stream: Option<String>,
+    /// The window of a stream-stream join.
+    pub window: Option<JoinWindowDoc>,
     /// A global table node: a stream-global-table join.
     pub global_table: Option<String>,
     /// For a global table: a select-key function that maps a record to the
@@ -21,9 +24,43 @@ pub struct JoinDoc {
     pub key_mapper: Option<String>,
     /// The joiner function: left and right values to the joined value.
     pub joiner: String,
-    /// `inner` (the default) or `left`.
+    /// `inner` (the default), `left`, or (two tables or two streams)
+    /// `outer`.
     #[serde(rename = "type")]
     pub kind: Option<String>,
+}
+
+/// The window of a stream-stream join in a document, as Kafka Streams'
+/// `JoinWindows`: `time-difference-ms` both ways, or `before-ms` and
+/// `after-ms` apart (either overrides the difference on its side).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct JoinWindowDoc {
+    /// How far apart two records' timestamps may be, either way, in ms.
+    pub time_difference_ms: Option<i64>,
+    /// How far a right record may come before the left one, in ms.
+    pub before_ms: Option<i64>,
+    /// How far a right record may come after the left one, in ms.
+    pub after_ms: Option<i64>,
+    /// How long after its window a record still joins late partners, in ms
+    /// (default 0).
+    pub grace_ms: Option<i64>,
+}
+
+impl JoinWindowDoc {
+    fn windows(&self) -> Result<JoinWindows, String> {
+        let side = |ms: Option<i64>, what: &str| match ms.or(self.time_difference_ms) {
+            Some(ms) if ms >= 0 => Ok(ms),
+            Some(ms) => Err(format!("the join window's {what} is {ms} ms: use 0 or more")),
+            None => Err("the join window needs `time-difference-ms` (or `before-ms` and `after-ms`)".to_owned()),
+        };
+        let (before, after) = (side(self.before_ms, "before")?, side(self.after_ms, "after")?);
+        let grace = self.grace_ms.unwrap_or(0);
+        if grace < 0 {
+            return Err(format!("the join window's grace-ms is {grace}: use 0 or more"));
+        }
+        Ok(JoinWindows { before, after, grace })
+    }
 }
 
 /// Adds the join node `name` reading `inputs` (one node: a stream, or the
@@ -36,9 +73,6 @@ pub(super) fn join(
     join: &JoinDoc,
     store: StoreSpec,
 ) -> Result<usize, String> {
-    if join.stream.is_some() {
-        return Err("stream-stream joins are not supported yet: join a table (`join: { table: NODE, ... }`)".into());
-    }
     let kind = match join.kind.as_deref() {
         None | Some("inner") => JoinKind::Inner,
         Some("left") => JoinKind::Left,
@@ -49,9 +83,15 @@ pub(super) fn join(
     let [stream] = inputs[..] else {
         return Err("a join reads one stream or table (`from`) and the table it names".into());
     };
+    if let Some(other) = &join.stream {
+        return stream_stream(graph, name, stream, other, join, kind, store);
+    }
+    if join.window.is_some() {
+        return Err("`window` is for a stream-stream join (`stream: NODE`); a table join has none".into());
+    }
     let reads_table = graph.nodes[stream].table;
     if kind == JoinKind::Outer && !reads_table {
-        return Err("a stream-table join is `inner` or `left`; an outer join joins two tables".into());
+        return Err("a stream-table join is `inner` or `left`; an outer join joins two tables or two streams".into());
     }
     if let Some(global) = &join.global_table {
         if join.table.is_some() {
@@ -108,4 +148,57 @@ pub(super) fn join(
     let inputs = graph.repartition_if_rekeyed(name, name, vec![stream]).map_err(|e| e.to_string())?;
     let op = Op::StreamTableJoin { table, joiner: join.joiner.clone(), left };
     graph.add(name.to_owned(), vec![inputs[0], table], op, false).map_err(|e| e.to_string())
+}
+
+/// Adds the stream-stream join `name` of `left` with the stream node named
+/// `right`, each side repartitioned first if its key changed. Its stores are
+/// named as Kafka Streams' `StreamJoined.withStoreName(store)` names them.
+fn stream_stream(
+    graph: &mut Graph,
+    name: &str,
+    left: usize,
+    right: &str,
+    join: &JoinDoc,
+    kind: JoinKind,
+    store: StoreSpec,
+) -> Result<usize, String> {
+    if join.table.is_some() || join.global_table.is_some() || join.key_mapper.is_some() {
+        return Err("a stream-stream join names one `stream` (no `table`, `global-table` or `key-mapper`)".into());
+    }
+    let Some(window) = &join.window else {
+        return Err("a stream-stream join needs a `window: { time-difference-ms: N, grace-ms: G }`".into());
+    };
+    let windows = window.windows()?;
+    let Some(&right) = graph.by_name.get(right) else {
+        return Err(format!("joins stream '{right}', which is not defined before it"));
+    };
+    for side in [left, right] {
+        if graph.nodes[side].table {
+            return Err(format!(
+                "'{}' is a table: a stream-stream join reads two streams (use `to-stream`, or join the table with `table:`)",
+                graph.nodes[side].name
+            ));
+        }
+    }
+    if left == right {
+        return Err("a stream joins itself: give the second side its own node (a `filter` or `peek` of it)".into());
+    }
+    let [left] =
+        graph.repartition_if_rekeyed(&format!("{name}-left"), name, vec![left]).map_err(|e| e.to_string())?[..]
+    else {
+        unreachable!("one input in, one out")
+    };
+    let [right] =
+        graph.repartition_if_rekeyed(&format!("{name}-right"), name, vec![right]).map_err(|e| e.to_string())?[..]
+    else {
+        unreachable!("one input in, one out")
+    };
+    let mut parts = vec!["this-join-store", "other-join-store"];
+    if kind != JoinKind::Inner {
+        parts.push("outer-shared-join-store");
+    }
+    let stores =
+        parts.into_iter().map(|part| StoreSpec { name: format!("{}-{part}", store.name), kind: store.kind }).collect();
+    let op = Op::StreamStreamJoin { joiner: join.joiner.clone(), kind, windows, stores };
+    graph.add(name.to_owned(), vec![left, right], op, false).map_err(|e| e.to_string())
 }

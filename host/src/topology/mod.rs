@@ -38,7 +38,7 @@ use crate::log::{Log, LogError};
 use crate::plugin::{FunctionKind, Manifest};
 use crate::serdes::Serde;
 use crate::store::StoreKind;
-use crate::window::TimeWindows;
+use crate::window::{JoinWindows, TimeWindows};
 
 pub use doc::NodeDoc;
 pub use repartition::{InternalTopic, RepartitionReason};
@@ -276,6 +276,23 @@ pub enum Op {
         /// for a result that existed).
         store: StoreSpec,
     },
+    /// Joins two streams within a time window (Kafka Streams'
+    /// `KStream#join(KStream, ValueJoiner, JoinWindows)`, `leftJoin` and
+    /// `outerJoin`): a record joins every record of the other side with its
+    /// key whose timestamp is within the window. A left (or outer) record
+    /// that found no partner is joined with none once its window has closed,
+    /// never earlier. Inputs: the left stream, then the right one.
+    StreamStreamJoin {
+        /// The joiner function.
+        joiner: String,
+        /// Inner, left or outer.
+        kind: JoinKind,
+        /// The join window and grace.
+        windows: JoinWindows,
+        /// The left side's records, the right side's, and (left and outer
+        /// joins) the records still waiting for a partner.
+        stores: Vec<StoreSpec>,
+    },
     /// Joins a stream with a global table (Kafka Streams'
     /// `KStream#join(GlobalKTable, KeyValueMapper, ValueJoiner)`): a key
     /// mapper (or the record's key) gives the global table's key to look up.
@@ -329,6 +346,23 @@ pub enum Op {
 }
 
 impl Op {
+    /// The stores the operator names: its own, and for a processor the
+    /// ones it uses (which may be shared, or global tables').
+    pub fn stores(&self) -> Vec<&StoreSpec> {
+        match self {
+            Op::Source { table: Some(store), .. }
+            | Op::Count { store, .. }
+            | Op::Aggregate { store, .. }
+            | Op::TableGroupBy { store, .. }
+            | Op::Suppress { store, .. }
+            | Op::TableTableJoin { store, .. }
+            | Op::Materialize { store }
+            | Op::GlobalTable { store, .. } => vec![store],
+            Op::Process { stores, .. } | Op::StreamStreamJoin { stores, .. } => stores.iter().collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The operator's name as written in a topology document.
     pub fn keyword(&self) -> &'static str {
         match self {
@@ -343,7 +377,10 @@ impl Op {
             Op::GlobalTable { .. } => "global-table",
             Op::Materialize { .. } => "materialize",
             Op::Suppress { .. } => "suppress",
-            Op::StreamTableJoin { .. } | Op::GlobalTableJoin { .. } | Op::TableTableJoin { .. } => "join",
+            Op::StreamTableJoin { .. }
+            | Op::GlobalTableJoin { .. }
+            | Op::TableTableJoin { .. }
+            | Op::StreamStreamJoin { .. } => "join",
             Op::ToStream => "to-stream",
             Op::Filter { negate: false, .. } => "filter",
             Op::Filter { negate: true, .. } => "filter-not",
@@ -486,9 +523,9 @@ impl Topology {
                     uses.extend(cogroup.iter().skip(1).map(|(_, f)| (n, f.as_str(), *kind)));
                 }
                 Op::TableGroupBy { function, .. } => uses.push((n, function.as_str(), FunctionKind::SelectKey)),
-                Op::StreamTableJoin { joiner, .. } | Op::TableTableJoin { joiner, .. } => {
-                    uses.push((n, joiner.as_str(), FunctionKind::Joiner))
-                }
+                Op::StreamTableJoin { joiner, .. }
+                | Op::TableTableJoin { joiner, .. }
+                | Op::StreamStreamJoin { joiner, .. } => uses.push((n, joiner.as_str(), FunctionKind::Joiner)),
                 Op::GlobalTableJoin { joiner, key_mapper, .. } => {
                     uses.push((n, joiner.as_str(), FunctionKind::Joiner));
                     if let Some(m) = key_mapper {
@@ -583,18 +620,10 @@ impl Topology {
         let globals: Vec<&str> = self.global_tables().into_iter().map(|(_, _, s)| s.name.as_str()).collect();
         let mut stores: Vec<(usize, &StoreSpec)> = Vec::new();
         for (i, n) in self.nodes.iter().enumerate() {
-            let owned: Vec<&StoreSpec> = match &n.op {
-                Op::Source { table: Some(store), .. }
-                | Op::Count { store, .. }
-                | Op::Aggregate { store, .. }
-                | Op::TableGroupBy { store, .. }
-                | Op::Suppress { store, .. }
-                | Op::TableTableJoin { store, .. }
-                | Op::Materialize { store } => vec![store],
-                Op::Process { stores, .. } => stores.iter().filter(|s| !globals.contains(&s.name.as_str())).collect(),
-                _ => Vec::new(),
-            };
-            for store in owned {
+            if matches!(n.op, Op::GlobalTable { .. }) {
+                continue;
+            }
+            for store in n.op.stores().into_iter().filter(|s| !globals.contains(&s.name.as_str())) {
                 if !stores.iter().any(|(_, s)| s.name == store.name) {
                     stores.push((i, store));
                 }
