@@ -162,6 +162,26 @@ impl Registry {
         self.add(name, "aggregator", Box::new(move |r, w| write_value(w, f(r.header(AGGREGATE_HEADER), r)?)))
     }
 
+    /// A session merger: when a record bridges sessions, merges each
+    /// session's aggregate (the second argument) into the aggregate merged so
+    /// far (the first; `None` for the first session: start from the
+    /// aggregate's initial value). For `aggregate` nodes with session
+    /// windows (`merger:`).
+    pub fn merger<V, F>(&mut self, name: &str, f: F) -> FunctionBuilder<'_>
+    where
+        V: IntoValue,
+        F: Fn(Option<&[u8]>, &[u8]) -> Result<V> + Send + Sync + 'static,
+    {
+        self.add(
+            name,
+            "merger",
+            Box::new(move |r, w| {
+                let session = r.value().ok_or_else(|| Error::failed("a merger got no session aggregate"))?;
+                write_value(w, f(r.header(AGGREGATE_HEADER), session)?)
+            }),
+        )
+    }
+
     /// A reducer: from a key's current aggregate and a record to the new
     /// aggregate; a key's first value is its aggregate. For `reduce` nodes.
     pub fn reduce<V, F>(&mut self, name: &str, f: F) -> FunctionBuilder<'_>

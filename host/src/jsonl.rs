@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::record::{Header, Record};
 use crate::serdes::Serde;
-use crate::window::{split_windowed_key, windowed_key};
+use crate::window::{WindowedKeys, session_key, split_session_key, split_windowed_key, windowed_key};
 
 /// Why a line is not a record.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,9 +41,10 @@ pub struct LineFormat {
     pub key: Serde,
     /// Value serde.
     pub value: Serde,
-    /// True if keys are windowed (the key, then the window start: see
-    /// [`crate::window`]): shown as the key and a `window-start` field.
-    pub windowed: bool,
+    /// How keys carry a window, if they do (see [`crate::window`]): shown
+    /// as the key and a `window-start` field (and `window-end`, for
+    /// sessions).
+    pub windowed: Option<WindowedKeys>,
 }
 
 impl LineFormat {
@@ -64,12 +65,20 @@ impl LineFormat {
             }
         };
         let mut key = bytes(self.key, "key", obj.remove("key"))?;
-        if self.windowed {
-            let start = match obj.remove("window-start") {
-                Some(Value::Number(n)) if n.is_i64() => n.as_i64().unwrap_or_default(),
-                _ => return Err(err("a windowed key needs an integer `window-start`".into())),
-            };
-            key = key.map(|k| windowed_key(&k, start));
+        let mut time = |field: &str| match obj.remove(field) {
+            Some(Value::Number(n)) if n.is_i64() => Ok(n.as_i64().unwrap_or_default()),
+            _ => Err(err(format!("a windowed key needs an integer `{field}`"))),
+        };
+        match self.windowed {
+            None => {}
+            Some(WindowedKeys::Time) => {
+                let start = time("window-start")?;
+                key = key.map(|k| windowed_key(&k, start));
+            }
+            Some(WindowedKeys::Session) => {
+                let (start, end) = (time("window-start")?, time("window-end")?);
+                key = key.map(|k| session_key(&k, start, end));
+            }
         }
         let value = bytes(self.value, "value", obj.remove("value"))?;
         let timestamp = match obj.remove("timestamp") {
@@ -121,11 +130,18 @@ impl LineFormat {
     /// Shows a record as a JSON object: key, value, timestamp, and headers if any.
     pub fn render(&self, r: &Record) -> Map<String, Value> {
         let mut m = Map::new();
-        let windowed = r.key.as_deref().filter(|_| self.windowed).and_then(split_windowed_key);
+        let windowed = match (r.key.as_deref(), self.windowed) {
+            (Some(k), Some(WindowedKeys::Time)) => split_windowed_key(k).map(|(k, start)| (k, start, None)),
+            (Some(k), Some(WindowedKeys::Session)) => split_session_key(k).map(|(k, start, end)| (k, start, Some(end))),
+            _ => None,
+        };
         match windowed {
-            Some((key, start)) => {
+            Some((key, start, end)) => {
                 m.insert("key".into(), self.key.to_json(key));
                 m.insert("window-start".into(), Value::from(start));
+                if let Some(end) = end {
+                    m.insert("window-end".into(), Value::from(end));
+                }
             }
             None => {
                 m.insert("key".into(), r.key.as_deref().map_or(Value::Null, |k| self.key.to_json(k)));
@@ -157,7 +173,7 @@ mod tests {
 
     #[test]
     fn parses_and_renders_lines() {
-        let f = LineFormat { key: Serde::String, value: Serde::Json, windowed: false };
+        let f = LineFormat { key: Serde::String, value: Serde::Json, windowed: None };
         let r = f.parse(1, r#"{"key":"p1","value":{"hr":72},"timestamp":5,"headers":{"src":"icu"}}"#, 0).unwrap();
         assert_eq!(r.key.as_deref(), Some(&b"p1"[..]));
         assert_eq!(r.value.as_deref(), Some(&br#"{"hr":72}"#[..]));
@@ -177,7 +193,7 @@ mod tests {
         assert!(f.parse(1, "[1]", 0).unwrap_err().problem.contains("--value-only"));
         assert!(f.parse(1, r#"{"vlaue": 1}"#, 0).unwrap_err().problem.contains("unknown field 'vlaue'"));
         assert!(f.parse(1, r#"{"timestamp": "noon"}"#, 0).unwrap_err().problem.contains("not an integer"));
-        let json = LineFormat { key: Serde::Bytes, value: Serde::Json, windowed: false };
+        let json = LineFormat { key: Serde::Bytes, value: Serde::Json, windowed: None };
         assert!(json.parse_value_only(1, "{not json", 0).is_err());
         assert_eq!(json.parse_value_only(1, r#"{"a":1}"#, 7).unwrap().value.as_deref(), Some(&br#"{"a":1}"#[..]));
     }

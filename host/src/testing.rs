@@ -91,7 +91,7 @@ impl TestDriver {
             match &node.op {
                 Op::Source { topics, key_serde, value_serde, .. } => {
                     for t in topics {
-                        let format = LineFormat { key: *key_serde, value: *value_serde, windowed: false };
+                        let format = LineFormat { key: *key_serde, value: *value_serde, windowed: None };
                         formats.entry(t.clone()).or_insert(format);
                     }
                 }
@@ -334,6 +334,6 @@ impl TestDriver {
 
     /// Sets the format used to show `topic` (for topics no node describes).
     pub fn set_format(&mut self, topic: &str, key: Serde, value: Serde) {
-        self.formats.insert(topic.to_owned(), LineFormat { key, value, windowed: false });
+        self.formats.insert(topic.to_owned(), LineFormat { key, value, windowed: None });
     }
 }

@@ -7,9 +7,17 @@
 //! its end plus the grace period; a record for a closed window is dropped,
 //! never put into a later one.
 //!
+//! Sliding windows follow `SlidingWindows`: a window of `difference` ms
+//! (both ends inclusive) that ends at each record, and one that starts just
+//! after it where later records fall in it; windows with no records never
+//! exist. Session windows follow `SessionWindows`: records of a key less than
+//! `gap` ms apart share a session, which runs from its first record's
+//! timestamp to its last one's (both inclusive).
+//!
 //! A windowed key is the key's bytes followed by the window start as 8
-//! bytes big-endian, the layout of Kafka's `TimeWindowedSerializer`, so any
-//! Kafka client can decode it.
+//! bytes big-endian, the layout of Kafka's `TimeWindowedSerializer` (time
+//! and sliding windows), or by the session's end and then start, the layout
+//! of `SessionWindowedSerializer`, so any Kafka client can decode it.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -57,6 +65,84 @@ impl TimeWindows {
     }
 }
 
+/// Sliding windows of an aggregation (Kafka Streams' `SlidingWindows`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlidingWindows {
+    /// The largest difference between two records' timestamps in one window,
+    /// in ms: a window runs from `start` to `start + difference`, inclusive.
+    pub difference: i64,
+    /// How long after its end a window still takes late records, in ms.
+    pub grace: i64,
+    /// How long the store keeps a window, in ms.
+    pub retention: i64,
+}
+
+/// Session windows of an aggregation (Kafka Streams' `SessionWindows`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionWindows {
+    /// The inactivity gap, in ms: records of a key at most this far apart
+    /// belong to one session.
+    pub gap: i64,
+    /// How long after its end plus the gap a session still takes late
+    /// records, in ms.
+    pub grace: i64,
+    /// How long the store keeps a session, in ms.
+    pub retention: i64,
+}
+
+/// The windows of a windowed aggregation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Windows {
+    /// Tumbling or hopping windows.
+    Time(TimeWindows),
+    /// Sliding windows.
+    Sliding(SlidingWindows),
+    /// Session windows.
+    Session(SessionWindows),
+}
+
+/// How a windowed key carries its window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowedKeys {
+    /// The key, then the window start ([`windowed_key`]): time and sliding
+    /// windows.
+    Time,
+    /// The key, then the session's end and start ([`session_key`]).
+    Session,
+}
+
+impl Windows {
+    /// How keys carry these windows.
+    pub fn keys(&self) -> WindowedKeys {
+        match self {
+            Windows::Session(_) => WindowedKeys::Session,
+            _ => WindowedKeys::Time,
+        }
+    }
+
+    /// How long the store keeps a window, in ms.
+    pub fn retention(&self) -> i64 {
+        match self {
+            Windows::Time(w) => w.retention,
+            Windows::Sliding(w) => w.retention,
+            Windows::Session(w) => w.retention,
+        }
+    }
+
+    /// The stream time at which the window of `windowed` (a windowed key of
+    /// these windows) has closed: no record can change it any more. A time
+    /// window closes at its end (exclusive) plus grace, a sliding window one
+    /// ms after its end (inclusive) plus grace, a session once stream time
+    /// is past its end plus gap plus grace.
+    pub fn close_time(&self, windowed: &[u8]) -> Option<i64> {
+        match self {
+            Windows::Time(w) => split_windowed_key(windowed).map(|(_, start)| start + w.size + w.grace),
+            Windows::Sliding(w) => split_windowed_key(windowed).map(|(_, start)| start + w.difference + 1 + w.grace),
+            Windows::Session(w) => split_session_key(windowed).map(|(_, _, end)| end + w.gap + w.grace + 1),
+        }
+    }
+}
+
 /// The window of a stream-stream join (Kafka Streams' `JoinWindows`): a
 /// right record joins a left one when `left - before <= right <= left +
 /// after` (timestamps in ms, both bounds inclusive). A record waits for
@@ -95,6 +181,34 @@ pub fn split_windowed_key(windowed: &[u8]) -> Option<(&[u8], i64)> {
     Some((key, i64::from_be_bytes(start.try_into().ok()?)))
 }
 
+/// A session-windowed key: `key`, then the session's end and start, each 8
+/// bytes big-endian.
+pub fn session_key(key: &[u8], start: i64, end: i64) -> Bytes {
+    let mut b = BytesMut::with_capacity(key.len() + 16);
+    b.put_slice(key);
+    b.put_i64(end);
+    b.put_i64(start);
+    b.freeze()
+}
+
+/// A session-windowed key's key, start and end, if it is long enough to be
+/// one.
+pub fn split_session_key(windowed: &[u8]) -> Option<(&[u8], i64, i64)> {
+    let at = windowed.len().checked_sub(16)?;
+    let (key, window) = windowed.split_at(at);
+    let end = i64::from_be_bytes(window[..8].try_into().ok()?);
+    let start = i64::from_be_bytes(window[8..].try_into().ok()?);
+    Some((key, start, end))
+}
+
+/// The key of a windowed key laid out as `keys` says, if it is one.
+pub fn unwindowed(windowed: &[u8], keys: WindowedKeys) -> Option<&[u8]> {
+    match keys {
+        WindowedKeys::Time => split_windowed_key(windowed).map(|(k, _)| k),
+        WindowedKeys::Session => split_session_key(windowed).map(|(k, _, _)| k),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,5 +239,19 @@ mod tests {
         assert_eq!(&k[..], b"k\0\0\0\0\0\0\x01\xf4");
         assert_eq!(split_windowed_key(&k), Some((&b"k"[..], 500)));
         assert_eq!(split_windowed_key(b"short"), None);
+        let k = session_key(b"k", 5, 300);
+        assert_eq!(&k[..], b"k\0\0\0\0\0\0\x01\x2c\0\0\0\0\0\0\0\x05", "end before start");
+        assert_eq!(split_session_key(&k), Some((&b"k"[..], 5, 300)));
+        assert_eq!(unwindowed(&k, WindowedKeys::Session), Some(&b"k"[..]));
+    }
+
+    #[test]
+    fn windows_close_as_kafka_streams_closes_them() {
+        let time = Windows::Time(TimeWindows::new(10, 10, 5, None));
+        assert_eq!(time.close_time(&windowed_key(b"k", 100)), Some(115), "end 110 (exclusive) + grace");
+        let sliding = Windows::Sliding(SlidingWindows { difference: 10, grace: 5, retention: 0 });
+        assert_eq!(sliding.close_time(&windowed_key(b"k", 100)), Some(116), "end 110 (inclusive) + 1 + grace");
+        let session = Windows::Session(SessionWindows { gap: 10, grace: 5, retention: 0 });
+        assert_eq!(session.close_time(&session_key(b"k", 90, 100)), Some(116), "past end + gap + grace");
     }
 }

@@ -20,6 +20,7 @@ use eddy_host::runtime::{RunOptions, RunStats, lag, run_with_stats};
 use eddy_host::serdes::Serde;
 use eddy_host::store::committed_contents;
 use eddy_host::testing::TestDriver;
+use eddy_host::window::WindowedKeys;
 use serde_json::Value;
 
 /// Eddy: Kafka Streams semantics for WebAssembly plugins.
@@ -121,16 +122,31 @@ struct SerdeArgs {
     /// Value format: bytes, string, json or i64.
     #[arg(long, default_value = "bytes")]
     value_serde: Serde,
-    /// Keys are windowed (a windowed aggregation's output: the key, then the
-    /// window start as 8 bytes big-endian, Kafka's `TimeWindowedSerializer`
-    /// layout): show the key and its `window-start`.
-    #[arg(long)]
-    windowed: bool,
+    /// Keys are windowed (a windowed aggregation's output): `time` (the
+    /// default: the key, then the window start as 8 bytes big-endian, Kafka's
+    /// `TimeWindowedSerializer` layout) shows the key and its `window-start`;
+    /// `session` (the key, then the session's end and start, Kafka's
+    /// `SessionWindowedSerializer` layout) its `window-start` and `window-end`.
+    #[arg(long, value_name = "LAYOUT", num_args = 0..=1, default_missing_value = "time")]
+    windowed: Option<WindowedLayout>,
+}
+
+/// How a windowed key carries its window, for `--windowed`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum WindowedLayout {
+    /// Time and sliding windows: the window start.
+    Time,
+    /// Session windows: the session's end and start.
+    Session,
 }
 
 impl SerdeArgs {
     fn format(&self) -> LineFormat {
-        LineFormat { key: self.key_serde, value: self.value_serde, windowed: self.windowed }
+        let windowed = self.windowed.map(|w| match w {
+            WindowedLayout::Time => WindowedKeys::Time,
+            WindowedLayout::Session => WindowedKeys::Session,
+        });
+        LineFormat { key: self.key_serde, value: self.value_serde, windowed }
     }
 }
 

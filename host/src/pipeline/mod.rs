@@ -19,7 +19,9 @@ mod context;
 mod join;
 mod operator;
 mod process;
+mod session;
 mod sink;
+mod sliding;
 mod stateless;
 mod stream_join;
 mod suppress;
@@ -38,6 +40,7 @@ use crate::serdes::Serde;
 use crate::store::{GlobalStore, StoreError, TaskStore, changelog_topic};
 use crate::task::{self, TaskId};
 use crate::topology::{JoinKind, Op, PunctuationTime, StoreSpec, Timestamps, Topology};
+use crate::window::Windows;
 
 use context::{Cx, FailureKind, Shared, Stores, check};
 use operator::{Batch, Emit, Operator, Pass};
@@ -82,6 +85,20 @@ pub enum ProcessError {
         node: String,
         /// The store.
         store: String,
+    },
+    /// A suppression's buffer went over its bound with `when-full: shut-down`.
+    #[error(
+        "suppress node '{node}' is full: {records} keys and {bytes} bytes wait (bound: {bound}); raise `max-records`/`max-bytes`, or let it `emit-early` (not for final results)"
+    )]
+    BufferFull {
+        /// The node.
+        node: String,
+        /// Keys waiting.
+        records: u64,
+        /// Bytes waiting.
+        bytes: u64,
+        /// The bound, as written.
+        bound: String,
     },
 }
 
@@ -191,13 +208,11 @@ impl Pipeline {
                     sources.push(Source { node: i, topics, key, value, table, time });
                     Box::new(Pass)
                 }
-                Op::Count { window: Some(windows), .. } => {
-                    Box::new(window::WindowAggregate { windows: *windows, folder: window::Folder::Count })
+                Op::Count { window: Some(windows), .. } => windowed(*windows, window::Folder::Count, None),
+                Op::Aggregate { kind, function, window: Some(windows), merger, .. } => {
+                    let folder = window::Folder::Function { kind: *kind, function: index(function) };
+                    windowed(*windows, folder, merger.as_deref().map(index))
                 }
-                Op::Aggregate { kind, function, window: Some(windows), .. } => Box::new(window::WindowAggregate {
-                    windows: *windows,
-                    folder: window::Folder::Function { kind: *kind, function: index(function) },
-                }),
                 Op::Count { subtract, .. } => Box::new(aggregate::Count { subtract: *subtract }),
                 Op::Aggregate { kind, function, subtractor, cogroup, .. } => Box::new(aggregate::Aggregate {
                     kind: *kind,
@@ -230,7 +245,7 @@ impl Pipeline {
                 Op::StreamTableJoin { table, joiner, left } => {
                     Box::new(join::StreamTableJoin { table: *table, joiner: index(joiner), left: *left })
                 }
-                Op::Suppress { windows, .. } => Box::new(suppress::Suppress { windows: *windows }),
+                Op::Suppress { until, bound, .. } => Box::new(suppress::Suppress { until: *until, bound: *bound }),
                 Op::Process { function, stores, punctuate } => {
                     let slots: Vec<(String, Option<usize>)> =
                         stores.iter().map(|s| (s.name.clone(), store_id(&s.name))).collect();
@@ -660,6 +675,15 @@ impl Pipeline {
             store.checkpoint(log)?;
         }
         Ok(())
+    }
+}
+
+/// The operator of a windowed aggregation over `windows`.
+fn windowed(windows: Windows, folder: window::Folder, merger: Option<u32>) -> Box<dyn Operator> {
+    match windows {
+        Windows::Time(windows) => Box::new(window::WindowAggregate { windows, folder }),
+        Windows::Sliding(windows) => Box::new(sliding::SlidingAggregate { windows, folder }),
+        Windows::Session(windows) => Box::new(session::SessionAggregate { windows, folder, merger }),
     }
 }
 

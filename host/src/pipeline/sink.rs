@@ -4,7 +4,7 @@
 use crate::log::TopicPartition;
 use crate::partition::partition_for_key;
 use crate::serdes::Serde;
-use crate::window::split_windowed_key;
+use crate::window::{WindowedKeys, unwindowed};
 
 use super::ProcessError;
 use super::context::{Cx, FailureKind, check};
@@ -17,16 +17,16 @@ pub(crate) struct Sink {
     pub value: Serde,
     /// The partition of the last record without a key.
     pub next: u32,
-    /// True if keys are windowed: the key serde checks the key before the
-    /// window start.
-    pub windowed: bool,
+    /// How keys carry a window, if they do: the key serde checks the key
+    /// without it.
+    pub windowed: Option<WindowedKeys>,
 }
 
 impl Operator for Sink {
     fn process(&mut self, cx: &mut Cx<'_>, _from: usize, batch: Batch) -> Result<Emit, ProcessError> {
         for (r, origin) in batch.records.into_iter().zip(batch.origins) {
             let key = match (&r.key, self.windowed) {
-                (Some(k), true) => split_windowed_key(k).map(|(k, _)| k),
+                (Some(k), Some(keys)) => unwindowed(k, keys),
                 (k, _) => k.as_deref(),
             };
             let checked = check(self.key, key, "key").and_then(|()| check(self.value, r.value.as_deref(), "value"));

@@ -1,72 +1,221 @@
-//! Suppression until a window closes (Kafka Streams'
-//! `suppress(untilWindowCloses(...))`): a windowed table's updates wait in
-//! a buffer store until stream time reaches their window's end plus grace;
-//! then the window's final value is passed on, once.
+//! Suppression (Kafka Streams' `KTable#suppress`): a table's updates wait in
+//! a buffer store, and only the latest of each key passes on, later.
 //!
-//! The buffer is a task store keyed by window end (8 bytes big-endian) then
-//! windowed key, so the closed windows are one range scan from the start, in
-//! end order. A final result is passed on and deleted from the buffer in the
-//! same commit, through the store's changelog: after a crash the buffer
-//! comes back as of the last commit, and no result is lost or sent twice.
+//! - `until-window-closes`: an update of a window waits until stream time
+//!   reaches the window's close time ([`crate::window::Windows::close_time`]),
+//!   then the window's final value passes on, once. A window deleted
+//!   meanwhile (a session merged into another) passes nothing.
+//! - `until-time-limit`: a key's updates wait until stream time is the limit
+//!   past the first of them, then its latest value (a tombstone too) passes
+//!   on; the next update of the key starts a new wait.
+//!
+//! After every update, the waits that are over pass on, oldest first (then by
+//! key). With a bound (`max-records`, `max-bytes`), a buffer that goes over
+//! either passes its oldest keys on early (`emit-early`) or stops the
+//! application (`shut-down`, the default, and the only choice for final
+//! results).
+//!
+//! The buffer store holds `0x01`, the wait's order (8 bytes big-endian: the
+//! window's close time, or the time the key's wait began) and the key, with
+//! the value after a byte that is 1 for a value and 0 for a tombstone; for a
+//! time limit, `0x00` and the key hold when the key's wait began. Results pass on and leave the buffer in one commit, through the
+//! store's changelog: after a crash the buffer is as of the last commit, and
+//! no result is lost or sent twice. The store's clock holds the stream time,
+//! the earliest wait's order, and (with a bound) how many keys and bytes wait.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::record::Record;
-use crate::window::{TimeWindows, split_windowed_key};
+use crate::topology::{BufferBound, Until, WhenFull};
 
 use super::ProcessError;
 use super::context::Cx;
 use super::operator::{Batch, Emit, Operator};
 
-/// Holds a windowed table's updates until their windows close. Its stream
-/// time (the largest timestamp of the updates it has seen) is its store's
-/// clock.
+/// Holds a table's updates back.
 pub(crate) struct Suppress {
-    pub windows: TimeWindows,
+    pub until: Until,
+    pub bound: BufferBound,
 }
 
-fn buffer_key(end: i64, windowed: &[u8]) -> Bytes {
-    let mut b = BytesMut::with_capacity(8 + windowed.len());
-    b.put_i64(end);
-    b.put_slice(windowed);
+const WAIT: u8 = 0;
+const HELD: u8 = 1;
+
+/// The buffer's state between calls: the store's clock.
+struct State {
+    stream_time: i64,
+    /// The earliest wait's order (`i64::MAX`: nothing waits).
+    first: i64,
+    records: u64,
+    bytes: u64,
+}
+
+impl State {
+    fn from_clock(clock: &[i64]) -> State {
+        match *clock {
+            [stream_time, first, records, bytes] => {
+                State { stream_time, first, records: records as u64, bytes: bytes as u64 }
+            }
+            _ => State { stream_time: i64::MIN, first: i64::MIN, records: 0, bytes: 0 },
+        }
+    }
+
+    fn to_clock(&self) -> [i64; 4] {
+        [self.stream_time, self.first, self.records as i64, self.bytes as i64]
+    }
+}
+
+fn held_key(order: i64, key: &[u8]) -> Bytes {
+    let mut b = BytesMut::with_capacity(9 + key.len());
+    b.put_u8(HELD);
+    b.put_i64(order);
+    b.put_slice(key);
     b.freeze()
+}
+
+fn wait_key(key: &[u8]) -> Bytes {
+    let mut b = BytesMut::with_capacity(1 + key.len());
+    b.put_u8(WAIT);
+    b.put_slice(key);
+    b.freeze()
+}
+
+/// A held update's value: 1 and the value, or 0 for a tombstone.
+fn held_value(value: Option<&[u8]>) -> Bytes {
+    let mut b = BytesMut::with_capacity(1 + value.map_or(0, <[u8]>::len));
+    b.put_u8(u8::from(value.is_some()));
+    b.put_slice(value.unwrap_or_default());
+    b.freeze()
+}
+
+/// What a held key costs against `max-bytes`.
+fn size(key: &[u8], held: &[u8]) -> u64 {
+    (8 + key.len() + held.len().saturating_sub(1)) as u64
+}
+
+impl Suppress {
+    fn bounded(&self) -> bool {
+        self.bound.max_records.is_some() || self.bound.max_bytes.is_some()
+    }
+
+    fn over(&self, st: &State) -> bool {
+        self.bound.max_records.is_some_and(|m| st.records > m) || self.bound.max_bytes.is_some_and(|m| st.bytes > m)
+    }
+
+    /// Holds one update (one without a key, or whose key is not windowed as
+    /// the windows say, is left out).
+    fn hold(&self, cx: &mut Cx<'_>, st: &mut State, r: &Record) -> Result<(), ProcessError> {
+        let node = cx.node;
+        let Some(key) = &r.key else { return Ok(()) };
+        let bounded = self.bounded();
+        let order = match self.until {
+            Until::WindowCloses(windows) => match windows.close_time(key) {
+                Some(close) => close,
+                None => return Ok(()),
+            },
+            Until::TimeLimit(_) => match cx.store(node)?.get(&wait_key(key))? {
+                Some(start) => i64::from_be_bytes(start[..].try_into().unwrap_or_default()),
+                None => {
+                    let start = r.timestamp;
+                    cx.update(node, wait_key(key), Some(Bytes::copy_from_slice(&start.to_be_bytes())), start)?;
+                    start
+                }
+            },
+        };
+        let k = held_key(order, key);
+        let old = if bounded { cx.store(node)?.get(&k)? } else { None };
+        if let Some(old) = &old {
+            st.records -= 1;
+            st.bytes -= size(key, old);
+        }
+        // A window that is gone passes nothing on; a key's tombstone does.
+        let value = match (self.until, &r.value) {
+            (Until::WindowCloses(_), None) => None,
+            (_, value) => Some(held_value(value.as_deref())),
+        };
+        if let Some(held) = &value {
+            st.records += 1;
+            st.bytes += size(key, held);
+            st.first = st.first.min(order);
+        }
+        cx.update(node, k, value, r.timestamp)
+    }
+
+    /// Passes on held keys, oldest first, until `enough` says to stop (given
+    /// the next one's order).
+    fn release(
+        &self,
+        cx: &mut Cx<'_>,
+        st: &mut State,
+        origin: u32,
+        out: &mut Batch,
+        enough: impl Fn(&Self, &State, i64) -> bool,
+    ) -> Result<(), ProcessError> {
+        let node = cx.node;
+        loop {
+            let held = cx.store(node)?.range_timestamped(Some(&[HELD]), Some(&[HELD + 1]), 64)?;
+            if held.is_empty() {
+                st.first = i64::MAX;
+                return Ok(());
+            }
+            for (k, v, timestamp) in held {
+                let order = i64::from_be_bytes(k[1..9].try_into().unwrap_or_default());
+                if enough(self, st, order) {
+                    st.first = order;
+                    return Ok(());
+                }
+                let key = Bytes::copy_from_slice(&k[9..]);
+                if self.bounded() {
+                    st.records = st.records.saturating_sub(1);
+                    st.bytes = st.bytes.saturating_sub(size(&key, &v));
+                }
+                let value = (v.first() == Some(&1)).then(|| Bytes::copy_from_slice(&v[1..]));
+                cx.update(node, Bytes::from(k), None, timestamp)?;
+                if let Until::TimeLimit(_) = self.until {
+                    cx.update(node, wait_key(&key), None, timestamp)?;
+                }
+                out.push(Record { key: Some(key), value, timestamp, headers: Vec::new() }, origin);
+            }
+        }
+    }
 }
 
 impl Operator for Suppress {
     fn process(&mut self, cx: &mut Cx<'_>, _from: usize, batch: Batch) -> Result<Emit, ProcessError> {
         let node = cx.node;
-        let mut last_origin = None;
-        let mut time = cx.store(node)?.clock().first().copied();
+        let mut st = State::from_clock(cx.store(node)?.clock());
+        let mut out = Batch::default();
         for (r, origin) in batch.records.into_iter().zip(batch.origins) {
-            let Some((_, start)) = r.key.as_deref().and_then(split_windowed_key) else { continue };
-            time = Some(time.map_or(r.timestamp, |t| t.max(r.timestamp)));
-            let key = buffer_key(start + self.windows.size, r.key.as_deref().unwrap_or_default());
-            cx.update(node, key, r.value, r.timestamp)?;
-            last_origin = Some(origin);
-        }
-        let (Some(origin), Some(time)) = (last_origin, time) else {
-            return Ok(Emit::Nothing);
-        };
-        cx.store(node)?.set_clock(&[time]);
-        // Windows whose end + grace <= stream time have closed (and none
-        // ends at or before 0).
-        let limit = time - self.windows.grace + 1;
-        if limit <= 0 {
-            return Ok(Emit::Nothing);
-        }
-        let bound = buffer_key(limit, &[]);
-        let closed = cx.store(node)?.range_timestamped(None, Some(&bound), usize::MAX)?;
-        let mut finals = Batch::with_capacity(closed.len());
-        for (key, value, timestamp) in closed {
-            let record = Record {
-                key: Some(Bytes::copy_from_slice(&key[8..])),
-                value: Some(Bytes::from(value)),
-                timestamp,
-                headers: Vec::new(),
+            st.stream_time = st.stream_time.max(r.timestamp);
+            self.hold(cx, &mut st, &r)?;
+            // Waits that end at stream time or before are over: windows
+            // that closed, keys first held a time limit ago.
+            let expiry = match self.until {
+                Until::WindowCloses(_) => st.stream_time,
+                Until::TimeLimit(limit) => st.stream_time.saturating_sub(limit),
             };
-            finals.push(record, origin);
-            cx.update(node, Bytes::from(key), None, timestamp)?;
+            if st.first <= expiry {
+                self.release(cx, &mut st, origin, &mut out, |_, _, order| order > expiry)?;
+            }
+            if self.over(&st) {
+                match self.bound.when_full {
+                    WhenFull::EmitEarly => self.release(cx, &mut st, origin, &mut out, |s, st, _| !s.over(st))?,
+                    WhenFull::ShutDown => {
+                        let bound = [
+                            self.bound.max_records.map(|m| format!("{m} keys")),
+                            self.bound.max_bytes.map(|m| format!("{m} bytes")),
+                        ];
+                        return Err(ProcessError::BufferFull {
+                            node: cx.shared.names[node].clone(),
+                            records: st.records,
+                            bytes: st.bytes,
+                            bound: bound.into_iter().flatten().collect::<Vec<_>>().join(", "),
+                        });
+                    }
+                }
+            }
         }
-        Ok(Emit::All(finals))
+        cx.store(node)?.set_clock(&st.to_clock());
+        Ok(Emit::All(out))
     }
 }

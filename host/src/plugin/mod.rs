@@ -51,11 +51,15 @@ pub enum FunctionKind {
     /// Left record and right value (in [`JOIN_RIGHT_HEADER`]) to the joined
     /// value: a join's `joiner`.
     Joiner,
+    /// A session's aggregate (the record's value) and the aggregate merged
+    /// so far (in [`AGGREGATE_HEADER`], absent before the first session) to
+    /// the merged aggregate: a session-window aggregate's `merger`.
+    Merger,
 }
 
 impl FunctionKind {
     /// Every kind this host knows.
-    pub const ALL: [FunctionKind; 13] = [
+    pub const ALL: [FunctionKind; 14] = [
         FunctionKind::Predicate,
         FunctionKind::Map,
         FunctionKind::MapValues,
@@ -69,6 +73,7 @@ impl FunctionKind {
         FunctionKind::Punctuator,
         FunctionKind::TimestampExtractor,
         FunctionKind::Joiner,
+        FunctionKind::Merger,
     ];
 
     /// The kind's name in manifests and topology documents.
@@ -87,6 +92,7 @@ impl FunctionKind {
             FunctionKind::Punctuator => "punctuator",
             FunctionKind::TimestampExtractor => "timestamp-extractor",
             FunctionKind::Joiner => "joiner",
+            FunctionKind::Merger => "merger",
         }
     }
 

@@ -511,9 +511,11 @@ fn decode_outcomes(
         out.push(match kind {
             FunctionKind::Predicate => Outcome::Keep(r.u8()? != 0),
             FunctionKind::Map => Outcome::Record(Record::from_view(&r.record()?, &buf)),
-            FunctionKind::MapValues | FunctionKind::Aggregator | FunctionKind::Reducer | FunctionKind::Joiner => {
-                Outcome::Value(share(r.opt_bytes()?))
-            }
+            FunctionKind::MapValues
+            | FunctionKind::Aggregator
+            | FunctionKind::Reducer
+            | FunctionKind::Joiner
+            | FunctionKind::Merger => Outcome::Value(share(r.opt_bytes()?)),
             FunctionKind::SelectKey => Outcome::Key(share(r.opt_bytes()?)),
             FunctionKind::FlatMap => {
                 let n = r.u32()?;

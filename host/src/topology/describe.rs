@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::{Op, Topology};
+use super::{Op, Topology, Until, WhenFull};
 
 impl Topology {
     /// The topology as Kafka Streams users know it from
@@ -144,7 +144,25 @@ fn what(op: &Op) -> String {
             )
         }
         Op::Process { function, .. } => format!("process: {function}"),
-        Op::Suppress { .. } => "suppress: until-window-closes".to_owned(),
+        Op::Suppress { until, bound, .. } => {
+            let mut text = match until {
+                Until::WindowCloses(_) => "suppress: until-window-closes".to_owned(),
+                Until::TimeLimit(ms) => format!("suppress: until a time limit of {ms} ms"),
+            };
+            if let Some(m) = bound.max_records {
+                text += &format!(", max {m} keys");
+            }
+            if let Some(m) = bound.max_bytes {
+                text += &format!(", max {m} bytes");
+            }
+            if bound.max_records.is_some() || bound.max_bytes.is_some() {
+                text += match bound.when_full {
+                    WhenFull::EmitEarly => ", then emits early",
+                    WhenFull::ShutDown => ", then shuts down",
+                };
+            }
+            text
+        }
         Op::StreamTableJoin { joiner, left, .. } => {
             format!("{} join with a table: {joiner}", if *left { "left" } else { "inner" })
         }

@@ -6,11 +6,14 @@ use serde::Deserialize;
 
 use super::graph::Graph;
 use super::joins::{JoinDoc, join};
-use super::windows::WindowDoc;
-use super::{Node, Op, Punctuate, PunctuationTime, RepartitionReason, StoreSpec, Timestamps, Topology, TopologyError};
+use super::windows::{SuppressDoc, WindowDoc};
+use super::{
+    Node, Op, Punctuate, PunctuationTime, RepartitionReason, StoreSpec, Timestamps, Topology, TopologyError, Until,
+};
 use crate::plugin::FunctionKind;
 use crate::serdes::Serde;
 use crate::store::StoreKind;
+use crate::window::Windows;
 
 /// A name or a list of names.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -115,6 +118,9 @@ pub struct NodeDoc {
     /// Aggregate and reduce option on a grouped table: the function that
     /// takes an old value back out of its group's aggregate.
     pub subtractor: Option<String>,
+    /// Aggregate option with session windows: the function that merges two
+    /// sessions' aggregates when a record bridges them.
+    pub merger: Option<String>,
     /// Cogroup: several keyed inputs folded into one aggregate per key, each
     /// with its own aggregator.
     pub cogroup: Option<Vec<CogroupDoc>>,
@@ -128,8 +134,11 @@ pub struct NodeDoc {
     /// Global-table: a topic copied in full into every instance.
     pub global_table: Option<String>,
     /// Suppress: `until-window-closes` holds a windowed table's updates back
-    /// until each window closes, then passes on its final value once.
-    pub suppress: Option<String>,
+    /// until each window closes, then passes on its final value once; or
+    /// `{ until: time-limit, time-limit-ms: N }` holds each key's updates for
+    /// N ms of stream time. Either takes `max-records`, `max-bytes` and
+    /// `when-full: shut-down | emit-early`.
+    pub suppress: Option<SuppressDoc>,
     /// Join: the node's stream joins a table
     /// (`join: { table: NODE, joiner: F, type: inner|left }`), a global
     /// table, or another stream within a window
@@ -180,7 +189,7 @@ enum DocOp {
     ToStream,
     Cogroup(Vec<CogroupDoc>),
     Repartition,
-    Suppress(String),
+    Suppress(SuppressDoc),
     Join(JoinDoc),
 }
 
@@ -264,6 +273,9 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
         if !matches!(op, DocOp::Process(_)) && (doc.stores.is_some() || doc.punctuate.is_some()) {
             return Err(bad("`stores` and `punctuate` belong on a `process` node".into()));
         }
+        if doc.merger.is_some() && !matches!(op, DocOp::Aggregate(FunctionKind::Aggregator, _)) {
+            return Err(bad("`merger` belongs on an aggregate with session windows".into()));
+        }
         if doc.subtractor.is_some() && !matches!(op, DocOp::Aggregate(..)) {
             return Err(bad("`subtractor` belongs on an aggregate or reduce of a grouped table".into()));
         }
@@ -281,6 +293,13 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
             }
             Some(w) => Some(w.windows().map_err(bad)?),
         };
+        match (&op, &window, &doc.merger) {
+            (DocOp::Aggregate(FunctionKind::Aggregator, _), Some(Windows::Session(_)), None) => {
+                return Err(bad("an aggregate over session windows needs a `merger` that merges two sessions' aggregates when a record bridges them".into()));
+            }
+            (_, Some(Windows::Session(_)), _) | (_, _, None) => {}
+            (_, _, Some(_)) => return Err(bad("`merger` is for session windows: it merges sessions".into())),
+        }
         if !matches!(op, DocOp::Source(_) | DocOp::Table(_))
             && (doc.timestamp.is_some() || doc.timestamp_extractor.is_some())
         {
@@ -502,6 +521,7 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
                         cogroup: Vec::new(),
                         store,
                         window,
+                        merger: doc.merger.take(),
                     },
                     Vec::new(),
                 )
@@ -519,6 +539,7 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
                         cogroup,
                         store,
                         window: None,
+                        merger: None,
                     },
                     Vec::new(),
                 )
@@ -541,21 +562,14 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
                 (Op::Process { function, stores, punctuate }, Vec::new())
             }
             DocOp::ToStream => (Op::ToStream, Vec::new()),
-            DocOp::Suppress(until) => {
-                if until != "until-window-closes" {
-                    return Err(bad(format!(
-                        "suppress: '{until}' is not supported yet; use `until-window-closes` (final results per window)"
-                    )));
+            DocOp::Suppress(suppress) => {
+                if !reads_table {
+                    return Err(bad("suppress reads a table (an aggregation's updates): put it after one".into()));
                 }
-                let Some(windows) = upstream_windows(&graph.nodes, &inputs) else {
-                    return Err(bad(
-                        "suppress until-window-closes reads a windowed table: put it after a count, aggregate or reduce with a `window`"
-                            .into(),
-                    ));
-                };
+                let (until, bound) = suppress.check(upstream_windows(&graph.nodes, &inputs)).map_err(bad)?;
                 table_out = true;
                 let store = spec(doc.store.take().unwrap_or_else(|| name.clone()));
-                (Op::Suppress { store, windows }, Vec::new())
+                (Op::Suppress { store, until, bound }, Vec::new())
             }
             DocOp::Filter(function, negate) => {
                 table_out = reads_table;
@@ -677,16 +691,14 @@ fn check_topics_read_once(nodes: &[Node]) -> Result<(), TopologyError> {
 }
 
 /// The windows of the windowed aggregation `inputs` pass on, if they do.
-fn upstream_windows(nodes: &[Node], inputs: &[usize]) -> Option<crate::window::TimeWindows> {
+fn upstream_windows(nodes: &[Node], inputs: &[usize]) -> Option<Windows> {
     let mut at = *inputs.first()?;
     loop {
         let node = &nodes[at];
-        if !node.windowed {
-            return None;
-        }
+        node.windowed?;
         match &node.op {
             Op::Count { window: Some(w), .. } | Op::Aggregate { window: Some(w), .. } => return Some(*w),
-            Op::Suppress { windows, .. } => return Some(*windows),
+            Op::Suppress { until: Until::WindowCloses(windows), .. } => return Some(*windows),
             _ => at = *node.inputs.first()?,
         }
     }

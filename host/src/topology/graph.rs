@@ -32,9 +32,9 @@ impl Graph {
             inputs.iter().find_map(|&i| self.nodes[i].rekeyed_by)
         };
         let windowed = match &op {
-            Op::Count { window, .. } | Op::Aggregate { window, .. } => window.is_some(),
-            op if changes_key(op) || keyed_afresh(op) => false,
-            _ => inputs.iter().any(|&i| self.nodes[i].windowed),
+            Op::Count { window, .. } | Op::Aggregate { window, .. } => window.map(|w| w.keys()),
+            op if changes_key(op) || keyed_afresh(op) => None,
+            _ => inputs.iter().find_map(|&i| self.nodes[i].windowed),
         };
         self.nodes.push(Node { name, inputs, op, table, rekeyed_by, windowed });
         Ok(index)

@@ -38,7 +38,7 @@ use crate::log::{Log, LogError};
 use crate::plugin::{FunctionKind, Manifest};
 use crate::serdes::Serde;
 use crate::store::StoreKind;
-use crate::window::{JoinWindows, TimeWindows};
+use crate::window::{JoinWindows, WindowedKeys, Windows};
 
 pub use doc::NodeDoc;
 pub use repartition::{InternalTopic, RepartitionReason};
@@ -78,10 +78,10 @@ pub struct Node {
     /// aggregation reading them repartitions first. `None` for tables and
     /// for streams still partitioned by their key.
     pub rekeyed_by: Option<usize>,
-    /// True if the node's records have windowed keys (the key, then the
-    /// window start: see [`crate::window`]): the output of a windowed
-    /// aggregation and the nodes that pass it on unchanged.
-    pub windowed: bool,
+    /// How the node's records' keys carry a window, if they do (see
+    /// [`crate::window`]): the output of a windowed aggregation and the
+    /// nodes that pass it on unchanged.
+    pub windowed: Option<WindowedKeys>,
 }
 
 /// When a processor's punctuator runs.
@@ -115,6 +115,39 @@ impl PunctuationTime {
             PunctuationTime::Wall => "wall",
         }
     }
+}
+
+/// How long a suppression holds a key's updates back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Until {
+    /// Until the update's window has closed (the windows of the aggregation
+    /// upstream say when): only final results pass.
+    WindowCloses(Windows),
+    /// Until stream time is this many ms past the key's first held update;
+    /// then the key's latest value passes.
+    TimeLimit(i64),
+}
+
+/// A suppression buffer's bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BufferBound {
+    /// At most this many keys wait.
+    pub max_records: Option<u64>,
+    /// At most this many bytes wait (each key's key, value and 8 bytes).
+    pub max_bytes: Option<u64>,
+    /// What happens when the buffer would go over its bound.
+    pub when_full: WhenFull,
+}
+
+/// What a full suppression buffer does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WhenFull {
+    /// Stops the application with an error (the only choice for final
+    /// results, which must never go out early).
+    #[default]
+    ShutDown,
+    /// Passes on the oldest held updates early until the buffer fits.
+    EmitEarly,
 }
 
 /// Which records a join keeps when a side has no value.
@@ -178,8 +211,8 @@ pub enum Op {
         /// True when counting a grouped table: records with the
         /// `eddy.subtract` header count -1.
         subtract: bool,
-        /// Count per time window instead: keys become windowed keys.
-        window: Option<TimeWindows>,
+        /// Count per window instead: keys become windowed keys.
+        window: Option<Windows>,
     },
     /// Folds records into one aggregate per key with a plugin aggregator or
     /// reducer, kept in a store, and passes on each key's new aggregate as it
@@ -197,8 +230,12 @@ pub enum Op {
         cogroup: Vec<(usize, String)>,
         /// The store holding the aggregates.
         store: StoreSpec,
-        /// Aggregate per time window instead: keys become windowed keys.
-        window: Option<TimeWindows>,
+        /// Aggregate per window instead: keys become windowed keys.
+        window: Option<Windows>,
+        /// For session windows: the function (of the same kind) that merges
+        /// two sessions' aggregates when a record bridges them. A reducer
+        /// merges with itself.
+        merger: Option<String>,
     },
     /// Re-keys a table's updates for aggregation (`group-by` on a table).
     /// It keeps each key's last value in a store, and for each update sends
@@ -235,16 +272,17 @@ pub enum Op {
         /// The store.
         store: StoreSpec,
     },
-    /// Holds back a windowed table's updates until each window closes, then
-    /// passes on its final value once (`suppress: until-window-closes`, as
-    /// Kafka Streams' `Suppressed.untilWindowCloses`). The updates wait in a
-    /// store, so a final result survives a crash and is sent exactly once.
+    /// Holds back a table's updates (Kafka Streams' `suppress`): until each
+    /// window of a windowed table closes, then its final value once; or for
+    /// a time limit per key, then the key's latest value. The updates wait in
+    /// a store, so a result survives a crash and is sent exactly once.
     Suppress {
         /// The buffer.
         store: StoreSpec,
-        /// The windows of the aggregation upstream: a window closes at its
-        /// end plus their grace.
-        windows: TimeWindows,
+        /// How long updates wait.
+        until: Until,
+        /// How much may wait, and what happens when more would.
+        bound: BufferBound,
     },
     /// Joins a stream with a table (Kafka Streams' `KStream#join(KTable)`
     /// and `leftJoin`): each stream record meets the table's current value
@@ -515,10 +553,13 @@ impl Topology {
                 }
                 Op::Filter { function, .. } => uses.push((n, function.as_str(), FunctionKind::Predicate)),
                 Op::Transform { kind, function } => uses.push((n, function.as_str(), *kind)),
-                Op::Aggregate { kind, function, subtractor, cogroup, .. } => {
+                Op::Aggregate { kind, function, subtractor, cogroup, merger, .. } => {
                     uses.push((n, function.as_str(), *kind));
                     if let Some(s) = subtractor {
                         uses.push((n, s.as_str(), *kind));
+                    }
+                    if let Some(m) = merger {
+                        uses.push((n, m.as_str(), FunctionKind::Merger));
                     }
                     uses.extend(cogroup.iter().skip(1).map(|(_, f)| (n, f.as_str(), *kind)));
                 }

@@ -6,8 +6,11 @@
 //! (`plus`: v1 + "+" + v2); and the joiners `MockValueJoiner.TOSTRING_JOINER`
 //! (`plus_joiner`: left + "+" + right) and the developer guide's
 //! `[left, right]` (`pair_joiner`), where a missing side prints "null" as
-//! Java's string concatenation does; and the global-table tests' key mapper
-//! (`second_token`: the value's second comma-separated token, or none).
+//! Java's string concatenation does; the session merger of
+//! `SessionWindowedKStreamImplTest` (`zero_then_plus_merger`: aggOne + "+" +
+//! aggTwo, from STRING_INIT); the global-table tests' key mapper
+//! (`second_token`: the value's second comma-separated token, or none); and
+//! the suppression tests' `groupBy((k, v) -> (v, k))` (`value_as_key`).
 
 use eddy_sdk::{Plugin, Record, Registry, Result};
 
@@ -30,6 +33,13 @@ impl Plugin for KStreams {
             .doc("STRING_INIT (\"0\") then TOSTRING_ADDER: agg + \"+\" + value");
         r.aggregate("empty_then_plus", |c: Option<&[u8]>, rec: &Record| add("", c, rec))
             .doc("\"\" then agg + \"+\" + value");
+        r.merger("zero_then_plus_merger", |merged: Option<&[u8]>, session: &[u8]| -> Result<String> {
+            let merged = merged.map_or("0".to_owned(), |m| String::from_utf8_lossy(m).into_owned());
+            Ok(format!("{merged}+{}", String::from_utf8_lossy(session)))
+        })
+        .doc("session merger: aggOne + \"+\" + aggTwo, aggOne starting at STRING_INIT (\"0\")");
+        r.select_key("value_as_key", |rec: &Record| -> Result<Option<Vec<u8>>> { Ok(rec.value().map(<[u8]>::to_vec)) })
+            .doc("the value becomes the key");
         r.reduce("plus", |c: &[u8], rec: &Record| -> Result<String> {
             Ok(format!("{}+{}", String::from_utf8_lossy(c), rec.value_str()?))
         })

@@ -2,11 +2,15 @@
 # Usage: run-recorded.sh TestClassSimpleName...   (in org.apache.kafka.streams.kstream.internals)
 # Runs Kafka 4.0.0's own compiled unit tests with logging shadows; writes rec/<Class>.jsonl
 cd "$(dirname "$0")"
-CP="shadow/classes:$(ls lib/*.jar | tr '\n' ':')"
+# kafka-streams-4.0.0-test.jar goes before kafka-clients-4.0.0-test.jar: both ship a log4j2.yaml and
+# the streams one (org.apache.kafka.streams at INFO) is the one Kafka's streams tests run with; the
+# clients one (org.apache.kafka at ERROR) hides the WARN lines that LogCaptureAppender tests assert.
+CP="shadow/classes:lib/kafka-streams-4.0.0-test.jar:$(ls lib/*.jar | grep -v kafka-streams-4.0.0-test.jar | tr '\n' ':')"
 mkdir -p rec
 for c in "$@"; do
   rm -f rec/$c.jsonl
   EDDY_REC=$PWD/rec/$c.jsonl timeout 900 java -jar lib/junit-platform-console-standalone-1.11.4.jar execute -cp "$CP" \
      --select-class org.apache.kafka.streams.kstream.internals.$c --details=none --disable-banner > rec/$c.junit.txt 2>&1
-  echo "$c: $(grep -E 'tests (successful|failed)' rec/$c.junit.txt | tr -s ' ' | tr '\n' ' ')"
+  # --details=none prints JUnit's summary only when a test fails, so count the recorded test ends
+  echo "$c: $(grep -c '"ev":"TEST_END".*"status":"SUCCESSFUL"' rec/$c.jsonl) successful, $(grep '"ev":"TEST_END"' rec/$c.jsonl | grep -vc '"status":"SUCCESSFUL"') not successful $(grep -E 'tests (successful|failed)' rec/$c.junit.txt | tr -s ' ' | tr '\n' ' ')"
 done
