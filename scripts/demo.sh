@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The demo: builds eddy and the vitals plugin, creates topics on a fresh
-# embedded log, produces sample readings, runs the vitals app until idle and
-# prints what it wrote; then the per-patient medians app and the 5-minute
-# blood-pressure averages (a windowed aggregation with a grace period). EDDY_DEMO_DIR keeps the data somewhere of your choice.
+# The demo: builds eddy and the vitals and activity plugins, creates topics
+# on a fresh embedded log, produces sample readings, runs the vitals app
+# until idle and prints what it wrote; then the per-patient medians app, the
+# 5-minute blood-pressure averages (a windowed aggregation with a grace
+# period), the per-minute medians again as a tumbling-window aggregate, and
+# users' sessions of clicks (session windows). EDDY_DEMO_DIR keeps the data
+# somewhere of your choice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -10,6 +13,7 @@ cargo build --release -p eddy-host --bin eddy
 target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 eddy="$target_dir/release/eddy"
 "$eddy" plugin build plugins/vitals --out examples/vitals/vitals.wasm >/dev/null
+"$eddy" plugin build plugins/activity --out examples/activity/activity.wasm >/dev/null
 data="${EDDY_DEMO_DIR:-$(mktemp -d)/eddy-data}"
 export EDDY_DATA_DIR="$data"
 echo "== data directory: $data"
@@ -36,3 +40,23 @@ echo "== vitals-medians"
 "$eddy" run examples/vitals/pressure.yaml --until-idle
 echo "== vitals-pressure (the last average per patient and window)"
 "$eddy" consume vitals-pressure --from-beginning --until-end --key-serde string --value-serde json --windowed
+# The medians per patient and minute again, as a tumbling-window aggregate
+# whose final result per minute passes on once the minute closes. It reads
+# all of `vitals`: the first sample's readings mostly reach the window after
+# stream time closed their minute, and are dropped late, as in the averages.
+"$eddy" topic create vitals-window-medians --partitions 2 --if-not-exists
+"$eddy" run examples/vitals/window-medians.yaml --until-idle
+echo "== vitals-window-medians (one final result per patient and minute)"
+"$eddy" consume vitals-window-medians --from-beginning --until-end --key-serde string --value-serde json --windowed
+# Users' sessions of clicks (session windows: 5 minutes of inactivity end a
+# session, one minute of grace). One partition, so one stream time closes
+# every user's sessions.
+"$eddy" topic create clicks --partitions 1 --if-not-exists
+"$eddy" topic create user-session-updates --partitions 1 --if-not-exists
+"$eddy" topic create user-sessions --partitions 1 --if-not-exists
+"$eddy" produce clicks --file examples/activity/clicks.jsonl --key-serde string --value-serde json
+"$eddy" run examples/activity/sessions.yaml --until-idle
+echo "== user-session-updates (every update; null: a session replaced by a longer one)"
+"$eddy" consume user-session-updates --from-beginning --until-end --key-serde string --value-serde json --windowed session
+echo "== user-sessions (each session once, after it closes)"
+"$eddy" consume user-sessions --from-beginning --until-end --key-serde string --value-serde json --windowed session

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-const PLUGINS: [&str; 6] = ["vitals", "words", "faulty", "bench", "customers", "kstreams"];
+const PLUGINS: [&str; 7] = ["vitals", "words", "faulty", "bench", "customers", "kstreams", "activity"];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));

@@ -36,7 +36,7 @@ mod topology;
 pub use record::{EncodedRecord, IntoValue, Json, OwnedRecord, Record};
 pub use registry::{Context, FunctionBuilder, Registry, forwarded};
 pub use state::{Range, Store};
-pub use topology::{Branch, Topology};
+pub use topology::{Branch, JoinWindow, Topology, Window};
 
 use std::fmt;
 

@@ -21,6 +21,8 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use crate::store::{KeyTime, Segments};
+
 /// One day: the least a window store keeps windows, as in Kafka Streams.
 pub const MIN_RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
 
@@ -118,6 +120,16 @@ impl Windows {
             Windows::Session(_) => WindowedKeys::Session,
             _ => WindowedKeys::Time,
         }
+    }
+
+    /// How the aggregation's store is segmented: by window start (time and
+    /// sliding windows) or session end, kept for the retention.
+    pub fn segments(&self) -> Segments {
+        let time = match self {
+            Windows::Session(_) => KeyTime::SessionEnd,
+            _ => KeyTime::WindowStart,
+        };
+        Segments { time, retention: self.retention() }
     }
 
     /// How long the store keeps a window, in ms.

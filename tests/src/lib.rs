@@ -14,3 +14,6 @@ pub const CUSTOMERS: &str = env!("EDDY_PLUGIN_CUSTOMERS");
 /// The `kstreams` plugin component: Kafka Streams' test helpers, for the
 /// conformance suite.
 pub const KSTREAMS: &str = env!("EDDY_PLUGIN_KSTREAMS");
+/// The `activity` plugin component: user sessions of clicks (session
+/// windows with a merger).
+pub const ACTIVITY: &str = env!("EDDY_PLUGIN_ACTIVITY");

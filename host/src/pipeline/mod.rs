@@ -335,8 +335,7 @@ impl Pipeline {
                 let Some(state_dir) = state_dir else {
                     return Err(ProcessError::NoStore(spec.name.clone(), task.partition));
                 };
-                let store =
-                    TaskStore::open(state_dir, &self.app_id, &spec.name, task, spec.kind, cache_bytes / count, log)?;
+                let store = TaskStore::open(state_dir, &self.app_id, spec, task, cache_bytes / count, log)?;
                 stores.open.insert((task.partition, id), store);
             }
         }

@@ -141,28 +141,28 @@ impl Suppress {
         cx.update(node, k, value, r.timestamp)
     }
 
-    /// Passes on held keys, oldest first, until `enough` says to stop (given
-    /// the next one's order).
+    /// Passes on held keys, oldest first: every one whose order is at most
+    /// `up_to`, or (with `None`) as many as it takes for the buffer to fit
+    /// its bound. Updates `st.first`.
     fn release(
         &self,
         cx: &mut Cx<'_>,
         st: &mut State,
         origin: u32,
         out: &mut Batch,
-        enough: impl Fn(&Self, &State, i64) -> bool,
+        up_to: Option<i64>,
     ) -> Result<(), ProcessError> {
         let node = cx.node;
+        let (to, limit) = match up_to {
+            Some(order) => (held_key(order.saturating_add(1), &[]), usize::MAX),
+            None => (Bytes::from_static(&[HELD + 1]), 64),
+        };
         loop {
-            let held = cx.store(node)?.range_timestamped(Some(&[HELD]), Some(&[HELD + 1]), 64)?;
-            if held.is_empty() {
-                st.first = i64::MAX;
-                return Ok(());
-            }
+            let held = cx.store(node)?.range_timestamped(Some(&[HELD]), Some(&to), limit)?;
+            let done = held.len() < limit;
             for (k, v, timestamp) in held {
-                let order = i64::from_be_bytes(k[1..9].try_into().unwrap_or_default());
-                if enough(self, st, order) {
-                    st.first = order;
-                    return Ok(());
+                if up_to.is_none() && !self.over(st) {
+                    break;
                 }
                 let key = Bytes::copy_from_slice(&k[9..]);
                 if self.bounded() {
@@ -176,7 +176,14 @@ impl Suppress {
                 }
                 out.push(Record { key: Some(key), value, timestamp, headers: Vec::new() }, origin);
             }
+            if done || (up_to.is_none() && !self.over(st)) {
+                break;
+            }
         }
+        // The oldest key still held.
+        let next = cx.store(node)?.range(Some(&[HELD]), Some(&[HELD + 1]), 1)?;
+        st.first = next.first().map_or(i64::MAX, |(k, _)| i64::from_be_bytes(k[1..9].try_into().unwrap_or_default()));
+        Ok(())
     }
 }
 
@@ -194,12 +201,13 @@ impl Operator for Suppress {
                 Until::WindowCloses(_) => st.stream_time,
                 Until::TimeLimit(limit) => st.stream_time.saturating_sub(limit),
             };
-            if st.first <= expiry {
-                self.release(cx, &mut st, origin, &mut out, |_, _, order| order > expiry)?;
+            // (Orders are never negative: times before the epoch hold nothing.)
+            if expiry >= 0 && st.first <= expiry {
+                self.release(cx, &mut st, origin, &mut out, Some(expiry))?;
             }
             if self.over(&st) {
                 match self.bound.when_full {
-                    WhenFull::EmitEarly => self.release(cx, &mut st, origin, &mut out, |s, st, _| !s.over(st))?,
+                    WhenFull::EmitEarly => self.release(cx, &mut st, origin, &mut out, None)?,
                     WhenFull::ShutDown => {
                         let bound = [
                             self.bound.max_records.map(|m| format!("{m} keys")),

@@ -173,9 +173,8 @@ mod tests {
         let store = TaskStore::open(
             &dir.path().join("state"),
             "app",
-            "s",
+            &crate::store::StoreSpec::new("s", StoreKind::InMemory),
             TaskId { subtopology: 0, partition: 0 },
-            StoreKind::InMemory,
             1 << 20,
             &log,
         )

@@ -30,13 +30,18 @@ pub struct RecordCache {
     entries: HashMap<Bytes, Entry, foldhash::fast::RandomState>,
     /// Keys of the dirty entries, in no order.
     dirty: Vec<Bytes>,
-    /// Keys of the unsynced entries (dirty ones included).
+    /// Keys of the unsynced entries (dirty ones included): a sorted prefix
+    /// and the keys added since, in no order.
     unsynced: Vec<Bytes>,
-    /// True while `unsynced` is in key order.
-    unsynced_sorted: bool,
+    /// How many of `unsynced` are sorted.
+    sorted: usize,
     bytes: usize,
     max_bytes: usize,
 }
+
+/// How many keys may be added to the unsynced list before a scan sorts it
+/// again.
+const UNSORTED_TAIL: usize = 256;
 
 /// Bytes an entry is charged, beyond its key and value.
 const ENTRY_OVERHEAD: usize = 64;
@@ -52,7 +57,7 @@ impl RecordCache {
             entries: HashMap::default(),
             dirty: Vec::new(),
             unsynced: Vec::new(),
-            unsynced_sorted: true,
+            sorted: 0,
             bytes: 0,
             max_bytes,
         }
@@ -76,7 +81,9 @@ impl RecordCache {
     pub fn put(&mut self, key: Bytes, value: Option<Bytes>) {
         let (was_dirty, was_unsynced) = self.insert(key.clone(), value, true).unwrap_or_default();
         if !was_unsynced {
-            self.unsynced_sorted &= self.unsynced.last().is_none_or(|last| *last < key);
+            if self.sorted == self.unsynced.len() && self.unsynced.last().is_none_or(|last| *last < key) {
+                self.sorted += 1;
+            }
             self.unsynced.push(key.clone());
         }
         if !was_dirty {
@@ -103,22 +110,32 @@ impl RecordCache {
     }
 
     /// Updates not yet in the local store with `from <= key < to`, in key
-    /// order (`None` values are deletes). The unsynced keys are sorted on
-    /// demand (cheaply: new keys are a short unsorted tail), so scans between
-    /// writes cost a binary search each.
+    /// order (`None` values are deletes). The keys added since the last sort
+    /// are a short tail, searched as it is; once it grows past
+    /// [`UNSORTED_TAIL`] the whole list is sorted again (nearly sorted, so
+    /// about linear), so a scan between writes costs a binary search and a
+    /// look at the tail, not a sort.
     pub fn unsynced_range<'a>(
         &'a mut self,
         from: Option<&[u8]>,
         to: Option<&[u8]>,
     ) -> impl Iterator<Item = (&'a Bytes, &'a Option<Bytes>)> + 'a {
-        if !self.unsynced_sorted {
-            self.unsynced.sort();
-            self.unsynced_sorted = true;
+        if self.unsynced.len() - self.sorted > UNSORTED_TAIL {
+            self.unsynced.sort_unstable();
+            self.sorted = self.unsynced.len();
         }
-        let start = from.map_or(0, |f| self.unsynced.partition_point(|k| &k[..] < f));
-        let end = to.map_or(self.unsynced.len(), |t| self.unsynced.partition_point(|k| &k[..] < t));
+        let (sorted, tail) = self.unsynced.split_at(self.sorted);
+        let start = from.map_or(0, |f| sorted.partition_point(|k| &k[..] < f));
+        let end = to.map_or(sorted.len(), |t| sorted.partition_point(|k| &k[..] < t));
+        let mut keys: Vec<&Bytes> = sorted[start..end.max(start)].iter().collect();
+        let in_range = |k: &&Bytes| from.is_none_or(|f| &k[..] >= f) && to.is_none_or(|t| &k[..] < t);
+        let before = keys.len();
+        keys.extend(tail.iter().filter(in_range));
+        if keys.len() > before {
+            keys.sort_unstable();
+        }
         let entries = &self.entries;
-        self.unsynced[start..end.max(start)].iter().filter_map(|k| entries.get_key_value(k).map(|(k, e)| (k, &e.value)))
+        keys.into_iter().filter_map(|k| entries.get_key_value(k).map(|(k, e)| (k, &e.value)))
     }
 
     /// Takes every pending update, in the order of their keys' first update
@@ -150,6 +167,7 @@ impl RecordCache {
             }
         }
         self.unsynced = still;
+        self.sorted = 0;
         out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         out
     }

@@ -24,6 +24,7 @@ mod cache;
 mod global;
 mod memory;
 mod rocks;
+mod segmented;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -36,6 +37,7 @@ pub use cache::RecordCache;
 pub use global::GlobalStore;
 pub use memory::MemoryStore;
 pub use rocks::RocksStore;
+pub use segmented::{KeyTime, SegmentedStore, Segments};
 
 use crate::log::{Log, LogError, Producer, TopicPartition};
 use crate::record::Record;
@@ -99,6 +101,26 @@ pub enum StoreKind {
     Persistent,
     /// A map in memory, rebuilt from the changelog on every start.
     InMemory,
+}
+
+/// A named state store of a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreSpec {
+    /// The store's name: it names the changelog topic and the state
+    /// directory, so a redeploy under the same name finds its state.
+    pub name: String,
+    /// Local storage.
+    pub kind: StoreKind,
+    /// For a window store: its time segments, so expired windows are dropped
+    /// in bulk.
+    pub segments: Option<Segments>,
+}
+
+impl StoreSpec {
+    /// A key-value store.
+    pub fn new(name: impl Into<String>, kind: StoreKind) -> StoreSpec {
+        StoreSpec { name: name.into(), kind, segments: None }
+    }
 }
 
 /// The changelog topic of `store` in application `app`.
@@ -195,12 +217,12 @@ impl TaskStore {
     pub fn open(
         state_dir: &Path,
         app: &str,
-        name: &str,
+        spec: &StoreSpec,
         task: TaskId,
-        kind: StoreKind,
         cache_bytes: usize,
         log: &dyn Log,
     ) -> Result<TaskStore, StoreError> {
+        let (name, kind) = (spec.name.as_str(), spec.kind);
         let dir = state_dir.join(app).join(task.to_string()).join(name);
         let checkpoint_path = dir.join(CHECKPOINT);
         let checkpoint = match std::fs::read_to_string(&checkpoint_path) {
@@ -226,9 +248,10 @@ impl TaskStore {
                 std::fs::remove_file(path).map_err(|source| StoreError::Io { path: path.clone(), source })?;
             }
         }
-        let local: Box<dyn KeyValueStore> = match kind {
-            StoreKind::Persistent => Box::new(RocksStore::open(&dir.join("rocksdb"))?),
-            StoreKind::InMemory => Box::new(MemoryStore::default()),
+        let local: Box<dyn KeyValueStore> = match (kind, spec.segments) {
+            (kind, Some(segments)) => Box::new(SegmentedStore::open(&dir.join("segments"), kind, segments)?),
+            (StoreKind::Persistent, None) => Box::new(RocksStore::open(&dir.join("rocksdb"))?),
+            (StoreKind::InMemory, None) => Box::new(MemoryStore::default()),
         };
         let changelog = TopicPartition::new(&changelog_topic(app, name), task.partition);
         let mut store =
@@ -450,7 +473,8 @@ mod tests {
         let task = TaskId { subtopology: 0, partition: 0 };
         let state = dir.path().join("state");
         let b = |s: &str| Bytes::copy_from_slice(s.as_bytes());
-        let mut store = TaskStore::open(&state, "app", "s", task, StoreKind::Persistent, 1 << 20, &log).unwrap();
+        let mut store =
+            TaskStore::open(&state, "app", &StoreSpec::new("s", StoreKind::Persistent), task, 1 << 20, &log).unwrap();
         let mut out = log.producer().unwrap();
         store.put(b("a"), Some(b("1")), 100, &mut *out).unwrap();
         store.put(b("b"), Some(b("2")), 200, &mut *out).unwrap();
@@ -468,7 +492,8 @@ mod tests {
         // records carry the timestamps.
         drop(store);
         std::fs::remove_file(state.join("app").join("0_0").join("s").join(CHECKPOINT)).unwrap();
-        let mut store = TaskStore::open(&state, "app", "s", task, StoreKind::Persistent, 1 << 20, &log).unwrap();
+        let mut store =
+            TaskStore::open(&state, "app", &StoreSpec::new("s", StoreKind::Persistent), task, 1 << 20, &log).unwrap();
         assert_eq!(store.get_timestamped(b"a").unwrap(), Some((b("3"), 150)));
         assert_eq!(store.get(b"b").unwrap(), None);
     }
@@ -482,7 +507,7 @@ mod tests {
         let task = TaskId { subtopology: 0, partition: 0 };
         let state = dir.path().join("state");
         for kind in [StoreKind::Persistent, StoreKind::InMemory] {
-            let open = || TaskStore::open(&state, "app", "s", task, kind, 1 << 20, &log).unwrap();
+            let open = || TaskStore::open(&state, "app", &StoreSpec::new("s", kind), task, 1 << 20, &log).unwrap();
             let mut store = open();
             assert!(store.clock().is_empty());
             store.set_clock(&[7, -1, i64::MAX]);

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use rocksdb::{DB, Direction, FlushOptions, IteratorMode, Options, WriteBatch, WriteOptions};
+use rocksdb::{BlockBasedOptions, DB, Direction, FlushOptions, IteratorMode, Options, WriteBatch, WriteOptions};
 
 use super::{Entry, KeyValueStore, StoreError};
 
@@ -22,6 +22,14 @@ impl RocksStore {
     pub fn open(path: &Path) -> Result<RocksStore, StoreError> {
         let mut options = Options::default();
         options.create_if_missing(true);
+        // Most lookups of an aggregation are for keys it has not stored yet
+        // (a new window, a new key): Bloom filters, in the memtable and in
+        // every table file, answer those without a search.
+        let mut tables = BlockBasedOptions::default();
+        tables.set_bloom_filter(10.0, false);
+        options.set_block_based_table_factory(&tables);
+        options.set_memtable_whole_key_filtering(true);
+        options.set_memtable_prefix_bloom_ratio(0.1);
         let db =
             DB::open(&options, path).map_err(|e| StoreError::Rocks { path: path.to_owned(), detail: e.to_string() })?;
         Ok(RocksStore { path: path.to_owned(), db })

@@ -5,6 +5,7 @@
 use std::fmt::Write;
 
 use super::{Op, Topology, Until, WhenFull};
+use crate::window::Windows;
 
 impl Topology {
     /// The topology as Kafka Streams users know it from
@@ -127,9 +128,27 @@ impl Topology {
     }
 }
 
+/// A windowed aggregation's windows, as `, window: ...`.
+fn window(windows: &Windows) -> String {
+    let grace = |g: i64| if g > 0 { format!(", grace {g} ms") } else { String::new() };
+    match windows {
+        Windows::Time(w) if w.is_tumbling() => format!(", window: tumbling {} ms{}", w.size, grace(w.grace)),
+        Windows::Time(w) => format!(", window: hopping {} ms every {} ms{}", w.size, w.advance, grace(w.grace)),
+        Windows::Sliding(w) => format!(", window: sliding {} ms{}", w.difference, grace(w.grace)),
+        Windows::Session(w) => format!(", window: session, gap {} ms{}", w.gap, grace(w.grace)),
+    }
+}
+
 /// What a processor node does: its operator and function.
 fn what(op: &Op) -> String {
     match op {
+        Op::Count { window: Some(w), .. } => format!("count{}", window(w)),
+        Op::Aggregate { function, window: Some(w), merger, .. } => format!(
+            "{}: {function}{}{}",
+            op.keyword(),
+            merger.as_ref().map(|m| format!(", merger: {m}")).unwrap_or_default(),
+            window(w)
+        ),
         Op::Filter { function, .. } | Op::Transform { function, .. } | Op::TableGroupBy { function, .. } => {
             format!("{}: {function}", op.keyword())
         }

@@ -364,10 +364,8 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
                     "a stream-table join keeps no store of its own: the table's store is what it reads".into()
                 ));
             }
-            let store = StoreSpec {
-                name: doc.store.take().unwrap_or_else(|| name.clone()),
-                kind: doc.store_kind.unwrap_or_default(),
-            };
+            let store =
+                StoreSpec::new(doc.store.take().unwrap_or_else(|| name.clone()), doc.store_kind.unwrap_or_default());
             let index = join(&mut graph, &name, inputs, join_doc, store).map_err(bad)?;
             previous = Ok(index);
             continue;
@@ -432,7 +430,7 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
         if doc.store_kind.is_some() && !stateful {
             return Err(bad("`store-kind` belongs on a node with a store".into()));
         }
-        let spec = |name: String| StoreSpec { name, kind: store_kind };
+        let spec = |name: String| StoreSpec::new(name, store_kind);
         if let DocOp::Repartition = op {
             if doc.partitions == Some(0) {
                 return Err(bad("`partitions` must be at least 1".into()));
@@ -508,11 +506,13 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
             }
             DocOp::Count(store) => {
                 table_out = true;
-                (Op::Count { store: spec(store), subtract: reads_table, window }, Vec::new())
+                let store = StoreSpec { segments: window.map(|w| w.segments()), ..spec(store) };
+                (Op::Count { store, subtract: reads_table, window }, Vec::new())
             }
             DocOp::Aggregate(kind, function) => {
                 table_out = true;
                 let store = spec(doc.store.take().unwrap_or_else(|| name.clone()));
+                let store = StoreSpec { segments: window.map(|w| w.segments()), ..store };
                 (
                     Op::Aggregate {
                         kind,

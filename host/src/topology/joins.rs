@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 use super::graph::Graph;
 use super::{JoinKind, Node, Op, StoreSpec};
+use crate::store::{KeyTime, Segments};
 use crate::window::JoinWindows;
 
 /// A join in a document: what the node's stream (`from`) joins with.
@@ -197,8 +198,16 @@ fn stream_stream(
     if kind != JoinKind::Inner {
         parts.push("outer-shared-join-store");
     }
-    let stores =
-        parts.into_iter().map(|part| StoreSpec { name: format!("{}-{part}", store.name), kind: store.kind }).collect();
+    // The window stores keep a record as long as it may still join.
+    let segments = Segments { time: KeyTime::JoinRecord, retention: windows.retention() };
+    let stores = parts
+        .into_iter()
+        .map(|part| StoreSpec {
+            name: format!("{}-{part}", store.name),
+            kind: store.kind,
+            segments: (part != "outer-shared-join-store").then_some(segments),
+        })
+        .collect();
     let op = Op::StreamStreamJoin { joiner: join.joiner.clone(), kind, windows, stores };
     graph.add(name.to_owned(), vec![left, right], op, false).map_err(|e| e.to_string())
 }

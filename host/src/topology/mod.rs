@@ -37,7 +37,7 @@ use std::collections::HashMap;
 use crate::log::{Log, LogError};
 use crate::plugin::{FunctionKind, Manifest};
 use crate::serdes::Serde;
-use crate::store::StoreKind;
+pub use crate::store::StoreSpec;
 use crate::window::{JoinWindows, WindowedKeys, Windows};
 
 pub use doc::NodeDoc;
@@ -172,16 +172,6 @@ pub enum Timestamps {
     WallClock,
     /// A plugin `timestamp-extractor` function over the record.
     Extractor(String),
-}
-
-/// A named state store of a node.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreSpec {
-    /// The store's name: it names the changelog topic and the state
-    /// directory, so a redeploy under the same name finds its state.
-    pub name: String,
-    /// Local storage.
-    pub kind: StoreKind,
 }
 
 /// What a node does.

@@ -34,6 +34,10 @@ impl Plugin for Bench {
         r.map_values("shout", |rec: &Record| -> Result<Vec<u8>> { Ok(shout(rec.value().unwrap_or_default())) });
         r.predicate("keep_all", |_: &Record| Ok(true)).doc("true: measures the cost of a call alone");
         r.processor("count_in_store", count_in_store).doc("counts per key in the store `counts`");
+        r.joiner("pair", |l: Option<&[u8]>, r: Option<&[u8]>| -> Result<Vec<u8>> {
+            Ok([l.unwrap_or_default(), b"|", r.unwrap_or_default()].concat())
+        })
+        .doc("left | right: a join's cost without the joiner's");
     }
 }
 

@@ -17,6 +17,12 @@
 //! pressure over the readings of a window (`examples/vitals/pressure.yaml`:
 //! 5-minute windows with a grace period, so a reading that arrives very late
 //! is dropped rather than counted in a newer window).
+//!
+//! `collect_reading` (an aggregator) and `minute_medians` (a map-values) give
+//! per-minute medians with a tumbling window instead of a processor: the
+//! aggregate keeps a window's readings (`examples/vitals/window-medians.yaml`:
+//! one-minute windows, suppressed until they close), and `minute_medians`
+//! turns a window's final readings into their medians.
 
 use eddy_sdk::{Context, Error, Json, OwnedRecord, Plugin, Record, Registry, Result, Store};
 use serde::{Deserialize, Serialize};
@@ -191,6 +197,68 @@ fn average_pressure(current: Option<&[u8]>, rec: &Record) -> Result<Json<Pressur
     }))
 }
 
+/// One patient's readings in a window, as `collect_reading` keeps them.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct WindowReadings {
+    /// Patient identifier.
+    pub patient: String,
+    /// Beats per minute, one per reading, in the order they came.
+    pub heart_rate: Vec<f64>,
+    /// Systolic pressures, mmHg.
+    pub systolic: Vec<f64>,
+    /// Diastolic pressures, mmHg.
+    pub diastolic: Vec<f64>,
+}
+
+/// Median vitals of one patient over a window (its start is in the
+/// windowed key).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct WindowMedians {
+    /// Patient identifier.
+    pub patient: String,
+    /// Readings in the window.
+    pub readings: usize,
+    /// Median beats per minute.
+    pub heart_rate: f64,
+    /// Median systolic pressure.
+    pub systolic: f64,
+    /// Median diastolic pressure.
+    pub diastolic: f64,
+}
+
+fn collect_reading(current: Option<&[u8]>, rec: &Record) -> Result<Json<WindowReadings>> {
+    let reading: Reading = rec.json()?;
+    let mut window: WindowReadings = match current {
+        Some(c) => serde_json::from_slice(c).map_err(|e| Error::failed(format!("stored readings: {e}")))?,
+        None => WindowReadings { patient: reading.patient.clone(), ..WindowReadings::default() },
+    };
+    if window.patient != reading.patient {
+        return Err(Error::invalid(format!(
+            "a reading of patient '{}' in the window of patient '{}': key readings by patient first",
+            reading.patient, window.patient
+        )));
+    }
+    window.heart_rate.push(reading.heart_rate);
+    window.systolic.push(reading.systolic);
+    window.diastolic.push(reading.diastolic);
+    Ok(Json(window))
+}
+
+fn minute_medians(rec: &Record) -> Result<Json<WindowMedians>> {
+    let mut window: WindowReadings = rec.json()?;
+    let readings = window.heart_rate.len();
+    if readings == 0 || window.systolic.len() != readings || window.diastolic.len() != readings {
+        return Err(Error::invalid("a window's readings need as many values of each vital, and at least one"));
+    }
+    Ok(Json(WindowMedians {
+        patient: window.patient,
+        readings,
+        heart_rate: median(&mut window.heart_rate),
+        systolic: median(&mut window.systolic),
+        diastolic: median(&mut window.diastolic),
+    }))
+}
+
 /// When a monitor took a reading: its `at` field (ms since the epoch), for
 /// readings that reach the log later than they were taken.
 fn measured_at(rec: &Record) -> Result<i64> {
@@ -232,6 +300,10 @@ impl Plugin for Vitals {
             .doc("a reading's event time: its `at` field, when the monitor took it");
         r.aggregate("average_pressure", average_pressure)
             .doc("a patient's average systolic and diastolic pressure over a window's readings");
+        r.aggregate("collect_reading", collect_reading)
+            .doc("keeps a patient's readings of a window (for their medians: minute_medians)");
+        r.map_values("minute_medians", minute_medians)
+            .doc("a window's readings (from collect_reading) to the patient's median vitals");
         r.punctuator("emit_medians", emit_medians)
             .doc("forwards each patient's median vitals over the last minute and forgets older readings");
     }
@@ -282,6 +354,30 @@ mod tests {
         );
         assert_eq!(Store::open("readings").unwrap().prefix(b"p9\0").count(), 3);
         assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
+    }
+
+    #[test]
+    fn a_window_keeps_its_readings_and_gives_their_medians() {
+        let mut window: Option<Vec<u8>> = None;
+        for (hr, sys) in [(80.0, 120.0), (60.0, 130.0), (70.0, 110.0), (90.0, 140.0)] {
+            let json = format!(r#"{{"patient":"p3","heart_rate":{hr},"systolic":{sys},"diastolic":80}}"#);
+            let Json(next) = collect_reading(window.as_deref(), &reading(&json).record()).unwrap();
+            window = Some(serde_json::to_vec(&next).unwrap());
+        }
+        let window = window.unwrap();
+        let rec = OwnedRecord::new("p3", window.clone()).unwrap().encode();
+        let Json(medians) = minute_medians(&rec.record()).unwrap();
+        assert_eq!(
+            medians,
+            WindowMedians { patient: "p3".into(), readings: 4, heart_rate: 75.0, systolic: 125.0, diastolic: 80.0 }
+        );
+        // Another patient's reading under this key is a keying mistake.
+        let other = reading(r#"{"patient":"p4","heart_rate":70,"systolic":120,"diastolic":80}"#);
+        assert!(matches!(collect_reading(Some(&window), &other.record()), Err(eddy_sdk::Error::InvalidRecord(_))));
+        let empty = OwnedRecord::new("p3", r#"{"patient":"p3","heart_rate":[],"systolic":[],"diastolic":[]}"#)
+            .unwrap()
+            .encode();
+        assert!(minute_medians(&empty.record()).is_err());
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod pipeline;
 mod processor;
 mod repartition;
 mod scaffold;
+mod sessions;
 mod state;
 mod tables;
 mod windows;

@@ -172,3 +172,102 @@ fn event_time_comes_from_an_extractor_or_the_wall_clock() {
     let want: Vec<(i64, i64, i64)> = (1..=5).map(|n| (120_000, n, 125_000)).collect();
     assert_eq!(got, want, "every reading counts at the time it is processed");
 }
+
+/// The medians of `values` (the mean of the middle two for an even count).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 }
+}
+
+/// `examples/vitals/window-medians.yaml` (a tumbling window, suppressed
+/// until each minute closes) beside `medians.yaml` (a processor punctuating
+/// every minute of stream time) on `examples/vitals/minute-readings.jsonl`,
+/// both through `eddy run`. They report the same patient-minutes, but not
+/// always over the same readings: a window is [start, start + 1 min), while
+/// a punctuation, set off by the first reading at or past a minute, covers
+/// (time - 1 min, time] of what its task has seen by then. So the reading
+/// that sets it off counts in the minute it ends, and the other patients'
+/// readings of that same moment (the three patients share one task) come
+/// after it and are never counted. Where both count the same readings, the
+/// medians are the same.
+#[test]
+fn window_medians_per_minute_beside_the_processor_medians() {
+    let env = Env::new();
+    for (topic, partitions) in
+        [("vitals", "4"), ("vitals-by-patient", "4"), ("vitals-medians", "2"), ("vitals-window-medians", "2")]
+    {
+        env.eddy(&["topic", "create", topic, "--partitions", partitions]);
+    }
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/vitals/");
+    let app = |name: &str| {
+        let yaml = std::fs::read_to_string(format!("{dir}{name}")).unwrap();
+        assert!(yaml.contains("plugin: vitals.wasm "), "{name} names its plugin");
+        let path = env.write(name, &yaml.replace("plugin: vitals.wasm ", &format!("plugin: {} ", eddy_tests::VITALS)));
+        path.to_str().unwrap().to_owned()
+    };
+    let text = std::fs::read_to_string(format!("{dir}minute-readings.jsonl")).unwrap();
+    env.produce("vitals", &text, &["--key-serde", "string", "--value-serde", "json"]);
+    env.eddy(&["run", &app("medians.yaml"), "--until-idle"]);
+    env.eddy(&["run", &app("window-medians.yaml"), "--until-idle"]);
+
+    // The readings in file order: patient, time, vitals.
+    let readings: Vec<(String, i64, [f64; 3])> = text
+        .lines()
+        .map(|l| {
+            let r: Value = serde_json::from_str(l).unwrap();
+            let v = &r["value"];
+            let vital = |name: &str| v[name].as_f64().unwrap();
+            let vitals = [vital("heart_rate"), vital("systolic"), vital("diastolic")];
+            (v["patient"].as_str().unwrap().to_owned(), r["timestamp"].as_i64().unwrap(), vitals)
+        })
+        .collect();
+    let medians = |patient: &str, counts: &dyn Fn(i64) -> bool| {
+        let vitals: Vec<&[f64; 3]> =
+            readings.iter().filter(|(p, t, _)| p == patient && counts(*t)).map(|(_, _, v)| v).collect();
+        let m = |i: usize| median(vitals.iter().map(|v| v[i]).collect());
+        json!({"patient": patient, "readings": vitals.len(), "heart_rate": m(0), "systolic": m(1), "diastolic": m(2)})
+    };
+    let last = readings.iter().map(|(_, t, _)| *t).max().unwrap();
+    let mut want_windows: BTreeMap<(String, i64), Value> = BTreeMap::new();
+    for (patient, t, _) in &readings {
+        let end = t - t.rem_euclid(MIN) + MIN;
+        if end <= last {
+            want_windows.insert((patient.clone(), end), medians(patient, &|u| u >= end - MIN && u < end));
+        }
+    }
+    assert_eq!(want_windows.len(), 9, "three closed minutes of three patients");
+
+    let serdes = ["--key-serde", "string", "--value-serde", "json"];
+    let mut windows: BTreeMap<(String, i64), Value> = BTreeMap::new();
+    for r in env.consume_all("vitals-window-medians", &[&serdes[..], &["--windowed"]].concat()) {
+        let key = (r["key"].as_str().unwrap().to_owned(), r["window-start"].as_i64().unwrap() + MIN);
+        assert!(windows.insert(key.clone(), r["value"].clone()).is_none(), "{key:?} came out twice");
+    }
+    assert_eq!(windows, want_windows, "each closed minute's medians, once");
+
+    let mut punctuated: BTreeMap<(String, i64), Value> = BTreeMap::new();
+    for r in env.consume_all("vitals-medians", &serdes) {
+        let mut value = r["value"].clone();
+        let until = value.as_object_mut().unwrap().remove("until").unwrap().as_i64().unwrap();
+        assert!(punctuated.insert((r["key"].as_str().unwrap().to_owned(), until), value).is_none());
+    }
+    assert!(punctuated.keys().eq(windows.keys()), "the same patient-minutes: {:?}", punctuated.keys());
+
+    let partitions: std::collections::BTreeSet<i64> =
+        env.consume_all("vitals-by-patient", &serdes).iter().map(|r| r["partition"].as_i64().unwrap()).collect();
+    assert_eq!(partitions.len(), 1, "the patients share one task");
+    let first_at = |time: i64| readings.iter().find(|(_, t, _)| *t == time).map(|(p, _, _)| p.as_str());
+    let want_punctuated: BTreeMap<(String, i64), Value> = punctuated
+        .keys()
+        .map(|(patient, until)| {
+            let sets_off = first_at(*until) == Some(patient.as_str());
+            let value = medians(patient, &|t| t > until - MIN && (t < *until || sets_off && t == *until));
+            ((patient.clone(), *until), value)
+        })
+        .collect();
+    assert_eq!(punctuated, want_punctuated, "each punctuation's medians");
+    let same: Vec<&(String, i64)> = windows.keys().filter(|k| windows[*k] == punctuated[*k]).collect();
+    let first_minute = 1_700_000_040_000;
+    assert_eq!(same, [&("p2".to_owned(), first_minute), &("p3".to_owned(), first_minute)]);
+}

@@ -1,0 +1,254 @@
+//! Segmented local storage for window stores, as Kafka Streams' segmented
+//! stores: entries are split by the time their key carries into segments of
+//! a fixed interval (half the retention, at least a minute), each its own
+//! RocksDB database or in-memory map. Once the store has seen a time more
+//! than the retention past a segment, the whole segment is dropped at once
+//! (a directory removed, not a delete per window), and writes for windows
+//! that old are ignored.
+//!
+//! The changelog is not segmented: it holds the same keys, and a restore
+//! writes them through here, so expired windows never come back.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+
+use super::memory::MemoryStore;
+use super::rocks::RocksStore;
+use super::{Entry, KeyValueStore, StoreError, StoreKind};
+
+/// Where a window store's keys carry the time that places them in a
+/// segment (see [`crate::window`] for the layouts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyTime {
+    /// The last 8 bytes: a time-windowed key's window start.
+    WindowStart,
+    /// The 8 bytes 16 from the end: a session key's end.
+    SessionEnd,
+    /// The 8 bytes 12 from the end: a stream-stream join record's timestamp
+    /// (a sequence number follows it).
+    JoinRecord,
+}
+
+impl KeyTime {
+    /// The time `key` carries, if it is long enough to carry one.
+    pub fn of(self, key: &[u8]) -> Option<i64> {
+        let from_end = match self {
+            KeyTime::WindowStart => 8,
+            KeyTime::SessionEnd => 16,
+            KeyTime::JoinRecord => 12,
+        };
+        let at = key.len().checked_sub(from_end)?;
+        Some(i64::from_be_bytes(key[at..at + 8].try_into().ok()?))
+    }
+}
+
+/// How a window store is segmented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segments {
+    /// Where keys carry their time.
+    pub time: KeyTime,
+    /// How long past the latest time the store has seen it keeps a window,
+    /// in ms.
+    pub retention: i64,
+}
+
+impl Segments {
+    /// The time a segment spans: half the retention, at least a minute (as
+    /// Kafka Streams).
+    pub fn interval(&self) -> i64 {
+        (self.retention / 2).max(60_000)
+    }
+
+    fn segment_of(&self, time: i64) -> i64 {
+        time.max(0) / self.interval()
+    }
+}
+
+/// Window storage split into time segments.
+pub struct SegmentedStore {
+    segments: Segments,
+    kind: StoreKind,
+    dir: PathBuf,
+    open: BTreeMap<i64, Box<dyn KeyValueStore>>,
+    /// The latest time of a key written.
+    observed: i64,
+}
+
+impl SegmentedStore {
+    /// Opens the segments under `dir` (RocksDB databases named
+    /// `segment-<id>`, for a persistent store).
+    pub fn open(dir: &Path, kind: StoreKind, segments: Segments) -> Result<SegmentedStore, StoreError> {
+        let mut store = SegmentedStore { segments, kind, dir: dir.to_owned(), open: BTreeMap::new(), observed: -1 };
+        if kind == StoreKind::Persistent && dir.exists() {
+            let entries = std::fs::read_dir(dir).map_err(|source| StoreError::Io { path: dir.to_owned(), source })?;
+            for entry in entries {
+                let entry = entry.map_err(|source| StoreError::Io { path: dir.to_owned(), source })?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if let Some(id) = name.strip_prefix("segment-").and_then(|id| id.parse::<i64>().ok()) {
+                    store.open.insert(id, Box::new(RocksStore::open(&entry.path())?));
+                }
+            }
+            // The latest segment's start: never past what the store saw, so
+            // nothing live is dropped before new writes say so.
+            if let Some(&last) = store.open.keys().next_back() {
+                store.observed = last * segments.interval();
+            }
+        }
+        Ok(store)
+    }
+
+    /// The segments open now, by id (for tests and metrics).
+    pub fn segment_ids(&self) -> Vec<i64> {
+        self.open.keys().copied().collect()
+    }
+
+    fn segment_path(&self, id: i64) -> PathBuf {
+        self.dir.join(format!("segment-{id}"))
+    }
+
+    /// The oldest segment still live.
+    fn first_live(&self) -> i64 {
+        self.segments.segment_of(self.observed - self.segments.retention)
+    }
+
+    fn segment(&mut self, id: i64) -> Result<&mut Box<dyn KeyValueStore>, StoreError> {
+        if !self.open.contains_key(&id) {
+            let store: Box<dyn KeyValueStore> = match self.kind {
+                StoreKind::Persistent => Box::new(RocksStore::open(&self.segment_path(id))?),
+                StoreKind::InMemory => Box::new(MemoryStore::default()),
+            };
+            self.open.insert(id, store);
+        }
+        Ok(self.open.get_mut(&id).expect("opened above"))
+    }
+
+    /// Drops every segment older than the first live one.
+    fn drop_expired(&mut self) -> Result<(), StoreError> {
+        let first_live = self.first_live();
+        let expired: Vec<i64> = self.open.range(..first_live).map(|(&id, _)| id).collect();
+        for id in expired {
+            self.open.remove(&id);
+            let path = self.segment_path(id);
+            if path.exists() {
+                std::fs::remove_dir_all(&path).map_err(|source| StoreError::Io { path, source })?;
+            }
+            tracing::debug!("dropped window segment {id} of {}", self.dir.display());
+        }
+        Ok(())
+    }
+}
+
+impl KeyValueStore for SegmentedStore {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(time) = self.segments.time.of(key) else { return Ok(None) };
+        match self.open.get(&self.segments.segment_of(time)) {
+            Some(segment) => segment.get(key),
+            None => Ok(None),
+        }
+    }
+
+    fn write(&mut self, batch: &[(Bytes, Option<Bytes>)]) -> Result<(), StoreError> {
+        for (key, _) in batch {
+            if let Some(time) = self.segments.time.of(key) {
+                self.observed = self.observed.max(time);
+            }
+        }
+        let first_live = self.first_live();
+        let mut by_segment: BTreeMap<i64, Vec<(Bytes, Option<Bytes>)>> = BTreeMap::new();
+        for (key, value) in batch {
+            let Some(time) = self.segments.time.of(key) else { continue };
+            let id = self.segments.segment_of(time);
+            if id >= first_live {
+                by_segment.entry(id).or_default().push((key.clone(), value.clone()));
+            }
+        }
+        for (id, writes) in by_segment {
+            self.segment(id)?.write(&writes)?;
+        }
+        self.drop_expired()
+    }
+
+    fn range(&self, from: Option<&[u8]>, to: Option<&[u8]>, limit: usize) -> Result<Vec<Entry>, StoreError> {
+        // A key lives in one segment only: merge the segments' ranges.
+        let mut merged = BTreeMap::new();
+        for segment in self.open.values() {
+            merged.extend(segment.range(from, to, limit)?);
+        }
+        Ok(merged.into_iter().take(limit).collect())
+    }
+
+    fn persist(&mut self) -> Result<(), StoreError> {
+        self.open.values_mut().try_for_each(|s| s.persist())
+    }
+
+    fn clear(&mut self) -> Result<(), StoreError> {
+        self.observed = -1;
+        for (id, mut segment) in std::mem::take(&mut self.open) {
+            segment.clear()?;
+            drop(segment);
+            let path = self.segment_path(id);
+            if path.exists() {
+                std::fs::remove_dir_all(&path).map_err(|source| StoreError::Io { path, source })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::window::windowed_key;
+
+    const MIN: i64 = 60_000;
+
+    fn put(store: &mut SegmentedStore, key: &str, start: i64) {
+        let k = windowed_key(key.as_bytes(), start);
+        store.write(&[(k, Some(Bytes::from(format!("{key}@{start}"))))]).unwrap();
+    }
+
+    #[test]
+    fn expired_segments_are_dropped_whole_and_late_writes_ignored() {
+        for kind in [StoreKind::Persistent, StoreKind::InMemory] {
+            let dir = tempfile::tempdir().unwrap();
+            // Ten minutes of retention: five-minute segments.
+            let segments = Segments { time: KeyTime::WindowStart, retention: 10 * MIN };
+            assert_eq!(segments.interval(), 5 * MIN);
+            let mut store = SegmentedStore::open(dir.path(), kind, segments).unwrap();
+            put(&mut store, "a", 0);
+            put(&mut store, "b", 4 * MIN);
+            put(&mut store, "a", 6 * MIN);
+            assert_eq!(store.segment_ids(), [0, 1]);
+            assert_eq!(store.range(None, None, 10).unwrap().len(), 3, "{kind:?}: ranges span segments");
+            // Time 16 min: everything before minute 6 has expired, so segment
+            // 0 (minutes 0-5) goes as a whole.
+            put(&mut store, "c", 16 * MIN);
+            assert_eq!(store.segment_ids(), [1, 3], "{kind:?}");
+            assert_eq!(store.get(&windowed_key(b"a", 0)).unwrap(), None);
+            assert_eq!(store.get(&windowed_key(b"a", 6 * MIN)).unwrap(), Some(b"a@360000".to_vec()));
+            put(&mut store, "late", MIN);
+            assert_eq!(store.get(&windowed_key(b"late", MIN)).unwrap(), None, "{kind:?}: too old to keep");
+            if kind == StoreKind::Persistent {
+                assert!(!dir.path().join("segment-0").exists(), "the segment's database is gone");
+                store.persist().unwrap();
+                drop(store);
+                let again = SegmentedStore::open(dir.path(), kind, segments).unwrap();
+                assert_eq!(again.segment_ids(), [1, 3]);
+                assert_eq!(again.range(None, None, 10).unwrap().len(), 2);
+            }
+        }
+    }
+
+    #[test]
+    fn keys_carry_their_time_where_their_layout_says() {
+        let session = crate::window::session_key(b"k", 5, 9);
+        assert_eq!(KeyTime::SessionEnd.of(&session), Some(9));
+        assert_eq!(KeyTime::WindowStart.of(&windowed_key(b"k", 7)), Some(7));
+        let mut join = windowed_key(b"k", 11).to_vec();
+        join.extend_from_slice(&3u32.to_be_bytes());
+        assert_eq!(KeyTime::JoinRecord.of(&join), Some(11));
+        assert_eq!(KeyTime::SessionEnd.of(b"short"), None);
+    }
+}
