@@ -3,17 +3,14 @@
 //! sides, a merge of topics) takes their records smallest timestamp first,
 //! so its result does not depend on the order the log hands records over
 //! in. While one of its partitions has nothing buffered but is not caught
-//! up with the log, the task waits for it (up to [`MAX_IDLE`]), the way
-//! Kafka Streams waits for data the broker has but has not fetched.
+//! up with the log, the task waits for it, however long the fetch takes:
+//! as Kafka Streams (with its default `max.task.idle.ms` of 0) waits for
+//! data the broker has but has not fetched yet. A partition that is caught
+//! up holds nothing back: the others go on without it.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::{Duration, Instant};
 
 use crate::log::{Fetched, LogRecord, TopicPartition};
-
-/// How long a task waits for a partition that is behind before it goes on
-/// with the others.
-pub const MAX_IDLE: Duration = Duration::from_millis(500);
 
 /// Fetched records not yet processed, per task input partition.
 pub struct Interleave {
@@ -22,14 +19,12 @@ pub struct Interleave {
     buffers: HashMap<TopicPartition, VecDeque<LogRecord>>,
     /// The next offset to fetch per partition.
     fetched_to: HashMap<TopicPartition, u64>,
-    /// Since when each task has been waiting for a partition, by task.
-    waiting: HashMap<usize, Instant>,
 }
 
 impl Interleave {
     /// Buffers for tasks reading these partitions, from these offsets.
     pub fn new(tasks: Vec<Vec<TopicPartition>>, start: HashMap<TopicPartition, u64>) -> Self {
-        Interleave { tasks, buffers: HashMap::new(), fetched_to: start, waiting: HashMap::new() }
+        Interleave { tasks, buffers: HashMap::new(), fetched_to: start }
     }
 
     /// Buffers fetched records.
@@ -57,7 +52,7 @@ impl Interleave {
         let behind =
             |tp: &TopicPartition| end_offset(tp).is_some_and(|end| fetched_to.get(tp).is_none_or(|&f| f < end));
         let mut runs = Vec::new();
-        for (t, inputs) in self.tasks.iter().enumerate() {
+        for inputs in &self.tasks {
             if let [only] = inputs.as_slice() {
                 if let Some(records) = self.buffers.get_mut(only).filter(|b| !b.is_empty()) {
                     runs.push(Fetched { partition: only.clone(), records: records.drain(..).collect() });
@@ -68,12 +63,7 @@ impl Interleave {
                 let empty_behind =
                     inputs.iter().any(|tp| self.buffers.get(tp).is_none_or(VecDeque::is_empty) && behind(tp));
                 if empty_behind {
-                    let since = *self.waiting.entry(t).or_insert_with(Instant::now);
-                    if since.elapsed() < MAX_IDLE {
-                        break;
-                    }
-                } else {
-                    self.waiting.remove(&t);
+                    break;
                 }
                 let heads: Vec<(usize, i64)> = inputs
                     .iter()
@@ -91,10 +81,6 @@ impl Interleave {
                     records.push(buffer.pop_front().expect("has a front"));
                 }
                 runs.push(Fetched { partition: inputs[first].clone(), records });
-                if empty_behind {
-                    // Waited long enough: one run, then look again next time.
-                    break;
-                }
             }
         }
         runs

@@ -165,17 +165,35 @@ fn changelogs(app: &App, tasks: &[Task]) -> Vec<(String, u32)> {
         .collect()
 }
 
-/// Creates missing repartition topics with the partitions they ask for, or
-/// as many as the largest user source topic, so they do not change the task
-/// count.
+/// Creates missing repartition topics with the partitions they ask for, as
+/// many as the topics they are co-partitioned with, or as many as the largest
+/// user source topic, so they do not change the task count.
 fn create_internal_topics(app: &App, log: &dyn Log) -> Result<(), RunError> {
-    let internal = &app.topology.internal_topics;
+    let topology = &app.topology;
+    let internal = &topology.internal_topics;
+    let partitions_of = |topic: &str| -> Result<u32, RunError> {
+        Ok(log.partitions(topic)?.ok_or_else(|| LogError::UnknownTopic(topic.to_owned()))?)
+    };
     let mut partitions = 1;
-    for topic in app.topology.source_topics().into_iter().filter(|t| !internal.iter().any(|i| i.name == *t)) {
-        partitions = partitions.max(log.partitions(topic)?.ok_or_else(|| LogError::UnknownTopic(topic.to_owned()))?);
+    for topic in topology.source_topics().into_iter().filter(|t| !internal.iter().any(|i| i.name == *t)) {
+        partitions = partitions.max(partitions_of(topic)?);
     }
     for topic in internal {
-        match log.create_topic(&topic.name, topic.partitions.unwrap_or(partitions)) {
+        let count = match (topic.partitions, &topic.copartition) {
+            (Some(p), _) => p,
+            (None, Some(node)) => {
+                // The topics upstream come first: an internal one among them
+                // exists by now.
+                let node = topology.nodes.iter().position(|n| n.name == *node).expect("the builder names a node");
+                let mut count = 1;
+                for t in task::source_topics_upstream(topology, node) {
+                    count = count.max(partitions_of(&t)?);
+                }
+                count
+            }
+            (None, None) => partitions,
+        };
+        match log.create_topic(&topic.name, count) {
             Ok(()) | Err(LogError::TopicExists { .. }) => {}
             Err(e) => return Err(e.into()),
         }

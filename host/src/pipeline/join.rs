@@ -68,19 +68,32 @@ impl Operator for StreamTableJoin {
 /// [`JOIN_RIGHT_HEADER`] and passes on the joined records: the left
 /// record's key, timestamp and headers with the joined value.
 pub(super) fn join(cx: &mut Cx<'_>, joiner: u32, calls: Batch) -> Result<Batch, ProcessError> {
+    let mut joined = Batch::with_capacity(calls.len());
+    for (record, origin) in join_each(cx, joiner, calls)?.into_iter().flatten() {
+        joined.push(record, origin);
+    }
+    Ok(joined)
+}
+
+/// Like [`join`], one result per call in order: `None` where the joiner
+/// failed (the error policy has been applied to the record).
+fn join_each(cx: &mut Cx<'_>, joiner: u32, calls: Batch) -> Result<Vec<Option<(Record, u32)>>, ProcessError> {
     if calls.is_empty() {
-        return Ok(calls);
+        return Ok(Vec::new());
     }
     let outcomes = cx.call(joiner, FunctionKind::Joiner, &calls.records)?;
-    let mut joined = Batch::with_capacity(calls.len());
+    let mut joined = Vec::with_capacity(calls.len());
     let mut failures = Vec::new();
     for ((r, origin), outcome) in calls.records.into_iter().zip(calls.origins).zip(outcomes) {
         match outcome {
             Outcome::Value(value) => {
                 let headers = r.headers.into_iter().filter(|h| h.name != JOIN_RIGHT_HEADER).collect();
-                joined.push(Record { key: r.key, value, timestamp: r.timestamp, headers }, origin);
+                joined.push(Some((Record { key: r.key, value, timestamp: r.timestamp, headers }, origin)));
             }
-            other => failures.push((origin, failure(other, FunctionKind::Joiner))),
+            other => {
+                failures.push((origin, failure(other, FunctionKind::Joiner)));
+                joined.push(None);
+            }
         }
     }
     cx.reject_all(failures)?;
@@ -191,12 +204,12 @@ impl Operator for TableTableJoin {
                 plan.push(Some((Record { key: Some(key), value: None, timestamp, headers: Vec::new() }, origin)));
             }
         }
-        let joined = join(cx, self.joiner, calls)?;
-        let mut joined = joined.records.into_iter().zip(joined.origins);
+        // One result per call, in order: a failed call leaves its update out.
+        let mut joined = join_each(cx, self.joiner, calls)?.into_iter();
         for step in plan {
             let (record, origin) = match step {
                 Some(tombstone) => tombstone,
-                None => match joined.next() {
+                None => match joined.next().flatten() {
                     Some(j) => j,
                     None => continue,
                 },

@@ -16,6 +16,7 @@
 
 mod aggregate;
 mod context;
+mod fk_join;
 mod join;
 mod operator;
 mod process;
@@ -48,6 +49,10 @@ use operator::{Batch, Emit, Operator, Pass};
 /// The header that marks a grouped table's record as an old value to take
 /// out of its group's aggregate.
 pub const SUBTRACT_HEADER: &str = "eddy.subtract";
+
+/// The header of an internal record that names the partition its sink must
+/// write it to (as 4 bytes, big-endian); the sink takes it off.
+pub const PARTITION_HEADER: &str = "eddy.partition";
 
 /// Why processing stopped.
 #[derive(Debug, thiserror::Error)]
@@ -185,6 +190,9 @@ impl Pipeline {
                     | Op::TableGroupBy { .. }
                     | Op::Suppress { .. }
                     | Op::TableTableJoin { .. }
+                    | Op::ForeignKeySubscribe { .. }
+                    | Op::ForeignKeyRespond { .. }
+                    | Op::ForeignKeyJoin { .. }
                     | Op::StreamStreamJoin { .. }
             );
             if !matches!(op, Op::Process { .. }) {
@@ -231,6 +239,16 @@ impl Pipeline {
                 Op::TableTableJoin { left, right, joiner, kind, .. } => {
                     Box::new(join::TableTableJoin { left: *left, right: *right, joiner: index(joiner), kind: *kind })
                 }
+                Op::ForeignKeySubscribe { extractor, left_join, .. } => {
+                    Box::new(fk_join::Subscribe { extractor: index(extractor), left_join: *left_join })
+                }
+                Op::ForeignKeyRespond { right, .. } => Box::new(fk_join::Respond { right: *right }),
+                Op::ForeignKeyJoin { left, subscribe, joiner, kind, .. } => Box::new(fk_join::Resolve {
+                    left: *left,
+                    subscribe: *subscribe,
+                    joiner: index(joiner),
+                    left_join: *kind == JoinKind::Left,
+                }),
                 Op::StreamStreamJoin { joiner, kind, windows, stores } => {
                     let id = |s: &StoreSpec| store_id(&s.name).expect("a join's stores are task stores");
                     Box::new(stream_join::StreamStreamJoin {

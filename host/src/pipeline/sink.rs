@@ -1,14 +1,16 @@
 //! Sinks: records checked against the sink's serdes and sent to a topic,
-//! partitioned by key (Kafka's default partitioner) or round robin.
+//! partitioned by key (Kafka's default partitioner) or round robin, or to
+//! the partition an internal record names in its [`PARTITION_HEADER`] (a
+//! foreign-key join's answers go back to the task that asked).
 
 use crate::log::TopicPartition;
 use crate::partition::partition_for_key;
 use crate::serdes::Serde;
 use crate::window::{WindowedKeys, unwindowed};
 
-use super::ProcessError;
 use super::context::{Cx, FailureKind, check};
 use super::operator::{Batch, Emit, Operator};
+use super::{PARTITION_HEADER, ProcessError};
 
 /// Writes records to a topic.
 pub(crate) struct Sink {
@@ -24,7 +26,11 @@ pub(crate) struct Sink {
 
 impl Operator for Sink {
     fn process(&mut self, cx: &mut Cx<'_>, _from: usize, batch: Batch) -> Result<Emit, ProcessError> {
-        for (r, origin) in batch.records.into_iter().zip(batch.origins) {
+        for (mut r, origin) in batch.records.into_iter().zip(batch.origins) {
+            let named = r.header(PARTITION_HEADER).and_then(|p| <[u8; 4]>::try_from(p).ok()).map(u32::from_be_bytes);
+            if named.is_some() {
+                r.headers.retain(|h| h.name != PARTITION_HEADER);
+            }
             let key = match (&r.key, self.windowed) {
                 (Some(k), Some(keys)) => unwindowed(k, keys),
                 (k, _) => k.as_deref(),
@@ -35,9 +41,10 @@ impl Operator for Sink {
                 continue;
             }
             let n = self.partitions.len() as u32;
-            let p = match &r.key {
-                Some(k) => partition_for_key(k, n),
-                None => {
+            let p = match (&r.key, named) {
+                (_, Some(p)) => p % n,
+                (Some(k), None) => partition_for_key(k, n),
+                (None, None) => {
                     self.next = (self.next + 1) % n;
                     self.next
                 }

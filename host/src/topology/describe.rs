@@ -53,7 +53,11 @@ impl Topology {
         if !self.internal_topics.is_empty() {
             out.push_str("Repartition topics:\n");
             for t in &self.internal_topics {
-                let partitions = t.partitions.map(|p| format!(", {p} partitions")).unwrap_or_default();
+                let partitions = match (&t.partitions, &t.copartition) {
+                    (Some(p), _) => format!(", {p} partitions"),
+                    (None, Some(node)) => format!(", partitions as '{node}'"),
+                    (None, None) => String::new(),
+                };
                 let _ = writeln!(out, "   {} (read by '{}'{partitions}): {}", t.name, t.node, t.reason);
             }
         }
@@ -187,6 +191,11 @@ fn what(op: &Op) -> String {
         }
         Op::TableTableJoin { joiner, kind, .. } => {
             format!("{} table-table join: {joiner}", format!("{kind:?}").to_lowercase())
+        }
+        Op::ForeignKeySubscribe { extractor, .. } => format!("foreign-key join, subscribe by foreign key: {extractor}"),
+        Op::ForeignKeyRespond { .. } => "foreign-key join, answer subscriptions and right-table updates".to_owned(),
+        Op::ForeignKeyJoin { joiner, kind, .. } => {
+            format!("{} foreign-key join: {joiner}", format!("{kind:?}").to_lowercase())
         }
         Op::StreamStreamJoin { joiner, kind, windows, .. } => format!(
             "{} stream-stream join: {joiner}, window -{} ms / +{} ms, grace {} ms",

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
+use super::foreign_key;
 use super::graph::Graph;
 use super::joins::{JoinDoc, join};
 use super::windows::{SuppressDoc, WindowDoc};
@@ -142,7 +143,9 @@ pub struct NodeDoc {
     /// Join: the node's stream joins a table
     /// (`join: { table: NODE, joiner: F, type: inner|left }`), a global
     /// table, or another stream within a window
-    /// (`join: { stream: NODE, joiner: F, window: { time-difference-ms: N } }`).
+    /// (`join: { stream: NODE, joiner: F, window: { time-difference-ms: N } }`),
+    /// or another table on a foreign key
+    /// (`join: { table: NODE, foreign-key: F, joiner: G, type: inner|left }`).
     pub join: Option<JoinDoc>,
     /// To-stream: turns a table's updates into a stream (`to-stream: true`).
     pub to_stream: Option<bool>,
@@ -356,6 +359,13 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
                     why: format!("writes to topic '{topic}' and passes nothing on: read a node before it"),
                 });
             }
+        }
+        if let DocOp::Join(join_doc) = &op
+            && join_doc.foreign_key.is_some()
+        {
+            let (store, kind) = (doc.store.take(), doc.store_kind.unwrap_or_default());
+            previous = Ok(foreign_key::join(&mut graph, &name, inputs, join_doc, store, kind).map_err(bad)?);
+            continue;
         }
         if let DocOp::Join(join_doc) = &op {
             let reads_table = inputs.first().is_some_and(|&i| graph.nodes[i].table);

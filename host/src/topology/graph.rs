@@ -57,18 +57,37 @@ impl Graph {
         node: &str,
         reason: RepartitionReason,
     ) -> Result<usize, TopologyError> {
-        let topic = format!("{INTERNAL_PREFIX}{name}-repartition");
-        let sink = Op::Sink { topic: topic.clone(), key_serde: Serde::Bytes, value_serde: Serde::Bytes };
-        self.add(format!("{name}-repartition-sink"), inputs, sink, false)?;
+        let topic = InternalTopic {
+            name: format!("{INTERNAL_PREFIX}{name}-repartition"),
+            partitions,
+            copartition: None,
+            node: node.to_owned(),
+            reason,
+        };
+        self.link(format!("{name}-repartition-sink"), source_name, inputs, topic)
+    }
+
+    /// Sends `inputs` through the internal topic `topic` (a sink node
+    /// `sink_name` writes it) and returns the source node `source_name` that
+    /// reads it back.
+    pub fn link(
+        &mut self,
+        sink_name: String,
+        source_name: String,
+        inputs: Vec<usize>,
+        topic: InternalTopic,
+    ) -> Result<usize, TopologyError> {
+        let sink = Op::Sink { topic: topic.name.clone(), key_serde: Serde::Bytes, value_serde: Serde::Bytes };
+        self.add(sink_name, inputs, sink, false)?;
         let source = Op::Source {
-            topics: vec![topic.clone()],
+            topics: vec![topic.name.clone()],
             key_serde: Serde::Bytes,
             value_serde: Serde::Bytes,
             table: None,
             timestamps: Timestamps::Record,
         };
         let index = self.add(source_name, Vec::new(), source, false)?;
-        self.internal_topics.push(InternalTopic { name: topic, partitions, node: node.to_owned(), reason });
+        self.internal_topics.push(topic);
         Ok(index)
     }
 

@@ -23,6 +23,9 @@ pub struct JoinDoc {
     /// For a global table: a select-key function that maps a record to the
     /// global table's key (default: the record's key).
     pub key_mapper: Option<String>,
+    /// For a foreign-key table-table join: a select-key function that gives
+    /// a left row's foreign key (the right table's key), or none.
+    pub foreign_key: Option<String>,
     /// The joiner function: left and right values to the joined value.
     pub joiner: String,
     /// `inner` (the default), `left`, or (two tables or two streams)
@@ -121,16 +124,6 @@ pub(super) fn join(
     let Some(&table) = graph.by_name.get(table_name.as_str()) else {
         return Err(format!("joins table '{table_name}', which is not defined before it"));
     };
-    let stored = |t: &Node| {
-        t.table
-            && matches!(
-                t.op,
-                Op::Source { table: Some(_), .. }
-                    | Op::Count { window: None, .. }
-                    | Op::Aggregate { window: None, .. }
-                    | Op::Materialize { .. }
-            )
-    };
     if !stored(&graph.nodes[table]) {
         return Err(format!(
             "joins '{table_name}', which is not a table with a store: join a `table`, an aggregation, or a table filter/map-values materialized with `store:`"
@@ -149,6 +142,18 @@ pub(super) fn join(
     let inputs = graph.repartition_if_rekeyed(name, name, vec![stream]).map_err(|e| e.to_string())?;
     let op = Op::StreamTableJoin { table, joiner: join.joiner.clone(), left };
     graph.add(name.to_owned(), vec![inputs[0], table], op, false).map_err(|e| e.to_string())
+}
+
+/// True if `t` is a table with a store a join can read.
+pub(super) fn stored(t: &Node) -> bool {
+    t.table
+        && matches!(
+            t.op,
+            Op::Source { table: Some(_), .. }
+                | Op::Count { window: None, .. }
+                | Op::Aggregate { window: None, .. }
+                | Op::Materialize { .. }
+        )
 }
 
 /// Adds the stream-stream join `name` of `left` with the stream node named

@@ -26,6 +26,7 @@
 
 mod describe;
 mod doc;
+mod foreign_key;
 mod graph;
 mod joins;
 mod repartition;
@@ -304,6 +305,53 @@ pub enum Op {
         /// for a result that existed).
         store: StoreSpec,
     },
+    /// The left side of a foreign-key join (Kafka Streams' `KTable#join(other,
+    /// foreignKeyExtractor, joiner)`, KIP-213): for each update of the left
+    /// table, subscribes the row to the right row its foreign key names (and
+    /// unsubscribes it from the one it named before). It sends subscriptions
+    /// keyed by foreign key, to the right table's partitions. Input: the left
+    /// table.
+    ForeignKeySubscribe {
+        /// The select-key function that gives a left row's foreign key (or
+        /// none).
+        extractor: String,
+        /// True for a left join: a row with no foreign key still gets a
+        /// result.
+        left_join: bool,
+        /// Each left key's current foreign key.
+        store: StoreSpec,
+    },
+    /// The right side of a foreign-key join: keeps the subscriptions (by
+    /// foreign key, then left key) and answers each one, and each update of
+    /// the right table, with the right value, sent back keyed by left key to
+    /// the partition the subscription came from. Inputs: the subscriptions'
+    /// source, then the right table.
+    ForeignKeyRespond {
+        /// The right table node.
+        right: usize,
+        /// The subscriptions.
+        store: StoreSpec,
+    },
+    /// The result side of a foreign-key join: joins each answer with the
+    /// left row's current value, dropping answers about a value the row no
+    /// longer has (a hash of the value travels with the subscription). The
+    /// output is a table keyed by the left key. Inputs: the answers' source,
+    /// then the left table.
+    ForeignKeyJoin {
+        /// The left table node.
+        left: usize,
+        /// The join's [`Op::ForeignKeySubscribe`] node, whose store says
+        /// which foreign key a left row has now.
+        subscribe: usize,
+        /// The joiner function.
+        joiner: String,
+        /// Inner or left.
+        kind: JoinKind,
+        /// Per left key, the value (its hash) that its current foreign key
+        /// has answered: a late answer from the key it had before is then
+        /// stale, whichever right task sent it first.
+        store: StoreSpec,
+    },
     /// Joins two streams within a time window (Kafka Streams'
     /// `KStream#join(KStream, ValueJoiner, JoinWindows)`, `leftJoin` and
     /// `outerJoin`): a record joins every record of the other side with its
@@ -384,6 +432,9 @@ impl Op {
             | Op::TableGroupBy { store, .. }
             | Op::Suppress { store, .. }
             | Op::TableTableJoin { store, .. }
+            | Op::ForeignKeySubscribe { store, .. }
+            | Op::ForeignKeyRespond { store, .. }
+            | Op::ForeignKeyJoin { store, .. }
             | Op::Materialize { store }
             | Op::GlobalTable { store, .. } => vec![store],
             Op::Process { stores, .. } | Op::StreamStreamJoin { stores, .. } => stores.iter().collect(),
@@ -408,7 +459,10 @@ impl Op {
             Op::StreamTableJoin { .. }
             | Op::GlobalTableJoin { .. }
             | Op::TableTableJoin { .. }
+            | Op::ForeignKeyJoin { .. }
             | Op::StreamStreamJoin { .. } => "join",
+            Op::ForeignKeySubscribe { .. } => "foreign-key-subscribe",
+            Op::ForeignKeyRespond { .. } => "foreign-key-respond",
             Op::ToStream => "to-stream",
             Op::Filter { negate: false, .. } => "filter",
             Op::Filter { negate: true, .. } => "filter-not",
@@ -556,7 +610,11 @@ impl Topology {
                 Op::TableGroupBy { function, .. } => uses.push((n, function.as_str(), FunctionKind::SelectKey)),
                 Op::StreamTableJoin { joiner, .. }
                 | Op::TableTableJoin { joiner, .. }
+                | Op::ForeignKeyJoin { joiner, .. }
                 | Op::StreamStreamJoin { joiner, .. } => uses.push((n, joiner.as_str(), FunctionKind::Joiner)),
+                Op::ForeignKeySubscribe { extractor, .. } => {
+                    uses.push((n, extractor.as_str(), FunctionKind::SelectKey))
+                }
                 Op::GlobalTableJoin { joiner, key_mapper, .. } => {
                     uses.push((n, joiner.as_str(), FunctionKind::Joiner));
                     if let Some(m) = key_mapper {

@@ -21,8 +21,14 @@ pub struct InternalTopic {
     /// names it `<application-id>-<node>-repartition`.
     pub name: String,
     /// Partitions it is created with; `None`: as many as the largest source
-    /// topic, so it does not change the task count.
+    /// topic, so it does not change the task count (unless `copartition`
+    /// says otherwise).
     pub partitions: Option<u32>,
+    /// A node whose source topics the topic is co-partitioned with: it gets
+    /// as many partitions as the largest of them (a foreign-key join's
+    /// subscriptions go to the right table's partitions, its answers to the
+    /// left table's).
+    pub copartition: Option<String>,
     /// The node that reads it.
     pub node: String,
     /// Why it is there.
@@ -43,6 +49,18 @@ pub enum RepartitionReason {
     },
     /// The user asked for it with a `repartition` node.
     Explicit,
+    /// A foreign-key join sends left rows' subscriptions, keyed by foreign
+    /// key, to the right table's partitions.
+    ForeignKeySubscription {
+        /// The right table node.
+        right: String,
+    },
+    /// A foreign-key join sends the right table's answers back to the
+    /// partitions of the left rows that subscribed.
+    ForeignKeyResponse {
+        /// The left table node.
+        left: String,
+    },
 }
 
 impl std::fmt::Display for RepartitionReason {
@@ -51,6 +69,14 @@ impl std::fmt::Display for RepartitionReason {
             RepartitionReason::GroupBy => f.write_str("group-by re-keys the records"),
             RepartitionReason::KeyChanged { by, op } => write!(f, "'{by}' ({op}) changes the key"),
             RepartitionReason::Explicit => f.write_str("a repartition node asks for it"),
+            RepartitionReason::ForeignKeySubscription { right } => write!(
+                f,
+                "foreign-key join: left rows subscribe, by foreign key, to the rows of table '{right}' (co-partitioned with it)"
+            ),
+            RepartitionReason::ForeignKeyResponse { left } => write!(
+                f,
+                "foreign-key join: answers go back to the partitions of the rows of table '{left}' that subscribed"
+            ),
         }
     }
 }
@@ -62,7 +88,10 @@ pub(super) fn changes_key(op: &Op) -> bool {
         Op::Transform { kind, .. } => {
             matches!(kind, FunctionKind::Map | FunctionKind::FlatMap | FunctionKind::SelectKey)
         }
-        Op::Process { .. } | Op::TableGroupBy { .. } => true,
+        Op::Process { .. }
+        | Op::TableGroupBy { .. }
+        | Op::ForeignKeySubscribe { .. }
+        | Op::ForeignKeyRespond { .. } => true,
         _ => false,
     }
 }

@@ -149,7 +149,7 @@ def write(c):
     L += block('kafka-version', c.get('kafka-version', '4.0.0 (tests from kafka-streams-4.0.0-test-sources.jar; identical behaviour observed by running them against kafka-streams 4.0.0)'))
     L += block('description', c['description'])
     L += block('operation', c['operation'])
-    for k in ('join', 'window', 'suppress', 'emit-strategy', 'joiner', 'key-mapper', 'aggregator', 'serdes', 'caching', 'config', 'topology'):
+    for k in ('join', 'window', 'suppress', 'emit-strategy', 'foreign-key-extractor', 'joiner', 'key-mapper', 'materialized', 'rejoin', 'aggregator', 'serdes', 'caching', 'config', 'topology'):
         if k in c: L += block(k, c[k])
     L.append('inputs:')
     for r in inputs: L.append('  - ' + flow(r))

@@ -7,6 +7,7 @@ mod bad_input;
 mod conformance;
 mod crash;
 mod driver;
+mod fk_join;
 mod pipeline;
 mod processor;
 mod repartition;

@@ -233,3 +233,28 @@ fn a_join_reads_both_sides_in_timestamp_order() {
         .collect();
     assert_eq!(got, [(json!("X+a"), json!(20)), (json!("Y+b"), json!(40))]);
 }
+
+/// A joiner that fails for one key under the `skip` policy leaves that key
+/// out; the keys after it keep their own results.
+#[test]
+fn a_failed_table_join_skips_its_key_alone() {
+    let env = Env::new();
+    let body = "application-id: tt\ncache-max-bytes: 0\nerror-policy: skip\ntopology:
+  - { name: left, table: left, key-serde: string, value-serde: string }
+  - { name: right, table: right, key-serde: string, value-serde: string }
+  - { name: joined, from: left, join: { table: right, joiner: plus_joiner_but_boom } }
+  - { to: joined, key-serde: string, value-serde: string }
+";
+    let mut driver = TestDriver::from_file(&app_file(&env, "tt.yaml", eddy_tests::KSTREAMS, body)).unwrap();
+    driver.pipe_json_lines("right", "{\"key\": \"a\", \"value\": \"1\"}\n{\"key\": \"b\", \"value\": \"2\"}\n{\"key\": \"c\", \"value\": \"3\"}\n").unwrap();
+    driver.process().unwrap();
+    driver.pipe_json_lines("left", "{\"key\": \"a\", \"value\": \"x\"}\n{\"key\": \"b\", \"value\": \"boom\"}\n{\"key\": \"c\", \"value\": \"z\"}\n").unwrap();
+    let got: Vec<(Value, Value)> = driver
+        .read_output_json("joined")
+        .unwrap()
+        .into_iter()
+        .map(|r| (r["key"].clone(), r["value"].clone()))
+        .collect();
+    assert_eq!(got, [(json!("a"), json!("x+1")), (json!("c"), json!("z+3"))]);
+    assert_eq!(driver.totals().skipped, 1);
+}
