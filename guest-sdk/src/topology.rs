@@ -207,6 +207,13 @@ impl Topology {
         self.node(name, "table", json!(topic))
     }
 
+    /// Makes the last table versioned: its store keeps each key's value at
+    /// every point in time for `history_retention_ms` of stream time, and a
+    /// stream joining it meets the value valid at each record's timestamp.
+    pub fn versioned(self, history_retention_ms: u64) -> Self {
+        self.set_on_last("versioned", json!({ "history-retention-ms": history_retention_ms }))
+    }
+
     /// Copies `topic` in full into every instance, as a store named after
     /// the node that processors can read.
     pub fn global_table(self, name: &str, topic: &str) -> Self {
@@ -417,6 +424,13 @@ impl Topology {
         self.node(name, "join", json!({ "stream": stream, "joiner": joiner, "window": window.0 }))
     }
 
+    /// Gives the last stream-table join (of a versioned table) a grace
+    /// period: records wait until stream time passes their timestamp plus
+    /// `ms`, then join the table as of their timestamp.
+    pub fn join_grace(self, ms: u64) -> Self {
+        self.set_in_last("join", "grace-ms", json!(ms))
+    }
+
     /// Makes the last join a left join: records without a partner are
     /// joined with none.
     pub fn left(self) -> Self {
@@ -542,7 +556,12 @@ mod tests {
             .join_stream("late", "orders", "pay", JoinWindow::of(0).before(10).after(5))
             .from("payments")
             .table("stock", "stock")
-            .join_table("stocked", "prices", "stock_price");
+            .join_table("stocked", "prices", "stock_price")
+            .table("rates", "rates")
+            .versioned(3_600_000)
+            .join_table("converted", "rates", "convert")
+            .from("orders")
+            .join_grace(60_000);
         assert_eq!(
             nodes(&t)[3..],
             [
@@ -569,6 +588,11 @@ mod tests {
                 }),
                 json!({ "name": "stock", "table": "stock" }),
                 json!({ "name": "stocked", "join": { "table": "prices", "joiner": "stock_price" } }),
+                json!({ "name": "rates", "table": "rates", "versioned": { "history-retention-ms": 3_600_000 } }),
+                json!({
+                    "name": "converted", "from": "orders",
+                    "join": { "table": "rates", "joiner": "convert", "grace-ms": 60_000 },
+                }),
             ]
         );
     }

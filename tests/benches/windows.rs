@@ -7,7 +7,10 @@
 //!
 //! Run with `scripts/bench.sh windows` (or `cargo bench -p eddy-tests --bench
 //! windows`). `EDDY_BENCH_RECORDS` sets the input size; `EDDY_BENCH_ONLY`
-//! runs one row (tumbling, suppressed, hopping, session, join).
+//! runs one row (tumbling, suppressed, hopping, tumbling-memory, session,
+//! join, join-memory);
+//! `EDDY_BENCH_COMMIT_MS` sets the commit interval (default: the app's,
+//! 100 ms).
 
 #![allow(clippy::unwrap_used)]
 
@@ -49,6 +52,9 @@ fn measure_topology(
         topology.stores().iter().map(|(_, s)| eddy_host::store::changelog_topic(name, &s.name)).collect();
     let mut app = App::from_parts(name, plugin, topology, ErrorPolicy::Fail).unwrap();
     app.cache_max_bytes = 10 << 20;
+    if let Some(ms) = std::env::var("EDDY_BENCH_COMMIT_MS").ok().and_then(|s| s.parse().ok()) {
+        app.commit_interval = std::time::Duration::from_millis(ms);
+    }
     let (started, cpu) = (Instant::now(), cpu_seconds());
     let options =
         RunOptions { threads: Some(1), until_idle: true, state_dir: Some(state.to_owned()), ..Default::default() };
@@ -75,7 +81,7 @@ fn main() {
     let log = EmbeddedLog::open(dir.path(), true).unwrap();
     let t = Instant::now();
     produce(&log, "in", n, 0);
-    if wanted("join") {
+    if wanted("join") || wanted("join-memory") {
         // The right side: the same keys, each a second after its left record.
         produce(&log, "in-right", n, 1_000);
     }
@@ -92,34 +98,31 @@ fn main() {
         let suppress = if suppress { r#"{"name": "finals", "suppress": "until-window-closes"},"# } else { "" };
         format!(r#"{{"name": "counts", "count": "counts", "window": {window}}}, {suppress}"#)
     };
-    let cases: [(&str, &str, String, u64); 5] = [
-        (
-            "tumbling",
-            "count per 1-min window (tumbling)",
-            count(r#"{"type": "tumbling", "size-ms": 60000}"#, false),
-            n,
-        ),
-        (
-            "suppressed",
-            "the same, until-window-closes",
-            count(r#"{"type": "tumbling", "size-ms": 60000}"#, true),
-            n,
-        ),
+    let join = |kind: &str| {
+        format!(
+            r#"{{"name": "right", "source": ["in-right"]}},
+               {{"name": "joined", "from": "in", "join": {{"stream": "right", "joiner": "pair", "window": {{"time-difference-ms": 10000}}}}, "store-kind": "{kind}"}},"#
+        )
+    };
+    let cases: [(&str, &str, String, u64); 7] = [
+        ("tumbling", "count per 1-min window (tumbling)", count(r#"{"type": "tumbling", "size-ms": 60000}"#, false), n),
+        ("suppressed", "the same, until-window-closes", count(r#"{"type": "tumbling", "size-ms": 60000}"#, true), n),
         (
             "hopping",
             "count per 5-min window every 1 min",
             count(r#"{"type": "hopping", "size-ms": 300000, "advance-ms": 60000}"#, false),
             n,
         ),
-        ("session", "count per session (1-min gap)", count(r#"{"type": "session", "gap-ms": 60000}"#, false), n),
         (
-            "join",
-            "stream-stream inner join, 10-s window",
-            r#"{"name": "right", "source": ["in-right"]},
-               {"name": "joined", "from": "in", "join": {"stream": "right", "joiner": "pair", "window": {"time-difference-ms": 10000}}},"#
-                .to_owned(),
-            2 * n,
+            "tumbling-memory",
+            "the tumbling count, in-memory store",
+            count(r#"{"type": "tumbling", "size-ms": 60000}"#, false)
+                .replace(r#""count": "counts","#, r#""count": "counts", "store-kind": "in-memory","#),
+            n,
         ),
+        ("session", "count per session (1-min gap)", count(r#"{"type": "session", "gap-ms": 60000}"#, false), n),
+        ("join", "stream-stream inner join, 10-s window", join("persistent"), 2 * n),
+        ("join-memory", "the join, in-memory stores", join("in-memory"), 2 * n),
     ];
     let mut rows = Vec::new();
     for (i, (key, label, middle, inputs)) in cases.into_iter().enumerate() {

@@ -141,6 +141,13 @@ impl Cx<'_> {
         Ok(self.shared.task_store(node, self.task)?.1)
     }
 
+    /// The task store of `node` and the producer its changelog goes to, for
+    /// a store written through a view (a versioned store).
+    pub fn store_with_out(&mut self, node: usize) -> Result<(&mut TaskStore, &mut dyn Producer), ProcessError> {
+        let store = self.shared.task_store(node, self.task)?.1;
+        Ok((store, &mut *self.out))
+    }
+
     /// Task store `id` (for a node with several stores).
     pub fn store_at(&mut self, id: usize) -> Result<&mut TaskStore, ProcessError> {
         self.shared.store_by_id(id, self.task)

@@ -1,7 +1,9 @@
 //! Joins. A stream-table join (Kafka Streams' `KStreamKTableJoin`) looks
 //! each stream record's key up in the table's store as it is at that moment
-//! and calls the plugin joiner with both values; the output keeps the stream
-//! record's key and timestamp. Updates of the table produce nothing. Stream
+//! (in a versioned table: the version valid at the record's timestamp) and
+//! calls the plugin joiner with both values; the output keeps the stream
+//! record's key and timestamp. Updates of the table produce nothing. (With a
+//! grace period, records wait first: `versioned_join`.) Stream
 //! records without a value are dropped; without a key, an inner join drops
 //! them and a left join joins them with no table value (as Kafka Streams
 //! does since 3.7).
@@ -22,6 +24,7 @@ use bytes::Bytes;
 
 use crate::plugin::{FunctionKind, JOIN_RIGHT_HEADER, Outcome};
 use crate::record::{Header, Record};
+use crate::store::VersionedStore;
 use crate::topology::JoinKind;
 
 use super::ProcessError;
@@ -32,6 +35,9 @@ use super::operator::{Batch, Emit, Operator};
 pub(crate) struct StreamTableJoin {
     /// The table node, whose store is read.
     pub table: usize,
+    /// For a versioned table, its history retention: records are looked
+    /// up as of their timestamp.
+    pub history: Option<i64>,
     pub joiner: u32,
     /// A record with no table value joins with none instead of being dropped.
     pub left: bool,
@@ -47,10 +53,11 @@ impl Operator for StreamTableJoin {
             if r.value.is_none() {
                 continue;
             }
-            let right = match &r.key {
-                Some(key) => cx.store(self.table)?.get(key)?,
-                None if self.left => None,
-                None => continue,
+            let right = match (&r.key, self.history) {
+                (Some(key), Some(history)) => as_of(cx, self.table, history, key, r.timestamp)?,
+                (Some(key), None) => cx.store(self.table)?.get(key)?,
+                (None, _) if self.left => None,
+                (None, _) => continue,
             };
             if right.is_none() && !self.left {
                 continue;
@@ -62,6 +69,18 @@ impl Operator for StreamTableJoin {
         }
         Ok(Emit::All(join(cx, self.joiner, calls)?))
     }
+}
+
+/// The value of `key` in the versioned table `table` as of `timestamp`.
+pub(super) fn as_of(
+    cx: &mut Cx<'_>,
+    table: usize,
+    history: i64,
+    key: &[u8],
+    timestamp: i64,
+) -> Result<Option<Bytes>, ProcessError> {
+    let mut store = VersionedStore::open(cx.store(table)?, history)?;
+    Ok(store.get_as_of(key, timestamp)?.map(|(v, _)| v))
 }
 
 /// Calls the joiner over records that carry their right value in the

@@ -27,6 +27,7 @@ mod stateless;
 mod stream_join;
 mod suppress;
 mod table;
+mod versioned_join;
 mod window;
 
 use std::collections::{BTreeMap, HashSet};
@@ -132,6 +133,10 @@ struct Source {
     /// Where event time comes from: `None` for the record's timestamp,
     /// `Some(None)` for the wall clock, `Some(Some(f))` for an extractor.
     time: Option<Option<u32>>,
+    /// For a versioned table, its history retention: records update its
+    /// versioned store, and those that are their key's latest version pass
+    /// on at once.
+    versioned: Option<i64>,
 }
 
 /// A processor's punctuation schedule.
@@ -194,6 +199,8 @@ impl Pipeline {
                     | Op::ForeignKeyRespond { .. }
                     | Op::ForeignKeyJoin { .. }
                     | Op::StreamStreamJoin { .. }
+                    | Op::StreamTableJoin { .. }
+                    | Op::Source { versioned: Some(_), .. }
             );
             if !matches!(op, Op::Process { .. }) {
                 stores.of_node[node] = Some(stores.specs.len());
@@ -206,14 +213,15 @@ impl Pipeline {
         let mut global_uses = Vec::new();
         for (i, node) in topology.nodes.iter().enumerate() {
             ops.push(match &node.op {
-                Op::Source { topics, key_serde, value_serde, table, timestamps } => {
+                Op::Source { topics, key_serde, value_serde, table, timestamps, versioned } => {
                     let (topics, key, value, table) = (topics.clone(), *key_serde, *value_serde, table.is_some());
+                    let versioned = *versioned;
                     let time = match timestamps {
                         Timestamps::Record => None,
                         Timestamps::WallClock => Some(None),
                         Timestamps::Extractor(f) => Some(Some(index(f))),
                     };
-                    sources.push(Source { node: i, topics, key, value, table, time });
+                    sources.push(Source { node: i, topics, key, value, table, time, versioned });
                     Box::new(Pass)
                 }
                 Op::Count { window: Some(windows), .. } => windowed(*windows, window::Folder::Count, None),
@@ -260,8 +268,26 @@ impl Pipeline {
                         left_input: node.inputs[0],
                     })
                 }
-                Op::StreamTableJoin { table, joiner, left } => {
-                    Box::new(join::StreamTableJoin { table: *table, joiner: index(joiner), left: *left })
+                Op::StreamTableJoin { table, joiner, left, grace } => {
+                    let history = match &topology.nodes[*table].op {
+                        Op::Source { versioned, .. } => *versioned,
+                        _ => None,
+                    };
+                    match (grace, history) {
+                        (Some(grace), Some(history)) => Box::new(versioned_join::GraceJoin {
+                            table: *table,
+                            history,
+                            joiner: index(joiner),
+                            left: *left,
+                            grace: grace.grace_ms,
+                        }),
+                        _ => Box::new(join::StreamTableJoin {
+                            table: *table,
+                            history,
+                            joiner: index(joiner),
+                            left: *left,
+                        }),
+                    }
                 }
                 Op::Suppress { until, bound, .. } => Box::new(suppress::Suppress { until: *until, bound: *bound }),
                 Op::Process { function, stores, punctuate } => {
@@ -543,7 +569,7 @@ impl Pipeline {
     fn process_segment(&mut self, input: &Fetched, out: &mut dyn Producer) -> Result<(), ProcessError> {
         let task = input.partition.partition;
         for s in 0..self.sources.len() {
-            let Source { node, ref topics, key, value, table, .. } = self.sources[s];
+            let Source { node, ref topics, key, value, table, versioned, .. } = self.sources[s];
             if !topics.iter().any(|t| **t == *input.partition.topic) {
                 continue;
             }
@@ -557,7 +583,9 @@ impl Pipeline {
                     Err(e) => cx.reject(node, i as u32, FailureKind::Deserialization, e)?,
                 }
             }
-            let emit = if table {
+            let emit = if let Some(history) = versioned {
+                Emit::All(table::versioned_updates(&mut cx, node, history, batch)?)
+            } else if table {
                 // A table's store passes its updates on as it flushes.
                 for r in batch.records {
                     let Some(key) = r.key else { continue };

@@ -1,7 +1,7 @@
 //! Operators over tables (changelogs of updates per key, where a record
 //! without a value deletes its key): a table's filter and map-values,
-//! materializing a table in a store, and re-keying a table's updates for a
-//! grouped aggregation.
+//! materializing a table in a store, re-keying a table's updates for a
+//! grouped aggregation, and the updates of a versioned table.
 
 use std::collections::HashMap;
 
@@ -9,6 +9,7 @@ use bytes::Bytes;
 
 use crate::plugin::{FunctionKind, Outcome};
 use crate::record::Record;
+use crate::store::{PutOutcome, VersionedStore};
 
 use super::context::{Cx, failure};
 use super::operator::{Batch, Emit, Operator};
@@ -146,4 +147,39 @@ impl Operator for TableGroupBy {
         cx.reject_all(failures)?;
         Ok(Emit::All(next))
     }
+}
+
+/// Puts a versioned table's updates (read from its topic) into the table
+/// node's versioned store and returns the ones that are now their key's
+/// latest version, to pass on at once. As in Kafka Streams' `KTableSource`
+/// over a versioned store, an update older than its key's latest goes into
+/// the history only, and one older than the history retention is dropped;
+/// neither is passed on. A versioned store has no record cache in Kafka
+/// Streams, so its updates are not coalesced either. Records without a key
+/// are dropped.
+pub(crate) fn versioned_updates(
+    cx: &mut Cx<'_>,
+    node: usize,
+    history_retention: i64,
+    batch: Batch,
+) -> Result<Batch, ProcessError> {
+    let (store, out) = cx.store_with_out(node)?;
+    let mut store = VersionedStore::open(store, history_retention)?;
+    let mut latest = Batch::with_capacity(batch.len());
+    for (r, origin) in batch.records.into_iter().zip(batch.origins) {
+        let Some(key) = &r.key else { continue };
+        match store.put(key, r.value.clone(), r.timestamp, out)? {
+            PutOutcome::Latest => latest.push(r, origin),
+            PutOutcome::History => {
+                tracing::debug!("out-of-order update of a versioned table at {}: kept in its history", r.timestamp);
+            }
+            PutOutcome::Expired => {
+                tracing::warn!(
+                    "update of a versioned table at {} is older than its history retention: dropped",
+                    r.timestamp
+                );
+            }
+        }
+    }
+    Ok(latest)
 }

@@ -7,7 +7,8 @@
 //! cache needs its room; only then are the unsynced entries written to the
 //! local store, in one batch. Entries read from the local store are *clean*.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Bound;
 
 use bytes::Bytes;
 
@@ -30,18 +31,14 @@ pub struct RecordCache {
     entries: HashMap<Bytes, Entry, foldhash::fast::RandomState>,
     /// Keys of the dirty entries, in no order.
     dirty: Vec<Bytes>,
-    /// Keys of the unsynced entries (dirty ones included): a sorted prefix
-    /// and the keys added since, in no order.
+    /// Keys of the unsynced entries (dirty ones included), in no order.
     unsynced: Vec<Bytes>,
-    /// How many of `unsynced` are sorted.
-    sorted: usize,
+    /// The same keys in order, kept from the first range scan on (a store
+    /// that is never scanned does not pay for it).
+    ordered: Option<BTreeSet<Bytes>>,
     bytes: usize,
     max_bytes: usize,
 }
-
-/// How many keys may be added to the unsynced list before a scan sorts it
-/// again.
-const UNSORTED_TAIL: usize = 256;
 
 /// Bytes an entry is charged, beyond its key and value.
 const ENTRY_OVERHEAD: usize = 64;
@@ -57,7 +54,7 @@ impl RecordCache {
             entries: HashMap::default(),
             dirty: Vec::new(),
             unsynced: Vec::new(),
-            sorted: 0,
+            ordered: None,
             bytes: 0,
             max_bytes,
         }
@@ -81,8 +78,8 @@ impl RecordCache {
     pub fn put(&mut self, key: Bytes, value: Option<Bytes>) {
         let (was_dirty, was_unsynced) = self.insert(key.clone(), value, true).unwrap_or_default();
         if !was_unsynced {
-            if self.sorted == self.unsynced.len() && self.unsynced.last().is_none_or(|last| *last < key) {
-                self.sorted += 1;
+            if let Some(ordered) = &mut self.ordered {
+                ordered.insert(key.clone());
             }
             self.unsynced.push(key.clone());
         }
@@ -110,32 +107,20 @@ impl RecordCache {
     }
 
     /// Updates not yet in the local store with `from <= key < to`, in key
-    /// order (`None` values are deletes). The keys added since the last sort
-    /// are a short tail, searched as it is; once it grows past
-    /// [`UNSORTED_TAIL`] the whole list is sorted again (nearly sorted, so
-    /// about linear), so a scan between writes costs a binary search and a
-    /// look at the tail, not a sort.
+    /// order (`None` values are deletes). The first scan puts the unsynced
+    /// keys in an ordered set, kept up to date from then on, so each scan
+    /// costs a search of the set.
     pub fn unsynced_range<'a>(
         &'a mut self,
         from: Option<&[u8]>,
         to: Option<&[u8]>,
     ) -> impl Iterator<Item = (&'a Bytes, &'a Option<Bytes>)> + 'a {
-        if self.unsynced.len() - self.sorted > UNSORTED_TAIL {
-            self.unsynced.sort_unstable();
-            self.sorted = self.unsynced.len();
-        }
-        let (sorted, tail) = self.unsynced.split_at(self.sorted);
-        let start = from.map_or(0, |f| sorted.partition_point(|k| &k[..] < f));
-        let end = to.map_or(sorted.len(), |t| sorted.partition_point(|k| &k[..] < t));
-        let mut keys: Vec<&Bytes> = sorted[start..end.max(start)].iter().collect();
-        let in_range = |k: &&Bytes| from.is_none_or(|f| &k[..] >= f) && to.is_none_or(|t| &k[..] < t);
-        let before = keys.len();
-        keys.extend(tail.iter().filter(in_range));
-        if keys.len() > before {
-            keys.sort_unstable();
-        }
+        let unsynced = &self.unsynced;
+        let ordered = self.ordered.get_or_insert_with(|| unsynced.iter().cloned().collect());
+        let lower = from.map_or(Bound::Unbounded, Bound::Included);
+        let upper = to.map_or(Bound::Unbounded, Bound::Excluded);
         let entries = &self.entries;
-        keys.into_iter().filter_map(|k| entries.get_key_value(k).map(|(k, e)| (k, &e.value)))
+        ordered.range::<[u8], _>((lower, upper)).filter_map(|k| entries.get_key_value(k).map(|(k, e)| (k, &e.value)))
     }
 
     /// Takes every pending update, in the order of their keys' first update
@@ -166,8 +151,10 @@ impl RecordCache {
                 out.push((k, e.value.clone()));
             }
         }
+        if let Some(ordered) = &mut self.ordered {
+            *ordered = still.iter().cloned().collect();
+        }
         self.unsynced = still;
-        self.sorted = 0;
         out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         out
     }

@@ -25,6 +25,7 @@ mod global;
 mod memory;
 mod rocks;
 mod segmented;
+mod versioned;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -38,6 +39,7 @@ pub use global::GlobalStore;
 pub use memory::MemoryStore;
 pub use rocks::RocksStore;
 pub use segmented::{KeyTime, SegmentedStore, Segments};
+pub use versioned::{PutOutcome, Version, VersionedStore};
 
 use crate::log::{Log, LogError, Producer, TopicPartition};
 use crate::record::Record;
@@ -341,6 +343,15 @@ impl TaskStore {
     ) -> Result<Vec<TimestampedEntry>, StoreError> {
         let dirty: Vec<(Bytes, Option<Bytes>)> =
             self.cache.unsynced_range(from, to).map(|(k, v)| (k.clone(), v.clone())).collect();
+        let decode = |(k, v): (Vec<u8>, Bytes)| match stamped::decode(&v) {
+            (Some(value), ts) => Some((k, value.to_vec(), ts)),
+            (None, _) => None,
+        };
+        if dirty.is_empty() {
+            // Nothing pending here: the local store's entries as they are.
+            let local = self.local.range(from, to, limit)?;
+            return Ok(local.into_iter().filter_map(|(k, v)| decode((k, Bytes::from(v)))).take(limit).collect());
+        }
         // Pending deletes may hide local entries: read enough to still fill `limit`.
         let deletes = dirty.iter().filter(|(_, v)| v.as_ref().is_none_or(|b| stamped::decode(b).0.is_none())).count();
         let mut merged: BTreeMap<Vec<u8>, Bytes> = self
@@ -355,14 +366,7 @@ impl TaskStore {
                 None => merged.remove(&k[..]),
             };
         }
-        Ok(merged
-            .into_iter()
-            .filter_map(|(k, v)| match stamped::decode(&v) {
-                (Some(value), ts) => Some((k, value.to_vec(), ts)),
-                (None, _) => None,
-            })
-            .take(limit)
-            .collect())
+        Ok(merged.into_iter().filter_map(decode).take(limit).collect())
     }
 
     /// The clock of the operator that owns the store (its stream time and

@@ -142,7 +142,10 @@ impl SegmentedStore {
 
 impl KeyValueStore for SegmentedStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let Some(time) = self.segments.time.of(key) else { return Ok(None) };
+        // A window later than any written is not here: most lookups of a
+        // windowed aggregation are for the newest windows, and need no
+        // search.
+        let Some(time) = self.segments.time.of(key).filter(|&t| t <= self.observed) else { return Ok(None) };
         match self.open.get(&self.segments.segment_of(time)) {
             Some(segment) => segment.get(key),
             None => Ok(None),

@@ -186,9 +186,11 @@ fn what(op: &Op) -> String {
             }
             text
         }
-        Op::StreamTableJoin { joiner, left, .. } => {
-            format!("{} join with a table: {joiner}", if *left { "left" } else { "inner" })
-        }
+        Op::StreamTableJoin { joiner, left, grace, .. } => format!(
+            "{} join with a table: {joiner}{}",
+            if *left { "left" } else { "inner" },
+            grace.as_ref().map(|g| format!(", grace {} ms", g.grace_ms)).unwrap_or_default()
+        ),
         Op::TableTableJoin { joiner, kind, .. } => {
             format!("{} table-table join: {joiner}", format!("{kind:?}").to_lowercase())
         }

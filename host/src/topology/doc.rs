@@ -1,9 +1,8 @@
 //! The topology document (YAML or JSON) and its translation into the IR.
 
-use std::collections::HashMap;
-
 use serde::Deserialize;
 
+use super::checks;
 use super::foreign_key;
 use super::graph::Graph;
 use super::joins::{JoinDoc, join};
@@ -67,6 +66,16 @@ pub struct PunctuateDoc {
     pub time: Option<PunctuationTime>,
 }
 
+/// A versioned table in a document: `versioned: { history-retention-ms: N }`
+/// on a `table` node.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct VersionedDoc {
+    /// How long, in ms of stream time, the store keeps the versions a key
+    /// had before its latest (Kafka Streams' history retention).
+    pub history_retention_ms: i64,
+}
+
 /// One node as written in a topology document: a name, an optional `from`,
 /// exactly one operator key and the operator's options.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -102,6 +111,14 @@ pub struct NodeDoc {
     pub to: Option<String>,
     /// Table: a topic read as a table (an upsert log), materialized in a store.
     pub table: Option<String>,
+    /// Table option: make the table versioned
+    /// (`versioned: { history-retention-ms: 3600000 }`, Kafka Streams'
+    /// versioned key-value store): its store keeps each key's value at every
+    /// point in time for the history retention, a stream-table join looks a
+    /// record up as of its timestamp (and may wait for late table updates
+    /// with `grace-ms`), and an update older than the key's latest goes into
+    /// the history without being passed on.
+    pub versioned: Option<VersionedDoc>,
     /// Count: the name of the store that holds the counts per key.
     pub count: Option<String>,
     /// Aggregate: an aggregator function.
@@ -141,7 +158,10 @@ pub struct NodeDoc {
     /// `when-full: shut-down | emit-early`.
     pub suppress: Option<SuppressDoc>,
     /// Join: the node's stream joins a table
-    /// (`join: { table: NODE, joiner: F, type: inner|left }`), a global
+    /// (`join: { table: NODE, joiner: F, type: inner|left }`; with a
+    /// versioned table, `grace-ms: G` holds stream records back until stream
+    /// time passes their timestamp + G and joins them with the table as of
+    /// their timestamp, in a buffer store that `store:` may name), a global
     /// table, or another stream within a window
     /// (`join: { stream: NODE, joiner: F, window: { time-difference-ms: N } }`),
     /// or another table on a foreign key
@@ -273,6 +293,19 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
             Ok(i)
         };
         let reads_topics = matches!(op, DocOp::Source(_) | DocOp::Table(_) | DocOp::GlobalTable(_));
+        let versioned = match doc.versioned.take() {
+            None => None,
+            Some(_) if !matches!(op, DocOp::Table(_)) => {
+                return Err(bad("`versioned` belongs on a `table` node".into()));
+            }
+            Some(v) if v.history_retention_ms < 0 => {
+                return Err(bad(format!(
+                    "versioned: history-retention-ms is {}: use 0 or more",
+                    v.history_retention_ms
+                )));
+            }
+            Some(v) => Some(v.history_retention_ms),
+        };
         if !matches!(op, DocOp::Process(_)) && (doc.stores.is_some() || doc.punctuate.is_some()) {
             return Err(bad("`stores` and `punctuate` belong on a `process` node".into()));
         }
@@ -369,13 +402,18 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
         }
         if let DocOp::Join(join_doc) = &op {
             let reads_table = inputs.first().is_some_and(|&i| graph.nodes[i].table);
-            if !reads_table && join_doc.stream.is_none() && (doc.store.is_some() || doc.store_kind.is_some()) {
+            let buffered = join_doc.grace_ms.is_some();
+            if !reads_table
+                && join_doc.stream.is_none()
+                && !buffered
+                && (doc.store.is_some() || doc.store_kind.is_some())
+            {
                 return Err(bad(
-                    "a stream-table join keeps no store of its own: the table's store is what it reads".into()
+                    "a stream-table join keeps no store of its own: the table's store is what it reads (with `grace-ms`, `store:` names the buffer)".into()
                 ));
             }
-            let store =
-                StoreSpec::new(doc.store.take().unwrap_or_else(|| name.clone()), doc.store_kind.unwrap_or_default());
+            let default_store = if buffered { format!("{name}-buffer") } else { name.clone() };
+            let store = StoreSpec::new(doc.store.take().unwrap_or(default_store), doc.store_kind.unwrap_or_default());
             let index = join(&mut graph, &name, inputs, join_doc, store).map_err(bad)?;
             previous = Ok(index);
             continue;
@@ -494,6 +532,7 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
                     value_serde: doc.value_serde.unwrap_or_default(),
                     table: None,
                     timestamps,
+                    versioned: None,
                 };
                 (op, Vec::new())
             }
@@ -505,6 +544,7 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
                     value_serde: doc.value_serde.unwrap_or_default(),
                     table: Some(spec(doc.store.take().unwrap_or_else(|| name.clone()))),
                     timestamps,
+                    versioned,
                 };
                 (op, Vec::new())
             }
@@ -671,33 +711,9 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
     if !nodes.iter().any(|n| matches!(n.op, Op::Source { .. })) {
         return Err(TopologyError::NoSource);
     }
-    check_store_names(&nodes)?;
-    check_topics_read_once(&nodes)?;
+    checks::check_store_names(&nodes)?;
+    checks::check_topics_read_once(&nodes)?;
     Ok(Topology { nodes, internal_topics })
-}
-
-/// A topic is read by one node, as in Kafka Streams: its partitions belong
-/// to the tasks of one sub-topology.
-fn check_topics_read_once(nodes: &[Node]) -> Result<(), TopologyError> {
-    let mut readers: HashMap<&str, &str> = HashMap::new();
-    for n in nodes {
-        let topics: Vec<&str> = match &n.op {
-            Op::Source { topics, .. } => topics.iter().map(String::as_str).collect(),
-            Op::GlobalTable { topic, .. } => vec![topic.as_str()],
-            _ => continue,
-        };
-        for topic in topics {
-            if let Some(other) = readers.insert(topic, &n.name) {
-                return Err(TopologyError::BadNode {
-                    node: n.name.clone(),
-                    problem: format!(
-                        "topic '{topic}' is read by node '{other}' too: read each topic once and take several branches from that node"
-                    ),
-                });
-            }
-        }
-    }
-    Ok(())
 }
 
 /// The windows of the windowed aggregation `inputs` pass on, if they do.
@@ -712,55 +728,6 @@ fn upstream_windows(nodes: &[Node], inputs: &[usize]) -> Option<Windows> {
             _ => at = *node.inputs.first()?,
         }
     }
-}
-
-/// Each store belongs to one node, except that processors may share their
-/// stores and use global tables' stores.
-fn check_store_names(nodes: &[Node]) -> Result<(), TopologyError> {
-    let mut owners: HashMap<&str, &Node> = HashMap::new();
-    let bad = |node: &Node, problem: String| TopologyError::BadNode { node: node.name.clone(), problem };
-    for n in nodes {
-        if matches!(n.op, Op::Process { .. }) {
-            continue;
-        }
-        for store in n.op.stores() {
-            if let Some(other) = owners.insert(&store.name, n) {
-                return Err(bad(
-                    n,
-                    format!(
-                        "store '{}' is used by node '{}' too: give each store its own name",
-                        store.name, other.name
-                    ),
-                ));
-            }
-        }
-    }
-    for n in nodes {
-        let Op::Process { stores, .. } = &n.op else { continue };
-        for store in stores {
-            crate::log::check_topic_name(&store.name).map_err(|_| {
-                bad(n, format!("store name '{}': use only ASCII letters, digits, '.', '_' and '-'", store.name))
-            })?;
-            if let Some(owner) = owners.get(store.name.as_str())
-                && !matches!(owner.op, Op::GlobalTable { .. })
-            {
-                return Err(bad(
-                    n,
-                    format!(
-                        "store '{}' belongs to node '{}' ({}); a processor uses its own stores and global tables' stores",
-                        store.name,
-                        owner.name,
-                        owner.op.keyword()
-                    ),
-                ));
-            }
-        }
-    }
-    for (name, n) in owners {
-        crate::log::check_topic_name(name)
-            .map_err(|_| bad(n, format!("store name '{name}': use only ASCII letters, digits, '.', '_' and '-'")))?;
-    }
-    Ok(())
 }
 
 fn op_keyword(op: &DocOp) -> &'static str {

@@ -244,6 +244,69 @@ fn stream_stream_joins_keep_three_stores_and_repartition_each_rekeyed_side() {
 }
 
 #[test]
+fn versioned_tables_and_joins_with_grace() {
+    let t = parse(
+        r#"
+- { name: prices, table: prices, versioned: { history-retention-ms: 3600000 } }
+- { name: orders, source: [orders] }
+- { name: priced, join: { table: prices, joiner: f, grace-ms: 60000 } }
+- { name: named, from: orders, join: { table: prices, joiner: f, grace-ms: 0 }, store: waiting, store-kind: in-memory }
+- { name: now, from: orders, join: { table: prices, joiner: f, type: left } }
+"#,
+    )
+    .unwrap();
+    let node = |name: &str| t.nodes.iter().find(|n| n.name == name).unwrap();
+    assert!(matches!(node("prices").op, Op::Source { versioned: Some(3_600_000), .. }));
+    match &node("priced").op {
+        Op::StreamTableJoin { grace: Some(g), left: false, .. } => {
+            assert_eq!((g.grace_ms, g.buffer.name.as_str()), (60_000, "priced-buffer"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(node("now").op, Op::StreamTableJoin { grace: None, left: true, .. }));
+    let stores: Vec<(&str, &str, StoreKind)> =
+        t.stores().into_iter().map(|(i, s)| (t.nodes[i].name.as_str(), s.name.as_str(), s.kind)).collect();
+    assert_eq!(
+        stores,
+        [
+            ("prices", "prices", StoreKind::Persistent),
+            ("priced", "priced-buffer", StoreKind::Persistent),
+            ("named", "waiting", StoreKind::InMemory),
+        ]
+    );
+    assert!(t.describe().contains("inner join with a table: f, grace 60000 ms, stores: [priced-buffer]"));
+    let cases = [
+        (
+            "- { name: t, table: a }\n- { name: s, source: [b] }\n- { name: j, join: { table: t, joiner: f, grace-ms: 5 } }",
+            "`grace-ms` needs a versioned table",
+        ),
+        (
+            "- { name: t, table: a, versioned: { history-retention-ms: 4 } }\n- { name: s, source: [b] }\n- { name: j, join: { table: t, joiner: f, grace-ms: 5 } }",
+            "more than the history retention of table 't' (4 ms)",
+        ),
+        ("- { name: s, source: [a], versioned: { history-retention-ms: 4 } }", "`versioned` belongs on a `table`"),
+        ("- { name: t, table: a, versioned: { history-retention-ms: -1 } }", "history-retention-ms is -1"),
+        ("- { name: t, table: a, versioned: { retention: 1 } }", "unknown field `retention`"),
+        (
+            "- { name: t, table: a, versioned: { history-retention-ms: 4 } }\n- { name: u, table: b }\n- { name: j, from: u, join: { table: t, joiner: f } }",
+            "'t' is a versioned table: only a stream joins a versioned table",
+        ),
+        (
+            "- { name: t, table: a, versioned: { history-retention-ms: 4 } }\n- { name: u, table: b }\n- { name: j, from: u, join: { table: t, foreign-key: k, joiner: f } }",
+            "'t' is a versioned table: a foreign-key join with one is not supported yet",
+        ),
+        (
+            "- { name: t, table: a }\n- { name: s, source: [b] }\n- { name: j, join: { table: t, joiner: f }, store: x }",
+            "with `grace-ms`, `store:` names the buffer",
+        ),
+    ];
+    for (yaml, want) in cases {
+        let err = parse(yaml).unwrap_err().to_string();
+        assert!(err.contains(want), "for {yaml:?}\n got: {err}\nwant: {want}");
+    }
+}
+
+#[test]
 fn structural_errors_name_the_node_and_the_fix() {
     let cases = [
         ("- { name: x, source: [a] }\n- { name: x, filter: f }", "node name 'x' is used twice"),

@@ -16,7 +16,7 @@
 //! under that name (the join itself then runs in `<join>-resolve`).
 
 use super::graph::Graph;
-use super::joins::{JoinDoc, stored};
+use super::joins::{JoinDoc, stored, versioned};
 use super::{INTERNAL_PREFIX, InternalTopic, JoinKind, Op, RepartitionReason, StoreSpec};
 use crate::store::StoreKind;
 
@@ -73,6 +73,17 @@ pub(super) fn join(
         return Err(format!(
             "'{right_name}' is a global table: a foreign-key join's right side is a `table` (every instance has a global table whole, so join a stream with it through `key-mapper` instead)"
         ));
+    }
+    if join.grace_ms.is_some() {
+        return Err("`grace-ms` is for a stream joining a versioned table, not a foreign-key join".into());
+    }
+    for side in [left, right] {
+        if versioned(&graph.nodes[side]).is_some() {
+            return Err(format!(
+                "'{}' is a versioned table: a foreign-key join with one is not supported yet",
+                graph.nodes[side].name
+            ));
+        }
     }
     let left_node = &graph.nodes[left];
     if !left_node.table {

@@ -85,6 +85,7 @@ impl Graph {
             value_serde: Serde::Bytes,
             table: None,
             timestamps: Timestamps::Record,
+            versioned: None,
         };
         let index = self.add(source_name, Vec::new(), source, false)?;
         self.internal_topics.push(topic);

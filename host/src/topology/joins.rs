@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use super::graph::Graph;
-use super::{JoinKind, Node, Op, StoreSpec};
+use super::{JoinGrace, JoinKind, Node, Op, StoreSpec};
 use crate::store::{KeyTime, Segments};
 use crate::window::JoinWindows;
 
@@ -32,6 +32,11 @@ pub struct JoinDoc {
     /// `outer`.
     #[serde(rename = "type")]
     pub kind: Option<String>,
+    /// For a stream joining a versioned table: how long, in ms of stream
+    /// time, stream records wait for late table updates before they are
+    /// joined with the table as of their timestamp (Kafka Streams'
+    /// `Joined#withGracePeriod`). At most the table's history retention.
+    pub grace_ms: Option<i64>,
 }
 
 /// The window of a stream-stream join in a document, as Kafka Streams'
@@ -88,7 +93,13 @@ pub(super) fn join(
         return Err("a join reads one stream or table (`from`) and the table it names".into());
     };
     if let Some(other) = &join.stream {
+        if join.grace_ms.is_some() {
+            return Err("a stream-stream join's grace goes in its window: `window: { ..., grace-ms: G }`".into());
+        }
         return stream_stream(graph, name, stream, other, join, kind, store);
+    }
+    if join.grace_ms.is_some() && (join.global_table.is_some() || graph.nodes[stream].table) {
+        return Err("`grace-ms` is for a stream joining a versioned table".into());
     }
     if join.window.is_some() {
         return Err("`window` is for a stream-stream join (`stream: NODE`); a table join has none".into());
@@ -130,6 +141,14 @@ pub(super) fn join(
         ));
     }
     if reads_table {
+        for side in [stream, table] {
+            if versioned(&graph.nodes[side]).is_some() {
+                return Err(format!(
+                    "'{}' is a versioned table: only a stream joins a versioned table (a table-table join with one is not supported yet)",
+                    graph.nodes[side].name
+                ));
+            }
+        }
         if !stored(&graph.nodes[stream]) {
             return Err(format!(
                 "'{}' is a table without a store: materialize it with `store:` to join it",
@@ -140,8 +159,31 @@ pub(super) fn join(
         return graph.add(name.to_owned(), vec![stream, table], op, true).map_err(|e| e.to_string());
     }
     let inputs = graph.repartition_if_rekeyed(name, name, vec![stream]).map_err(|e| e.to_string())?;
-    let op = Op::StreamTableJoin { table, joiner: join.joiner.clone(), left };
+    let grace = match (join.grace_ms, versioned(&graph.nodes[table])) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(format!(
+                "`grace-ms` needs a versioned table, to join late records as of their time: declare `versioned: {{ history-retention-ms: N }}` on table '{table_name}'"
+            ));
+        }
+        (Some(grace), _) if grace < 0 => return Err(format!("grace-ms is {grace}: use 0 or more")),
+        (Some(grace), Some(history)) if grace > history => {
+            return Err(format!(
+                "grace-ms is {grace}, more than the history retention of table '{table_name}' ({history} ms): the table must keep history at least as long as records wait"
+            ));
+        }
+        (Some(grace_ms), Some(_)) => Some(JoinGrace { grace_ms, buffer: store }),
+    };
+    let op = Op::StreamTableJoin { table, joiner: join.joiner.clone(), left, grace };
     graph.add(name.to_owned(), vec![inputs[0], table], op, false).map_err(|e| e.to_string())
+}
+
+/// The history retention of `t` if it is a versioned table.
+pub(super) fn versioned(t: &Node) -> Option<i64> {
+    match t.op {
+        Op::Source { versioned, .. } => versioned,
+        _ => None,
+    }
 }
 
 /// True if `t` is a table with a store a join can read.

@@ -24,6 +24,7 @@
 //! checks it against a plugin's manifest and [`Topology::check_topics`]
 //! against a log, before anything runs.
 
+mod checks;
 mod describe;
 mod doc;
 mod foreign_key;
@@ -162,6 +163,19 @@ pub enum JoinKind {
     Outer,
 }
 
+/// The grace period of a stream-table join (Kafka Streams'
+/// `Joined#withGracePeriod`, KIP-923): stream records wait in a buffer
+/// until stream time has passed their timestamp plus the grace, and are then
+/// joined, in timestamp order, with the versioned table's value as of their
+/// timestamp; a record older than that when it comes is joined at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinGrace {
+    /// The grace period in ms (at most the table's history retention).
+    pub grace_ms: i64,
+    /// The buffer of waiting stream records.
+    pub buffer: StoreSpec,
+}
+
 /// Where a source's records get their event time, as Kafka Streams'
 /// `TimestampExtractor`. A negative event time meets the error policy.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -192,6 +206,12 @@ pub enum Op {
         table: Option<StoreSpec>,
         /// Where records' event time comes from.
         timestamps: Timestamps,
+        /// For a versioned table (Kafka Streams' versioned key-value store,
+        /// KIP-889): how long, in ms of stream time, its store keeps the
+        /// versions a key had before its latest. Its store then holds every
+        /// key's value at each point in time; an update older than the key's
+        /// latest goes into the history and is not passed on.
+        versioned: Option<i64>,
     },
     /// Counts records per key (or per key and window) in a store and passes
     /// on each new count (an `i64`) as it is flushed. Records without a key
@@ -277,7 +297,8 @@ pub enum Op {
     },
     /// Joins a stream with a table (Kafka Streams' `KStream#join(KTable)`
     /// and `leftJoin`): each stream record meets the table's current value
-    /// for its key, and a plugin joiner makes the output value. Table
+    /// for its key (a versioned table's value as of the record's
+    /// timestamp), and a plugin joiner makes the output value. Table
     /// updates produce nothing. Inputs: the stream, then the table.
     StreamTableJoin {
         /// The table node (one with a store).
@@ -287,6 +308,9 @@ pub enum Op {
         /// True for a left join: a record with no table value joins with
         /// none instead of being dropped.
         left: bool,
+        /// With a versioned table: how long stream records wait before they
+        /// are joined (KIP-923), and the buffer they wait in.
+        grace: Option<JoinGrace>,
     },
     /// Joins two tables (Kafka Streams' `KTable#join`, `leftJoin` and
     /// `outerJoin`): an update on either side joins the key's current values
@@ -436,7 +460,8 @@ impl Op {
             | Op::ForeignKeyRespond { store, .. }
             | Op::ForeignKeyJoin { store, .. }
             | Op::Materialize { store }
-            | Op::GlobalTable { store, .. } => vec![store],
+            | Op::GlobalTable { store, .. }
+            | Op::StreamTableJoin { grace: Some(JoinGrace { buffer: store, .. }), .. } => vec![store],
             Op::Process { stores, .. } | Op::StreamStreamJoin { stores, .. } => stores.iter().collect(),
             _ => Vec::new(),
         }

@@ -15,6 +15,7 @@ mod scaffold;
 mod sessions;
 mod state;
 mod tables;
+mod versioned;
 mod windows;
 
 use std::io::Read;

@@ -155,15 +155,49 @@ pub(super) fn joiner_and_kind(case: &Yaml) -> (&'static str, &str) {
     (joiner, case["join"].as_str().unwrap())
 }
 
+/// A `java.time.Duration` factory call in Kafka's code (`Duration.ofMinutes(5)`)
+/// in milliseconds.
+fn duration_ms(call: &str) -> i64 {
+    let (unit, rest) = call.strip_prefix("Duration.of").and_then(|c| c.split_once('(')).expect("Duration.ofX(n)");
+    let n: i64 = rest.split(')').next().unwrap().trim().parse().unwrap();
+    n * match unit {
+        "Millis" => 1,
+        "Seconds" => 1000,
+        "Minutes" => 60_000,
+        "Hours" => 3_600_000,
+        other => panic!("a Duration in {other}"),
+    }
+}
+
+/// For a case whose table is versioned, as its notes give Kafka's topology
+/// (`Stores.persistentVersionedKeyValueStore(name, HISTORY)` and
+/// `makeJoin(GRACE)`): the history retention and the join's grace, in ms.
+pub(super) fn versioned_join(case: &Yaml) -> Option<(i64, Option<i64>)> {
+    let notes = case["notes"].as_str().unwrap_or_default();
+    let at = notes.find("persistentVersionedKeyValueStore(")?;
+    let args = &notes[at..];
+    let history = duration_ms(args[args.find("Duration.of")?..].trim_start());
+    let grace = notes.find("makeJoin(").map(|at| duration_ms(&notes[at + "makeJoin(".len()..]));
+    Some((history, grace))
+}
+
 /// The app file of a stream-table join case: the stream topic joins the
-/// table topic with the joiner Kafka's test uses.
+/// table topic with the joiner Kafka's test uses; a versioned table and the
+/// join's grace as the case's topology has them.
 pub(super) fn stream_table_app(env: &Env, case: &Yaml, stream: &str, table: &str) -> PathBuf {
     let (joiner, kind) = joiner_and_kind(case);
+    let (versioned, grace) = match versioned_join(case) {
+        None => (String::new(), String::new()),
+        Some((history, grace)) => (
+            format!(", versioned: {{ history-retention-ms: {history} }}"),
+            grace.map(|g| format!(", grace-ms: {g}")).unwrap_or_default(),
+        ),
+    };
     let body = format!(
         "application-id: conformance\ncache-max-bytes: 0\ntopology:
-  - {{ name: table, table: {table}, store: table-store, value-serde: string }}
+  - {{ name: table, table: {table}, store: table-store, value-serde: string{versioned} }}
   - {{ name: stream, source: [{stream}], value-serde: string }}
-  - {{ name: joined, from: stream, join: {{ table: table, joiner: {joiner}, type: {kind} }} }}
+  - {{ name: joined, from: stream, join: {{ table: table, joiner: {joiner}, type: {kind}{grace} }} }}
   - {{ name: out, to: output, value-serde: string }}
 "
     );
