@@ -153,14 +153,14 @@ pub enum RunError {
 
 /// Each task store's changelog topic with the partitions it needs: one per
 /// task of the store's sub-topology.
-fn changelogs(app: &App, tasks: &[Task]) -> Vec<(String, u32)> {
+fn changelogs(app: &App, tasks: &[Task]) -> Vec<(String, u32, Option<i64>)> {
     let of = task::subtopology_of(&app.topology);
     app.topology
         .stores()
         .into_iter()
         .map(|(node, spec)| {
             let count = tasks.iter().filter(|t| Some(t.id.subtopology) == of[node]).count();
-            (changelog_topic(&app.id, &spec.name), count as u32)
+            (changelog_topic(&app.id, &spec.name), count as u32, spec.changelog_retention())
         })
         .collect()
 }
@@ -270,7 +270,7 @@ pub fn run_with_stats(
         globals.push(Arc::new(GlobalStore::open(dir, &app.id, &spec.name, topic, spec.kind, &*log)?));
     }
     let changelogs = changelogs(app, &tasks);
-    for (topic, needed) in &changelogs {
+    for (topic, needed, _) in &changelogs {
         let partitions = match log.partitions(topic)? {
             Some(n) => n,
             None => match log.create_topic(topic, (*needed).max(1)) {
@@ -295,8 +295,10 @@ pub fn run_with_stats(
     };
     let idle = &idle;
     let workers_done = AtomicBool::new(false);
-    let changelogs: Vec<TopicPartition> =
-        changelogs.iter().flat_map(|(topic, n)| (0..*n).map(move |p| TopicPartition::new(topic, p))).collect();
+    let changelogs: Vec<(TopicPartition, Option<i64>)> = changelogs
+        .iter()
+        .flat_map(|(topic, n, retention)| (0..*n).map(move |p| (TopicPartition::new(topic, p), *retention)))
+        .collect();
     std::thread::scope(|scope| {
         if !changelogs.is_empty() {
             // Changelogs are compacted as they grow, as Kafka's log cleaner
@@ -310,8 +312,8 @@ pub fn run_with_stats(
                         continue;
                     }
                     last = Instant::now();
-                    for tp in changelogs {
-                        if let Err(e) = log.compact(tp, COMPACT_DIRTY_RATIO) {
+                    for (tp, retention) in changelogs {
+                        if let Err(e) = log.compact(tp, COMPACT_DIRTY_RATIO, *retention) {
                             tracing::warn!("cannot compact {tp}: {e}");
                         }
                     }

@@ -16,6 +16,7 @@ use eddy_host::app::App;
 use eddy_host::jsonl::{LineFormat, now_ms};
 use eddy_host::log::{EmbeddedLog, Log, TopicPartition};
 use eddy_host::partition::partition_for_key;
+use eddy_host::record::Record;
 use eddy_host::runtime::{RunOptions, RunStats, lag, run_with_stats};
 use eddy_host::serdes::Serde;
 use eddy_host::store::committed_contents;
@@ -82,7 +83,8 @@ enum StoreCommand {
         #[command(flatten)]
         serdes: SerdeArgs,
     },
-    /// Print every entry, in key order, as JSON lines.
+    /// Print every entry, in key order, as JSON lines (a window store's
+    /// with `--windowed` or `--windowed session`: each key with its window).
     Scan {
         /// Application id.
         app: String,
@@ -270,8 +272,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 if !k.starts_with(prefix.as_bytes()) {
                     break;
                 }
-                let line = serde_json::json!({"key": format.key.to_json(k), "value": format.value.to_json(v)});
-                println!("{line}");
+                // A window store's keys show their window with --windowed.
+                let record = Record::new(Some(k.clone()), Some(v.clone()), 0);
+                let mut line = format.render(&record);
+                line.remove("timestamp");
+                println!("{}", Value::Object(line));
             }
         }
     }

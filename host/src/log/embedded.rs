@@ -424,7 +424,7 @@ impl Log for EmbeddedLog {
         Ok(Box::new(EmbeddedConsumer { log: self.clone(), readers: Vec::new(), next: 0, last_refresh: Instant::now() }))
     }
 
-    fn compact(&self, tp: &TopicPartition, min_dirty: f64) -> Result<u64, LogError> {
+    fn compact(&self, tp: &TopicPartition, min_dirty: f64, retention: Option<i64>) -> Result<u64, LogError> {
         // The committed bytes of a generation never change, so the partition
         // is read and rewritten without the commit lock; only the records
         // committed meanwhile are copied over under it.
@@ -442,6 +442,7 @@ impl Log for EmbeddedLog {
         // (so they are not all kept alive), then written in offset order.
         let mut last: HashMap<Bytes, (u64, Record)> = HashMap::new();
         let mut total = 0u64;
+        let mut latest = i64::MIN;
         let mut reader = PartitionReader::new(self, tp.clone(), 0)?;
         if reader.generation != generation {
             return Ok(0);
@@ -451,6 +452,7 @@ impl Log for EmbeddedLog {
             reader.read(4096, end_bytes, u64::MAX, &mut batch)?;
             for r in batch.drain(..) {
                 total += 1;
+                latest = latest.max(r.record.timestamp);
                 let Some(key) = r.record.key else { continue };
                 let copy = |b: Option<Bytes>| b.map(|b| Bytes::copy_from_slice(&b));
                 let headers = r
@@ -462,6 +464,10 @@ impl Log for EmbeddedLog {
                 let record = Record { key: None, value: copy(r.record.value), timestamp: r.record.timestamp, headers };
                 last.insert(Bytes::copy_from_slice(&key), (r.offset, record));
             }
+        }
+        if let Some(retention) = retention {
+            let oldest = latest.saturating_sub(retention);
+            last.retain(|_, (_, r)| r.timestamp >= oldest);
         }
         let kept = last.len() as u64;
         if kept == total {
@@ -904,6 +910,24 @@ mod tests {
     }
 
     #[test]
+    fn compaction_with_a_retention_drops_old_records_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EmbeddedLog::open(dir.path(), false).unwrap();
+        log.create_topic("w", 1).unwrap();
+        let tp = TopicPartition::new("w", 0);
+        let mut p = log.producer().unwrap();
+        for (k, ts) in [("a", 0), ("b", 100), ("a", 150), ("c", 200)] {
+            p.send(&tp, Record::new(Some(k.to_owned()), Some(format!("{k}@{ts}")), ts)).unwrap();
+        }
+        p.commit(None, &[]).unwrap();
+        // The latest record is at 200: with 90 ms of retention, b@100 is too
+        // old, a@0 is superseded.
+        assert_eq!(log.compact(&tp, 0.0, Some(90)).unwrap(), 2);
+        let kept: Vec<String> = read_all(&log, &tp, 0).into_iter().map(|(_, v)| v).collect();
+        assert_eq!(kept, ["a@150", "c@200"]);
+    }
+
+    #[test]
     fn compaction_keeps_each_keys_last_record_and_every_offset() {
         let dir = tempfile::tempdir().unwrap();
         let log = EmbeddedLog::open(dir.path(), false).unwrap();
@@ -928,7 +952,7 @@ mod tests {
         let size = |g: &str| fs::metadata(dir.path().join("topics/c").join(g)).map(|m| m.len()).ok();
         let before = size("0.log").unwrap();
 
-        assert_eq!(log.compact(&tp, 0.0).unwrap(), 4, "a1, b1, a2 and the keyless record go");
+        assert_eq!(log.compact(&tp, 0.0, None).unwrap(), 4, "a1, b1, a2 and the keyless record go");
         let want: Vec<(u64, String)> = vec![(3, "c1".into()), (5, "b2".into()), (6, "a3".into())];
         assert_eq!(read_all(&log, &tp, 0), want);
         assert_eq!(read_all(&log, &tp, 4), want[1..]);
@@ -949,7 +973,7 @@ mod tests {
         assert_eq!(log.end_offset(&tp).unwrap(), 7);
         assert_eq!(log.committed("g", &tp).unwrap(), Some(4));
         assert!(size("0.log").is_none() && size("0.1.log").unwrap() < before, "the old file is gone");
-        assert_eq!(log.compact(&tp, 0.0).unwrap(), 0, "nothing new to compact");
+        assert_eq!(log.compact(&tp, 0.0, None).unwrap(), 0, "nothing new to compact");
 
         // Appends continue the offsets; a reopened log replays the compaction.
         p.send(&tp, kv("c", "c2")).unwrap();
@@ -958,7 +982,7 @@ mod tests {
         let mut all = want.clone();
         all.push((7, "c2".into()));
         assert_eq!(read_all(&again, &tp, 0), all);
-        assert_eq!(again.compact(&tp, 0.0).unwrap(), 1, "c1 goes now");
+        assert_eq!(again.compact(&tp, 0.0, None).unwrap(), 1, "c1 goes now");
         assert_eq!(read_all(&log, &tp, 0), [(5, "b2".into()), (6, "a3".into()), (7, "c2".into())]);
     }
 
@@ -985,10 +1009,10 @@ mod tests {
         };
         let mut dropped = 0;
         while !writer.is_finished() {
-            dropped += log.compact(&tp, 0.0).unwrap();
+            dropped += log.compact(&tp, 0.0, None).unwrap();
         }
         writer.join().unwrap();
-        dropped += log.compact(&tp, 0.0).unwrap();
+        dropped += log.compact(&tp, 0.0, None).unwrap();
         assert!(dropped > 0);
         // Every record left is the one written at its offset, and each key's
         // last record is there: nothing was lost or renumbered.
@@ -1001,8 +1025,8 @@ mod tests {
         let mut p = log.producer().unwrap();
         p.send(&tp, Record::new(Some("k0"), Some("again".to_owned()), 1)).unwrap();
         p.commit(None, &[]).unwrap();
-        assert_eq!(log.compact(&tp, 0.5).unwrap(), 0, "1 dirty record of 11 is below half");
-        assert_eq!(log.compact(&tp, 0.0).unwrap(), 1);
+        assert_eq!(log.compact(&tp, 0.5, None).unwrap(), 0, "1 dirty record of 11 is below half");
+        assert_eq!(log.compact(&tp, 0.0, None).unwrap(), 1);
     }
 
     #[test]

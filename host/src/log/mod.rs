@@ -169,12 +169,15 @@ pub trait Log: Send + Sync {
 
     /// Compacts a partition of a keyed topic (a changelog): drops each record
     /// a later record with the same key supersedes, and records without a
-    /// key, keeping every other record's offset. Runs only if the records
-    /// since the last compaction are at least `min_dirty` (0 to 1) of the
-    /// partition's records (Kafka's `min.cleanable.dirty.ratio`). Returns how
-    /// many records it dropped. A backend whose broker compacts by itself
-    /// does nothing.
-    fn compact(&self, tp: &TopicPartition, min_dirty: f64) -> Result<u64, LogError>;
+    /// key, keeping every other record's offset. With a `retention` (ms), it
+    /// also drops records older than the partition's latest timestamp by
+    /// more than that (Kafka's `cleanup.policy=compact,delete`, which window
+    /// stores' changelogs use). Runs only if the records since the last
+    /// compaction are at least `min_dirty` (0 to 1) of the partition's
+    /// records (Kafka's `min.cleanable.dirty.ratio`). Returns how many
+    /// records it dropped. A backend whose broker compacts by itself does
+    /// nothing.
+    fn compact(&self, tp: &TopicPartition, min_dirty: f64, retention: Option<i64>) -> Result<u64, LogError>;
 }
 
 /// Reads committed records from assigned partitions.

@@ -123,7 +123,18 @@ impl StoreSpec {
     pub fn new(name: impl Into<String>, kind: StoreKind) -> StoreSpec {
         StoreSpec { name: name.into(), kind, segments: None }
     }
+
+    /// How long the store's changelog keeps records: for a window store,
+    /// its retention plus a day (Kafka Streams'
+    /// `windowstore.changelog.additional.retention.ms`), so a restore finds
+    /// every window still live; a key-value store's keeps its keys forever.
+    pub fn changelog_retention(&self) -> Option<i64> {
+        self.segments.map(|s| s.retention.saturating_add(CHANGELOG_EXTRA_RETENTION_MS))
+    }
 }
+
+/// How much longer than its store a window store's changelog keeps records.
+pub const CHANGELOG_EXTRA_RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// The changelog topic of `store` in application `app`.
 pub fn changelog_topic(app: &str, store: &str) -> String {
@@ -197,6 +208,8 @@ pub struct TaskStore {
     cache: RecordCache,
     changelog: TopicPartition,
     clock: Vec<i64>,
+    /// For a window store: how long its changelog keeps records.
+    changelog_retention: Option<i64>,
 }
 
 const CHECKPOINT: &str = ".checkpoint";
@@ -256,8 +269,15 @@ impl TaskStore {
             (StoreKind::InMemory, None) => Box::new(MemoryStore::default()),
         };
         let changelog = TopicPartition::new(&changelog_topic(app, name), task.partition);
-        let mut store =
-            TaskStore { name: name.to_owned(), dir, local, cache: RecordCache::new(cache_bytes), changelog, clock };
+        let mut store = TaskStore {
+            name: name.to_owned(),
+            dir,
+            local,
+            cache: RecordCache::new(cache_bytes),
+            changelog,
+            clock,
+            changelog_retention: spec.changelog_retention(),
+        };
         store.restore(log, checkpoint.unwrap_or(0))?;
         Ok(store)
     }
@@ -434,7 +454,7 @@ impl TaskStore {
     pub fn checkpoint(&mut self, log: &dyn Log) -> Result<(), StoreError> {
         self.sync()?;
         self.local.persist()?;
-        log.compact(&self.changelog, 0.0)?;
+        log.compact(&self.changelog, 0.0, self.changelog_retention)?;
         let end = log.end_offset(&self.changelog)?;
         let path = self.dir.join(CLOCK);
         let clock: Vec<String> = self.clock.iter().map(i64::to_string).collect();

@@ -94,6 +94,35 @@ fn user_sessions_come_out_once_merged_across_a_bridging_click_without_late_click
     // Bob's late click changed nothing; Dave's last session is still open.
     assert!(updates.iter().all(|(user, _, end, _)| user != "bob" || *end <= T + 90 * S), "{updates:#?}");
     assert_eq!(updates.last(), Some(&session("dave", 3600, 3600, summary(1, &["/pricing"], 3600, 3600))));
+
+    // The session store, scanned with its windows: each user's live
+    // sessions, Alice's merged one among them, none of the merged-away ones.
+    let scan = env.eddy(&[
+        "store",
+        "scan",
+        "activity",
+        "sessions",
+        "--key-serde",
+        "string",
+        "--value-serde",
+        "json",
+        "--windowed",
+        "session",
+    ]);
+    let stored: Vec<(String, i64, i64)> = scan
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|r| {
+            (
+                r["key"].as_str().unwrap().to_owned(),
+                r["window-start"].as_i64().unwrap(),
+                r["window-end"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(stored.contains(&("alice".to_owned(), T, T + 450 * S)), "{scan}");
+    assert!(!stored.contains(&("alice".to_owned(), T, T + 120 * S)), "merged away: {scan}");
+    assert!(stored.contains(&("dave".to_owned(), T + 3600 * S, T + 3600 * S)), "{scan}");
 }
 
 #[test]
