@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The demo: builds eddy and the vitals and activity plugins, creates topics
-# on a fresh embedded log, produces sample readings, runs the vitals app
-# until idle and prints what it wrote; then the per-patient medians app, the
-# 5-minute blood-pressure averages (a windowed aggregation with a grace
-# period), the per-minute medians again as a tumbling-window aggregate, and
-# users' sessions of clicks (session windows). EDDY_DEMO_DIR keeps the data
-# somewhere of your choice.
+# The demo: builds eddy and the vitals, activity and customers plugins,
+# creates topics on a fresh embedded log, produces sample readings, runs the
+# vitals app until idle and prints what it wrote; then the per-patient
+# medians app, the 5-minute blood-pressure averages (a windowed aggregation
+# with a grace period), the per-minute medians again as a tumbling-window
+# aggregate, users' sessions of clicks (session windows), and orders joined
+# to customers and to a product catalogue (stream-table and
+# stream-global-table joins). EDDY_DEMO_DIR keeps the data somewhere of
+# your choice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -14,6 +16,7 @@ target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_d
 eddy="$target_dir/release/eddy"
 "$eddy" plugin build plugins/vitals --out examples/vitals/vitals.wasm >/dev/null
 "$eddy" plugin build plugins/activity --out examples/activity/activity.wasm >/dev/null
+"$eddy" plugin build plugins/customers --out examples/orders/customers.wasm >/dev/null
 data="${EDDY_DEMO_DIR:-$(mktemp -d)/eddy-data}"
 export EDDY_DATA_DIR="$data"
 echo "== data directory: $data"
@@ -60,3 +63,17 @@ echo "== user-session-updates (every update; null: a session replaced by a longe
 "$eddy" consume user-session-updates --from-beginning --until-end --key-serde string --value-serde json --windowed session
 echo "== user-sessions (each session once, after it closes)"
 "$eddy" consume user-sessions --from-beginning --until-end --key-serde string --value-serde json --windowed session
+# Orders joined to customers (a versioned table: each order meets the name
+# its customer had at the order's time) and to the product catalogue (a
+# global table): c9 is no customer (a null name), p9 no product (dropped),
+# and c1 is renamed between orders o4 and o8.
+"$eddy" topic create customers --partitions 2 --if-not-exists
+"$eddy" topic create products --partitions 1 --if-not-exists
+"$eddy" topic create orders --partitions 2 --if-not-exists
+"$eddy" topic create orders-enriched --partitions 2 --if-not-exists
+for topic in customers products orders; do
+  "$eddy" produce "$topic" --file "examples/orders/$topic.jsonl" --key-serde string --value-serde json
+done
+"$eddy" run examples/orders/orders.yaml --until-idle
+echo "== orders-enriched (keyed by customer)"
+"$eddy" consume orders-enriched --from-beginning --until-end --key-serde string --value-serde json

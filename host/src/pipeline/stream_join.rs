@@ -31,8 +31,8 @@
 //!   the value.
 //!
 //! Stream time, each store's largest timestamp and the sequence number are
-//! the left window store's clock: a clean stop keeps them; after a crash
-//! they start again from the records that come next, as in Kafka Streams.
+//! the left window store's clock, committed with its changelog: a restart
+//! goes on with them (Kafka Streams starts its join's clocks over).
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 

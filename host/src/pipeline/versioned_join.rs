@@ -17,9 +17,9 @@
 //! big-endian, sign bit flipped), key and a sequence number (4 bytes), as
 //! Kafka Streams' time-ordered buffer; its value is the record's headers
 //! and value. Stream time, the smallest buffered timestamp, the next
-//! sequence number and the buffered count are the buffer store's clock: a
-//! clean stop keeps them; after a crash they are found from what the buffer
-//! holds.
+//! sequence number and the buffered count are the buffer store's clock,
+//! committed with its changelog; a store without one (written before clocks
+//! were) finds them from what the buffer holds.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
@@ -59,7 +59,7 @@ struct Clock {
 }
 
 impl Clock {
-    /// The clock the buffer store keeps, or after a crash the one its
+    /// The clock the buffer store keeps, or (without one) the one its
     /// contents give.
     fn of(buffer: &mut TaskStore) -> Result<Clock, ProcessError> {
         if let [stream, min_buffered, seq, buffered] = *buffer.clock() {

@@ -158,6 +158,9 @@ pub fn committed_contents(log: &dyn Log, app: &str, store: &str) -> Result<BTree
             for f in consumer.poll(8192, Duration::from_millis(100))? {
                 for r in f.records {
                     next = r.offset + 1;
+                    if clock_of(&r.record).is_some() {
+                        continue;
+                    }
                     let Some(key) = r.record.key else { continue };
                     match r.record.value {
                         Some(v) => contents.insert(key.to_vec(), v.to_vec()),
@@ -168,6 +171,25 @@ pub fn committed_contents(log: &dyn Log, app: &str, store: &str) -> Result<BTree
         }
     }
     Ok(contents)
+}
+
+/// The header that marks a changelog record as the owner's clock
+/// ([`TaskStore::clock`]), not an entry of the store.
+pub const CLOCK_HEADER: &str = "eddy.clock";
+
+/// The changelog record of a clock: the empty key, the clock's values as
+/// 8-byte big-endian integers.
+fn clock_record(clock: &[i64]) -> Record {
+    let value: Vec<u8> = clock.iter().flat_map(|t| t.to_be_bytes()).collect();
+    let timestamp = clock.first().copied().unwrap_or(0).max(0);
+    Record::new(Some(Bytes::new()), Some(value), timestamp).with_header(CLOCK_HEADER, Bytes::new())
+}
+
+/// The clock a changelog record carries, if it is a clock record.
+fn clock_of(r: &Record) -> Option<Vec<i64>> {
+    r.header(CLOCK_HEADER)?;
+    let value = r.value.as_deref().unwrap_or_default();
+    Some(value.chunks_exact(8).map(|c| i64::from_be_bytes(c.try_into().unwrap_or_default())).collect())
 }
 
 /// How a task store keeps a value, in its cache and local storage: the
@@ -208,6 +230,8 @@ pub struct TaskStore {
     cache: RecordCache,
     changelog: TopicPartition,
     clock: Vec<i64>,
+    /// True if the clock changed since it last went to the changelog.
+    clock_dirty: bool,
     /// For a window store: how long its changelog keeps records.
     changelog_retention: Option<i64>,
 }
@@ -276,6 +300,7 @@ impl TaskStore {
             cache: RecordCache::new(cache_bytes),
             changelog,
             clock,
+            clock_dirty: false,
             changelog_retention: spec.changelog_retention(),
         };
         store.restore(log, checkpoint.unwrap_or(0))?;
@@ -296,6 +321,10 @@ impl TaskStore {
             for f in consumer.poll(8192, Duration::from_millis(100))? {
                 for r in f.records {
                     next = r.offset + 1;
+                    if let Some(clock) = clock_of(&r.record) {
+                        self.clock = clock;
+                        continue;
+                    }
                     if let Some(key) = r.record.key {
                         let value = r.record.value.map(|v| stamped::encode(Some(&v), r.record.timestamp));
                         batch.push((key, value));
@@ -390,18 +419,22 @@ impl TaskStore {
     }
 
     /// The clock of the operator that owns the store (its stream time and
-    /// the like, as it defines them): kept in memory, saved with the
-    /// checkpoint of a clean stop and back after the next open, so a restart
-    /// goes on where the stop left off. After a crash it is empty, as the
-    /// operator's own memory would be.
+    /// the like, as it defines them). It goes to the changelog with the
+    /// store's updates (a record under the empty key, marked with the
+    /// [`CLOCK_HEADER`]) and is saved with a clean stop's checkpoint, so a
+    /// restart, after a crash too, goes on with the clock as of the last
+    /// commit: a record that was late before the crash is late after it.
     pub fn clock(&self) -> &[i64] {
         &self.clock
     }
 
     /// Sets the owner's clock ([`TaskStore::clock`]).
     pub fn set_clock(&mut self, clock: &[i64]) {
-        self.clock.clear();
-        self.clock.extend_from_slice(clock);
+        if self.clock != clock {
+            self.clock.clear();
+            self.clock.extend_from_slice(clock);
+            self.clock_dirty = true;
+        }
     }
 
     /// True if the cache holds updates not yet flushed.
@@ -414,6 +447,10 @@ impl TaskStore {
     /// of its update. They reach the local store when the cache needs their room, or at the
     /// checkpoint: until then the changelog is their only durable copy.
     pub fn flush(&mut self, out: &mut dyn Producer) -> Result<Vec<Record>, StoreError> {
+        if self.clock_dirty {
+            out.send(&self.changelog, clock_record(&self.clock))?;
+            self.clock_dirty = false;
+        }
         let updates = self.cache.drain();
         if self.cache.is_over() {
             self.sync()?;
@@ -523,15 +560,15 @@ mod tests {
     }
 
     #[test]
-    fn the_owners_clock_survives_a_clean_stop_but_not_a_crash() {
+    fn the_owners_clock_survives_a_clean_stop_and_a_crash() {
         use crate::log::EmbeddedLog;
         let dir = tempfile::tempdir().unwrap();
         let log = EmbeddedLog::open(dir.path().join("log"), false).unwrap();
-        log.create_topic("app-s-changelog", 1).unwrap();
         let task = TaskId { subtopology: 0, partition: 0 };
         let state = dir.path().join("state");
-        for kind in [StoreKind::Persistent, StoreKind::InMemory] {
-            let open = || TaskStore::open(&state, "app", &StoreSpec::new("s", kind), task, 1 << 20, &log).unwrap();
+        for (name, kind) in [("p", StoreKind::Persistent), ("m", StoreKind::InMemory)] {
+            log.create_topic(&changelog_topic("app", name), 1).unwrap();
+            let open = || TaskStore::open(&state, "app", &StoreSpec::new(name, kind), task, 1 << 20, &log).unwrap();
             let mut store = open();
             assert!(store.clock().is_empty());
             store.set_clock(&[7, -1, i64::MAX]);
@@ -539,9 +576,17 @@ mod tests {
             drop(store);
             let store = open();
             assert_eq!(store.clock(), [7, -1, i64::MAX], "{kind:?}: back after a clean stop");
-            // No checkpoint this time: a crash.
+            // No checkpoint this time: a crash. The clock that went to the
+            // changelog with the last commit comes back.
+            let mut store = store;
+            let mut out = log.producer().unwrap();
+            store.set_clock(&[9, 1]);
+            store.flush(&mut *out).unwrap();
+            out.commit(None, &[]).unwrap();
+            store.set_clock(&[10, 1]);
             drop(store);
-            assert!(open().clock().is_empty(), "{kind:?}: gone after a crash");
+            assert_eq!(open().clock(), [9, 1], "{kind:?}: as of the last commit after a crash");
+            assert!(committed_contents(&log, "app", name).unwrap().is_empty(), "a clock is no entry");
         }
     }
 }

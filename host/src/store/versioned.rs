@@ -30,9 +30,9 @@
 //! store stamps the entry with the version's timestamp, which its changelog
 //! records carry.
 //!
-//! Stream time and the time of the last sweep are the task store's clock: a
-//! clean stop keeps them; after a crash stream time is the latest version's
-//! time in the restored store.
+//! Stream time and the time of the last sweep are the task store's clock,
+//! committed with its changelog; a store without one takes the latest
+//! version's time in it as stream time.
 
 use bytes::{BufMut, Bytes, BytesMut};
 

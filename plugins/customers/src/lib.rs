@@ -13,6 +13,15 @@
 //! `subtract_age` keep a region's total age as users join, move and leave.
 //! `enrich_order` (a processor) adds the customer's name from the global
 //! table store `customer-names`.
+//!
+//! Product orders (`examples/orders`) are JSON keyed by order id,
+//! `{"customer": "c1", "product": "p1", "quantity": 2}`, joined to a
+//! customers table (`{"name": "Ada"}`) and a products global table
+//! (`{"name": "Widget", "price": 2.5}`): `order_line` puts the order id
+//! into the value, `line_customer` re-keys it by customer, `add_customer`
+//! (a stream-table joiner) adds the customer's name, `line_product` (a
+//! global-table key mapper) gives its product, and `price_line` (a
+//! global-table joiner) adds the product's name and the total.
 
 use eddy_sdk::{Context, Error, Json, OwnedRecord, Plugin, Record, Registry, Result, Store};
 use serde::{Deserialize, Serialize};
@@ -131,6 +140,126 @@ fn name_order(order: Option<&[u8]>, name: Option<&[u8]>) -> Result<Json<NamedOrd
     Ok(Json(NamedOrder { customer: order.customer, name, amount: order.amount }))
 }
 
+/// A product order as the `orders` topic holds it, keyed by order id.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct ProductOrder {
+    /// Customer id.
+    pub customer: String,
+    /// Product id.
+    pub product: String,
+    /// How many of the product.
+    pub quantity: u32,
+}
+
+/// A product order on its way through the joins: with its id, and its
+/// customer's name once the customers table is joined.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct OrderLine {
+    /// Order id (the key of the order on the `orders` topic).
+    pub order: String,
+    /// Customer id.
+    pub customer: String,
+    /// The customer's name, if the customers table knows the customer.
+    #[serde(default)]
+    pub customer_name: Option<String>,
+    /// Product id.
+    pub product: String,
+    /// How many of the product.
+    pub quantity: u32,
+}
+
+/// A customer, as the customers table holds it.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct Customer {
+    /// Display name.
+    pub name: String,
+}
+
+/// A product, as the products global table holds it.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct Product {
+    /// Display name.
+    pub name: String,
+    /// Price of one.
+    pub price: f64,
+}
+
+/// An order with its customer's and product's names and its total.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct EnrichedOrder {
+    /// Order id.
+    pub order: String,
+    /// Customer id.
+    pub customer: String,
+    /// The customer's name, or none for a customer the table does not know.
+    pub customer_name: Option<String>,
+    /// Product id.
+    pub product: String,
+    /// The product's name.
+    pub product_name: String,
+    /// How many of the product.
+    pub quantity: u32,
+    /// Price × quantity, rounded to the cent.
+    pub total: f64,
+}
+
+/// The order `id` as a line to enrich; a zero quantity is an error.
+pub fn line(id: &str, order: ProductOrder) -> Result<OrderLine> {
+    if order.quantity == 0 {
+        return Err(Error::invalid(format!("order {id}: quantity 0")));
+    }
+    let ProductOrder { customer, product, quantity } = order;
+    Ok(OrderLine { order: id.to_owned(), customer, customer_name: None, product, quantity })
+}
+
+/// `line` priced with `product`: its name, and the total rounded to the cent.
+pub fn price(line: OrderLine, product: &Product) -> EnrichedOrder {
+    let total = (product.price * f64::from(line.quantity) * 100.0).round() / 100.0;
+    EnrichedOrder {
+        order: line.order,
+        customer: line.customer,
+        customer_name: line.customer_name,
+        product: line.product,
+        product_name: product.name.clone(),
+        quantity: line.quantity,
+        total,
+    }
+}
+
+/// A joiner's left side, an order line; an error if missing or malformed.
+fn stored_line(value: Option<&[u8]>) -> Result<OrderLine> {
+    let bytes = value.ok_or_else(|| Error::invalid("a join got no order line"))?;
+    serde_json::from_slice(bytes).map_err(|e| Error::invalid(format!("order line: {e}")))
+}
+
+fn order_line(rec: &Record) -> Result<Json<OrderLine>> {
+    Ok(Json(line(rec.key_str()?, rec.json()?)?))
+}
+
+/// The customers table's side of the join: the line with the customer's
+/// name, or with none if the table has no row for the customer.
+fn add_customer(order: Option<&[u8]>, customer: Option<&[u8]>) -> Result<Json<OrderLine>> {
+    let mut line = stored_line(order)?;
+    line.customer_name = match customer {
+        Some(bytes) => {
+            let customer: Customer =
+                serde_json::from_slice(bytes).map_err(|e| Error::invalid(format!("customer: {e}")))?;
+            Some(customer.name)
+        }
+        None => None,
+    };
+    Ok(Json(line))
+}
+
+/// The products global table's side of the join (an inner join: the
+/// product is always there).
+fn price_line(order: Option<&[u8]>, product: Option<&[u8]>) -> Result<Json<EnrichedOrder>> {
+    let line = stored_line(order)?;
+    let bytes = product.ok_or_else(|| Error::invalid(format!("order {}: no product", line.order)))?;
+    let product: Product = serde_json::from_slice(bytes).map_err(|e| Error::invalid(format!("product: {e}")))?;
+    Ok(Json(price(line, &product)))
+}
+
 struct Customers;
 
 impl Plugin for Customers {
@@ -145,6 +274,15 @@ impl Plugin for Customers {
         r.aggregate("add_age", add_age).doc("adds a user's age to the region's total");
         r.aggregate("subtract_age", subtract_age).doc("takes a user's age out of the region's total");
         r.joiner("name_order", name_order).doc("an order with its customer's name (stream-table join)");
+        r.map_values("order_line", order_line).doc("a product order with its id (the key) in the value");
+        r.select_key("line_customer", |rec: &Record| Ok(rec.json::<OrderLine>()?.customer))
+            .doc("keys an order line by its customer");
+        r.joiner("add_customer", add_customer)
+            .doc("an order line with its customer's name, or none (stream-table join with customers)");
+        r.select_key("line_product", |rec: &Record| Ok(rec.json::<OrderLine>()?.product))
+            .doc("an order line's product id (key mapper of the join with products)");
+        r.joiner("price_line", price_line)
+            .doc("an order line with its product's name and the total (global-table join with products)");
         r.processor("enrich_order", enrich_order).doc("adds the customer's name from the store customer-names");
     }
 }
@@ -160,5 +298,51 @@ mod tests {
         let t = add(Total::default(), &Order { customer: "c".into(), amount: 2.5 });
         let t = add(t, &Order { customer: "c".into(), amount: 1.0 });
         assert_eq!(t, Total { orders: 2, total: 3.5 });
+    }
+
+    fn order(quantity: u32) -> ProductOrder {
+        ProductOrder { customer: "c1".into(), product: "p2".into(), quantity }
+    }
+
+    #[test]
+    fn a_line_carries_the_order_id_and_no_name_yet() {
+        let got = line("o1", order(3)).unwrap();
+        assert_eq!(
+            got,
+            OrderLine {
+                order: "o1".into(),
+                customer: "c1".into(),
+                customer_name: None,
+                product: "p2".into(),
+                quantity: 3
+            }
+        );
+        assert!(line("o2", order(0)).is_err(), "quantity 0 is refused");
+    }
+
+    #[test]
+    fn totals_are_price_times_quantity_to_the_cent() {
+        let gadget = Product { name: "Gadget".into(), price: 19.99 };
+        let mut named = line("o4", order(3)).unwrap();
+        named.customer_name = Some("Ada".into());
+        let got = price(named, &gadget);
+        assert_eq!(got.total, 59.97, "not 59.970000000000006");
+        assert_eq!((got.product_name.as_str(), got.customer_name.as_deref()), ("Gadget", Some("Ada")));
+        assert_eq!(price(line("o5", order(1)).unwrap(), &gadget).total, 19.99);
+    }
+
+    #[test]
+    fn joiners_keep_unknown_customers_and_refuse_bad_input() {
+        let line = br#"{"order": "o6", "customer": "c9", "product": "p3", "quantity": 1}"#;
+        let Json(unknown) = add_customer(Some(line), None).unwrap();
+        assert_eq!(unknown.customer_name, None);
+        let Json(known) = add_customer(Some(line), Some(br#"{"name": "Ada"}"#)).unwrap();
+        assert_eq!(known.customer_name.as_deref(), Some("Ada"));
+        assert!(add_customer(None, None).is_err(), "no order");
+        assert!(add_customer(Some(line), Some(b"not json")).is_err(), "bad customer");
+        assert!(price_line(Some(line), None).is_err(), "no product");
+        assert!(price_line(Some(line), Some(br#"{"name": "Gizmo"}"#)).is_err(), "no price");
+        let Json(priced) = price_line(Some(line), Some(br#"{"name": "Gizmo", "price": 7.25}"#)).unwrap();
+        assert_eq!(priced.total, 7.25);
     }
 }

@@ -8,6 +8,7 @@ mod conformance;
 mod crash;
 mod driver;
 mod fk_join;
+mod orders;
 mod pipeline;
 mod processor;
 mod repartition;
