@@ -26,9 +26,11 @@ impl Topology {
             for &i in &sub.nodes {
                 let n = &self.nodes[i];
                 let line = match &n.op {
-                    Op::Source { topics, table, .. } => {
+                    Op::Source { topics, table, versioned, .. } => {
                         let store = table.as_ref().map(|s| format!(", stores: [{}]", s.name)).unwrap_or_default();
-                        format!("Source: {} (topics: [{}]{store})", n.name, topics.join(", "))
+                        let history =
+                            versioned.map(|ms| format!(", versioned: {ms} ms of history")).unwrap_or_default();
+                        format!("Source: {} (topics: [{}]{store}{history})", n.name, topics.join(", "))
                     }
                     Op::Sink { topic, .. } => format!("Sink: {} (topic: {topic})", n.name),
                     op => format!("Processor: {} ({}{})", n.name, what(op), stores(op)),

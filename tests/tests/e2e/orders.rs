@@ -105,7 +105,7 @@ fn describing_the_orders_app_shows_the_repartition_topic_and_both_joins() {
     let app = orders_app(&env);
     let text = env.eddy(&["describe", app.to_str().unwrap()]);
     for line in [
-        "Source: customers (topics: [customers], stores: [customers])",
+        "Source: customers (topics: [customers], stores: [customers], versioned: 86400000 ms of history)",
         "Processor: by-customer (select-key: line_customer)",
         "Sink: with-customer-repartition-sink (topic: orders-with-customer-repartition)",
         "Source: with-customer-repartition-source (topics: [orders-with-customer-repartition])",
