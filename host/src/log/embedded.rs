@@ -546,7 +546,7 @@ impl Log for EmbeddedLog {
         Ok(Box::new(EmbeddedProducer {
             log: self.clone(),
             pending: Vec::new(),
-            index: HashMap::new(),
+            index: HashMap::default(),
             last: 0,
             records: 0,
         }))
@@ -565,7 +565,8 @@ struct EmbeddedProducer {
     log: EmbeddedLog,
     pending: Vec<PendingPartition>,
     /// Index into `pending` by partition, and the last one used.
-    index: HashMap<TopicPartition, usize>,
+    /// foldhash: hashed once per record sent, so SipHash would show.
+    index: HashMap<TopicPartition, usize, foldhash::fast::RandomState>,
     last: usize,
     records: usize,
 }
