@@ -1,0 +1,130 @@
+//! Compaction of an embedded log partition: each key's last record kept
+//! (and, with a retention, only records young enough), every kept record at
+//! its offset, written to a new generation of the partition's file while
+//! commits go on; the records committed meanwhile are copied over under the
+//! commit lock.
+
+use super::*;
+
+/// Compacts partition `tp` of `log`, as [`Log::compact`] says.
+pub(super) fn compact(
+    log: &EmbeddedLog,
+    tp: &TopicPartition,
+    min_dirty: f64,
+    retention: Option<i64>,
+) -> Result<u64, LogError> {
+    // The committed bytes of a generation never change, so the partition
+    // is read and rewritten without the commit lock; only the records
+    // committed meanwhile are copied over under it.
+    log.refresh()?;
+    let (end_offset, end_bytes, generation, compacted_at, kept_before) = {
+        let state = log.read_state();
+        let p = state.partition(tp)?;
+        (p.end_offset, p.end_bytes, p.generation, p.compacted_at, p.kept)
+    };
+    let dirty = end_offset - compacted_at;
+    if dirty == 0 || (dirty as f64) < min_dirty * (dirty + kept_before) as f64 {
+        return Ok(0);
+    }
+    // One pass: each key's last record, copied out of the read buffers
+    // (so they are not all kept alive), then written in offset order.
+    let mut last: HashMap<Bytes, (u64, Record)> = HashMap::new();
+    let mut total = 0u64;
+    let mut latest = i64::MIN;
+    let mut reader = PartitionReader::new(log, tp.clone(), 0)?;
+    if reader.generation != generation {
+        return Ok(0);
+    }
+    let mut batch = Vec::new();
+    while reader.pos < end_bytes {
+        reader.read(4096, end_bytes, u64::MAX, &mut batch)?;
+        for r in batch.drain(..) {
+            total += 1;
+            latest = latest.max(r.record.timestamp);
+            let Some(key) = r.record.key else { continue };
+            let copy = |b: Option<Bytes>| b.map(|b| Bytes::copy_from_slice(&b));
+            let headers = r
+                .record
+                .headers
+                .into_iter()
+                .map(|h| crate::record::Header { name: h.name, value: copy(h.value) })
+                .collect();
+            let record = Record { key: None, value: copy(r.record.value), timestamp: r.record.timestamp, headers };
+            last.insert(Bytes::copy_from_slice(&key), (r.offset, record));
+        }
+    }
+    if let Some(retention) = retention {
+        let oldest = latest.saturating_sub(retention);
+        last.retain(|_, (_, r)| r.timestamp >= oldest);
+    }
+    let kept = last.len() as u64;
+    if kept == total {
+        return Ok(0);
+    }
+    let mut retained: Vec<(u64, Bytes, Record)> = last.into_iter().map(|(k, (o, r))| (o, k, r)).collect();
+    retained.sort_unstable_by_key(|(o, _, _)| *o);
+    let mut w = Writer::with_capacity(1 << 20);
+    let mut seek_points: Vec<(u64, u64)> = vec![(0, 0)];
+    let mut next = 0u64;
+    for (i, (offset, key, mut record)) in retained.into_iter().enumerate() {
+        if i > 0 && i % COMPACT_SEEK_EVERY == 0 {
+            seek_points.push((offset, w.len() as u64));
+        }
+        if offset != next {
+            put_marker(&mut w, offset);
+        }
+        record.key = Some(key);
+        put_frame(&mut w, &record);
+        next = offset + 1;
+    }
+    if next != end_offset {
+        put_marker(&mut w, end_offset);
+    }
+    let compacted_len = w.len() as u64;
+    seek_points.push((end_offset, compacted_len));
+    let old = log.partition_path(&tp.topic, tp.partition, generation);
+    let new_generation = generation + 1;
+    let path = log.partition_path(&tp.topic, tp.partition, new_generation);
+    log.locked(|valid_len| {
+        let (now_bytes, now_generation, later_points) = {
+            let state = log.read_state();
+            let p = state.partition(tp)?;
+            let later: Vec<(u64, u64)> = p.seek_points.iter().filter(|(_, pos)| *pos > end_bytes).copied().collect();
+            (p.end_bytes, p.generation, later)
+        };
+        if now_generation != generation {
+            return Ok(0); // another process compacted it meanwhile
+        }
+        // Records committed since the read follow on unchanged.
+        let mut tail = Vec::new();
+        if now_bytes > end_bytes {
+            let mut file = File::open(&old).map_err(io("open", &old))?;
+            file.seek(SeekFrom::Start(end_bytes)).map_err(io("seek", &old))?;
+            file.take(now_bytes - end_bytes).read_to_end(&mut tail).map_err(io("read", &old))?;
+            seek_points.extend(later_points.into_iter().map(|(o, pos)| (o, pos - end_bytes + compacted_len)));
+        }
+        let mut file = File::create(&path).map_err(io("create", &path))?;
+        file.write_all(w.as_slice()).map_err(io("write", &path))?;
+        file.write_all(&tail).map_err(io("write", &path))?;
+        if log.shared.fsync {
+            file.sync_data().map_err(io("sync", &path))?;
+        }
+        let entry = Entry::Compact {
+            topic: tp.topic.to_string(),
+            partition: tp.partition,
+            generation: new_generation,
+            end_bytes: compacted_len + tail.len() as u64,
+            seek_points,
+            compacted_at: end_offset,
+            kept,
+        };
+        log.append_journal(valid_len, &entry)?;
+        log.write_state().apply(entry);
+        // Readers that have the old file open finish their read, then move on.
+        if let Err(e) = fs::remove_file(&old) {
+            tracing::warn!("compacted {tp}, but cannot remove {}: {e}", old.display());
+        }
+        tracing::debug!("compacted {tp}: kept {kept} of {total} records");
+        Ok(total - kept)
+    })
+}

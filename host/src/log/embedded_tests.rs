@@ -1,0 +1,223 @@
+//! Tests of the embedded log: appends, commits and offsets, readers,
+//! compaction (with and without a retention), and reopening.
+
+use super::*;
+
+fn rec(v: &str) -> Record {
+    Record::new(Some("k"), Some(v.to_owned()), 1)
+}
+
+fn read_all(log: &EmbeddedLog, tp: &TopicPartition, from: u64) -> Vec<(u64, String)> {
+    let mut c = log.consumer().unwrap();
+    c.assign(&[(tp.clone(), from)]).unwrap();
+    let mut out = Vec::new();
+    loop {
+        let batch = c.poll(3, Duration::from_millis(1)).unwrap();
+        if batch.is_empty() {
+            return out;
+        }
+        for f in batch {
+            for r in f.records {
+                out.push((r.offset, String::from_utf8(r.record.value.unwrap().to_vec()).unwrap()));
+            }
+        }
+    }
+}
+
+#[test]
+fn records_and_offsets_appear_only_at_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EmbeddedLog::open(dir.path(), false).unwrap();
+    log.create_topic("t", 2).unwrap();
+    let tp = TopicPartition::new("t", 1);
+    let mut p = log.producer().unwrap();
+    p.send(&tp, rec("a")).unwrap();
+    p.send(&tp, rec("b")).unwrap();
+    assert_eq!(log.end_offset(&tp).unwrap(), 0);
+    p.commit(Some("app"), &[(TopicPartition::new("in", 0), 7)]).unwrap();
+    assert_eq!(log.end_offset(&tp).unwrap(), 2);
+    assert_eq!(log.committed("app", &TopicPartition::new("in", 0)).unwrap(), Some(7));
+    p.send(&tp, rec("c")).unwrap();
+    p.abort();
+    p.send(&tp, rec("d")).unwrap();
+    p.commit(None, &[]).unwrap();
+    assert_eq!(read_all(&log, &tp, 0), [(0, "a".into()), (1, "b".into()), (2, "d".into())]);
+    assert_eq!(read_all(&log, &tp, 1), [(1, "b".into()), (2, "d".into())]);
+    // Another handle on the same directory sees the same state.
+    let again = EmbeddedLog::open(dir.path(), false).unwrap();
+    assert_eq!(read_all(&again, &tp, 2), [(2, "d".into())]);
+    assert_eq!(again.topics().unwrap(), [TopicInfo { name: "t".into(), partitions: 2 }]);
+}
+
+#[test]
+fn compaction_with_a_retention_drops_old_records_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EmbeddedLog::open(dir.path(), false).unwrap();
+    log.create_topic("w", 1).unwrap();
+    let tp = TopicPartition::new("w", 0);
+    let mut p = log.producer().unwrap();
+    for (k, ts) in [("a", 0), ("b", 100), ("a", 150), ("c", 200)] {
+        p.send(&tp, Record::new(Some(k.to_owned()), Some(format!("{k}@{ts}")), ts)).unwrap();
+    }
+    p.commit(None, &[]).unwrap();
+    // The latest record is at 200: with 90 ms of retention, b@100 is too
+    // old, a@0 is superseded.
+    assert_eq!(log.compact(&tp, 0.0, Some(90)).unwrap(), 2);
+    let kept: Vec<String> = read_all(&log, &tp, 0).into_iter().map(|(_, v)| v).collect();
+    assert_eq!(kept, ["a@150", "c@200"]);
+}
+
+#[test]
+fn compaction_keeps_each_keys_last_record_and_every_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EmbeddedLog::open(dir.path(), false).unwrap();
+    log.create_topic("c", 1).unwrap();
+    let tp = TopicPartition::new("c", 0);
+    let kv = |k: &str, v: &str| Record::new(Some(k.to_owned()), Some(v.to_owned()), 1);
+    let mut p = log.producer().unwrap();
+    // 0 a1, 1 b1, 2 a2 | 3 c1, 4 (no key), 5 b2 | 6 a3
+    for batch in [vec![kv("a", "a1"), kv("b", "b1"), kv("a", "a2")], vec![kv("c", "c1")]] {
+        batch.into_iter().for_each(|r| p.send(&tp, r).unwrap());
+        p.commit(None, &[]).unwrap();
+    }
+    p.send(&tp, Record::new(None::<String>, Some("x".to_owned()), 1)).unwrap();
+    p.send(&tp, kv("b", "b2")).unwrap();
+    p.commit(None, &[]).unwrap();
+    p.send(&tp, kv("a", "a3")).unwrap();
+    p.commit(Some("g"), &[(tp.clone(), 4)]).unwrap();
+    // A consumer reading before the compaction follows it.
+    let mut early = log.consumer().unwrap();
+    early.assign(&[(tp.clone(), 0)]).unwrap();
+    assert_eq!(early.poll(2, Duration::from_millis(1)).unwrap()[0].records.len(), 2);
+    let size = |g: &str| fs::metadata(dir.path().join("topics/c").join(g)).map(|m| m.len()).ok();
+    let before = size("0.log").unwrap();
+
+    assert_eq!(log.compact(&tp, 0.0, None).unwrap(), 4, "a1, b1, a2 and the keyless record go");
+    let want: Vec<(u64, String)> = vec![(3, "c1".into()), (5, "b2".into()), (6, "a3".into())];
+    assert_eq!(read_all(&log, &tp, 0), want);
+    assert_eq!(read_all(&log, &tp, 4), want[1..]);
+    assert_eq!(read_all(&log, &tp, 6), want[2..]);
+    // The reader notices the new file on a poll: poll until it returns
+    // records (a 1 ms poll could come back empty on a busy machine).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut rest: Vec<u64> = Vec::new();
+    while rest.is_empty() && std::time::Instant::now() < deadline {
+        rest = early
+            .poll(10, Duration::from_millis(50))
+            .unwrap()
+            .iter()
+            .flat_map(|f| f.records.iter().map(|r| r.offset))
+            .collect();
+    }
+    assert_eq!(rest, [3, 5, 6], "the early reader goes on from offset 2 in the new file");
+    assert_eq!(log.end_offset(&tp).unwrap(), 7);
+    assert_eq!(log.committed("g", &tp).unwrap(), Some(4));
+    assert!(size("0.log").is_none() && size("0.1.log").unwrap() < before, "the old file is gone");
+    assert_eq!(log.compact(&tp, 0.0, None).unwrap(), 0, "nothing new to compact");
+
+    // Appends continue the offsets; a reopened log replays the compaction.
+    p.send(&tp, kv("c", "c2")).unwrap();
+    p.commit(None, &[]).unwrap();
+    let again = EmbeddedLog::open(dir.path(), false).unwrap();
+    let mut all = want.clone();
+    all.push((7, "c2".into()));
+    assert_eq!(read_all(&again, &tp, 0), all);
+    assert_eq!(again.compact(&tp, 0.0, None).unwrap(), 1, "c1 goes now");
+    assert_eq!(read_all(&log, &tp, 0), [(5, "b2".into()), (6, "a3".into()), (7, "c2".into())]);
+}
+
+#[test]
+fn compaction_runs_while_commits_land() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EmbeddedLog::open(dir.path(), false).unwrap();
+    log.create_topic("c", 1).unwrap();
+    let tp = TopicPartition::new("c", 0);
+    let n = 3000u64;
+    let writer = {
+        let (log, tp) = (log.clone(), tp.clone());
+        std::thread::spawn(move || {
+            let mut p = log.producer().unwrap();
+            for i in 0..n {
+                // Record i has key i % 10 and value i.
+                p.send(&tp, Record::new(Some(format!("k{}", i % 10)), Some(i.to_string()), 1)).unwrap();
+                if i % 7 == 6 {
+                    p.commit(None, &[]).unwrap();
+                }
+            }
+            p.commit(None, &[]).unwrap();
+        })
+    };
+    let mut dropped = 0;
+    while !writer.is_finished() {
+        dropped += log.compact(&tp, 0.0, None).unwrap();
+    }
+    writer.join().unwrap();
+    dropped += log.compact(&tp, 0.0, None).unwrap();
+    assert!(dropped > 0);
+    // Every record left is the one written at its offset, and each key's
+    // last record is there: nothing was lost or renumbered.
+    let left = read_all(&log, &tp, 0);
+    assert_eq!(left.len(), 10);
+    assert!(left.iter().all(|(o, v)| *v == o.to_string()), "{left:?}");
+    assert_eq!(left.iter().map(|(o, _)| *o).collect::<Vec<_>>(), (n - 10..n).collect::<Vec<_>>());
+    assert_eq!(log.end_offset(&tp).unwrap(), n);
+    // A high threshold leaves a freshly compacted partition alone.
+    let mut p = log.producer().unwrap();
+    p.send(&tp, Record::new(Some("k0"), Some("again".to_owned()), 1)).unwrap();
+    p.commit(None, &[]).unwrap();
+    assert_eq!(log.compact(&tp, 0.5, None).unwrap(), 0, "1 dirty record of 11 is below half");
+    assert_eq!(log.compact(&tp, 0.0, None).unwrap(), 1);
+}
+
+#[test]
+fn uncommitted_bytes_and_torn_journal_lines_are_ignored_then_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EmbeddedLog::open(dir.path(), false).unwrap();
+    log.create_topic("t", 1).unwrap();
+    let tp = TopicPartition::new("t", 0);
+    let mut p = log.producer().unwrap();
+    p.send(&tp, rec("a")).unwrap();
+    p.commit(None, &[]).unwrap();
+    // A process died mid-commit: garbage after the committed end, half a journal line.
+    let part = log.partition_path("t", 0, 0);
+    OpenOptions::new().append(true).open(&part).unwrap().write_all(b"garbage").unwrap();
+    OpenOptions::new().append(true).open(log.journal_path()).unwrap().write_all(b"0000 {\"comm").unwrap();
+    let reopened = EmbeddedLog::open(dir.path(), false).unwrap();
+    assert_eq!(read_all(&reopened, &tp, 0), [(0, "a".into())]);
+    let mut p = reopened.producer().unwrap();
+    p.send(&tp, rec("b")).unwrap();
+    p.commit(None, &[]).unwrap();
+    let third = EmbeddedLog::open(dir.path(), false).unwrap();
+    assert_eq!(read_all(&third, &tp, 0), [(0, "a".into()), (1, "b".into())]);
+}
+
+#[test]
+fn rejects_bad_topics() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EmbeddedLog::open(dir.path(), false).unwrap();
+    assert!(matches!(log.create_topic("a/b", 1), Err(LogError::InvalidTopic { .. })));
+    assert!(matches!(log.create_topic("a", 0), Err(LogError::InvalidTopic { .. })));
+    log.create_topic("a", 3).unwrap();
+    assert_eq!(log.create_topic("a", 1).unwrap_err().to_string(), "topic 'a' already exists with 3 partition(s)");
+    let mut p = log.producer().unwrap();
+    assert!(matches!(p.send(&TopicPartition::new("a", 3), rec("x")), Err(LogError::UnknownPartition { .. })));
+    assert!(matches!(p.send(&TopicPartition::new("nope", 0), rec("x")), Err(LogError::UnknownTopic(_))));
+}
+
+#[test]
+fn large_records_cross_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EmbeddedLog::open(dir.path(), false).unwrap();
+    log.create_topic("big", 1).unwrap();
+    let tp = TopicPartition::new("big", 0);
+    let mut p = log.producer().unwrap();
+    let big = "x".repeat(READ_CHUNK + 10);
+    p.send(&tp, rec("small")).unwrap();
+    p.send(&tp, rec(&big)).unwrap();
+    p.send(&tp, rec("tail")).unwrap();
+    p.commit(None, &[]).unwrap();
+    let got = read_all(&log, &tp, 0);
+    assert_eq!(got.len(), 3);
+    assert_eq!(got[1].1.len(), big.len());
+    assert_eq!(got[2], (2, "tail".into()));
+}
