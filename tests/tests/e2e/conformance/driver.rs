@@ -105,29 +105,57 @@ fn run_time_limit(path: &Path, case: &Yaml) {
 
 #[test]
 fn windowed_aggregations_and_suppression_match_kafka_streams() {
-    let (mut ran, mut skipped, mut failed) = (Vec::new(), Vec::new(), Vec::new());
-    for family in ["windowed-count", "windowed-aggregate", "windowed-sliding", "windowed-session", "suppress"] {
+    let families = ["windowed-count", "windowed-aggregate", "windowed-sliding", "windowed-session", "suppress"];
+    let ran = run_cases(
+        case_files(&families),
+        |_, case| not_yet(case),
+        |path, case| {
+            if case["suppress"]["type"].as_str() == Some("until-time-limit") {
+                run_time_limit(path, case)
+            } else {
+                run_windowed(path, case)
+            }
+        },
+    );
+    assert!(ran >= 30, "every window and suppression case but the byte-bounded one runs: {ran}");
+}
+
+/// The case files of `families`, each family's in name order.
+fn case_files(families: &[&str]) -> Vec<PathBuf> {
+    let mut all = Vec::new();
+    for family in families {
         let mut files: Vec<PathBuf> =
             std::fs::read_dir(suite_dir().join(family)).unwrap().map(|e| e.unwrap().path()).collect();
         files.sort();
-        for path in files {
-            let case: Yaml = serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            if let Some(why) = not_yet(&case) {
-                skipped.push(format!("{name} ({why})"));
-                continue;
-            }
-            let time_limit = case["suppress"]["type"].as_str() == Some("until-time-limit");
-            let run = || if time_limit { run_time_limit(&path, &case) } else { run_windowed(&path, &case) };
-            if let Err(e) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
-                failed.push(format!("{name}: {}", panic_text(&*e)));
-            }
-            ran.push(name);
+        all.extend(files);
+    }
+    all
+}
+
+/// Runs every case of `files` with `run`, except those `not_yet` (given the
+/// file name and the case) names a reason for; every failure is collected
+/// before the test fails, naming each case. Returns how many ran.
+fn run_cases(
+    files: Vec<PathBuf>,
+    not_yet: impl Fn(&str, &Yaml) -> Option<&'static str>,
+    run: impl Fn(&Path, &Yaml),
+) -> usize {
+    let (mut ran, mut skipped, mut failed) = (Vec::new(), Vec::new(), Vec::new());
+    for path in files {
+        let case: Yaml = serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if let Some(why) = not_yet(&name, &case) {
+            skipped.push(format!("{name} ({why})"));
+            continue;
         }
+        if let Err(e) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&path, &case))) {
+            failed.push(format!("{name}: {}", panic_text(&*e)));
+        }
+        ran.push(name);
     }
     eprintln!("ran {} case(s): {}\nnot run: {}", ran.len(), ran.join(", "), skipped.join(", "));
     assert!(failed.is_empty(), "{} case(s) differ from Kafka Streams:\n{}", failed.len(), failed.join("\n\n"));
-    assert!(ran.len() >= 30, "every window and suppression case but the byte-bounded one runs: {ran:?}");
+    ran.len()
 }
 
 fn run_join(path: &Path, case: &Yaml) {
@@ -178,28 +206,10 @@ fn run_join(path: &Path, case: &Yaml) {
 /// Runs the join cases of `families` and of the developer guide's `docs`
 /// tables, except those `not_yet` names a reason for; returns how many ran.
 fn run_join_cases(families: &[&str], docs: &[&str], not_yet: impl Fn(&str) -> Option<&'static str>) -> usize {
-    let mut files: Vec<PathBuf> = families
-        .iter()
-        .flat_map(|family| std::fs::read_dir(suite_dir().join(family)).unwrap().map(|e| e.unwrap().path()))
-        .collect();
+    let mut files = case_files(families);
     files.extend(docs.iter().map(|f| suite_dir().join("doc-join-semantics").join(f)));
     files.sort();
-    let (mut ran, mut skipped, mut failed) = (Vec::new(), Vec::new(), Vec::new());
-    for path in files {
-        let case: Yaml = serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if let Some(why) = not_yet(&name) {
-            skipped.push(format!("{name} ({why})"));
-            continue;
-        }
-        if let Err(e) = std::panic::catch_unwind(|| run_join(&path, &case)) {
-            failed.push(format!("{name}: {}", panic_text(&*e)));
-        }
-        ran.push(name);
-    }
-    eprintln!("ran {} case(s): {}\nnot run: {}", ran.len(), ran.join(", "), skipped.join(", "));
-    assert!(failed.is_empty(), "{} case(s) differ from Kafka Streams:\n{}", failed.len(), failed.join("\n\n"));
-    ran.len()
+    run_cases(files, |name, _| not_yet(name), run_join)
 }
 
 #[test]
@@ -342,23 +352,6 @@ fn run_fk_join(path: &Path, case: &Yaml) {
 
 #[test]
 fn foreign_key_joins_match_kafka_streams() {
-    let mut files: Vec<PathBuf> =
-        std::fs::read_dir(suite_dir().join("table-table-fk-join")).unwrap().map(|e| e.unwrap().path()).collect();
-    files.sort();
-    let (mut ran, mut skipped, mut failed) = (Vec::new(), Vec::new(), Vec::new());
-    for path in files {
-        let case: Yaml = serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if let Some(why) = fk_not_yet(&case) {
-            skipped.push(format!("{name} ({why})"));
-            continue;
-        }
-        if let Err(e) = std::panic::catch_unwind(|| run_fk_join(&path, &case)) {
-            failed.push(format!("{name}: {}", panic_text(&*e)));
-        }
-        ran.push(name);
-    }
-    eprintln!("ran {} case(s): {}\nnot run: {}", ran.len(), ran.join(", "), skipped.join(", "));
-    assert!(failed.is_empty(), "{} case(s) differ from Kafka Streams:\n{}", failed.len(), failed.join("\n\n"));
-    assert!(ran.len() >= 23, "the foreign-key join cases run: {ran:?}");
+    let ran = run_cases(case_files(&["table-table-fk-join"]), |_, case| fk_not_yet(case), run_fk_join);
+    assert!(ran >= 23, "the foreign-key join cases run: {ran}");
 }
