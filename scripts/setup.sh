@@ -25,3 +25,12 @@ NEXTEST_VERSION=0.9.151
 if ! cargo nextest --version 2>/dev/null | grep -q "cargo-nextest $NEXTEST_VERSION"; then
   cargo install cargo-nextest --version "$NEXTEST_VERSION" --locked
 fi
+# kcat, a Kafka client independent of the JVM, for interoperability checks
+# against the broker that scripts/kafka.sh runs.
+if ! command -v kcat >/dev/null; then
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get install -y --no-install-recommends kcat || {
+    $sudo_cmd apt-get update && $sudo_cmd apt-get install -y --no-install-recommends kcat
+  }
+fi

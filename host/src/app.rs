@@ -8,6 +8,8 @@
 //! error-policy: dead-letter       # fail (default) | skip | dead-letter
 //! dead-letter-topic: vitals-dlq   # default: <application-id>-dlq
 //! cache-max-bytes: 10485760       # record cache for all stores (default 10 MiB; 0: off)
+//! bootstrap-servers: 127.0.0.1:9092   # run on this Kafka cluster (default: the embedded log)
+//! processing-guarantee: exactly-once  # on Kafka: at-least-once (default) | exactly-once
 //! topology: [...]                 # optional when the plugin builds one
 //! ```
 
@@ -18,6 +20,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::log::check_topic_name;
+use crate::log::kafka::Guarantee;
 use crate::plugin::wasm::Limits;
 use crate::plugin::{Plugin, PluginError, WasmPlugin};
 use crate::topology::{NodeDoc, Topology, TopologyError};
@@ -57,6 +60,10 @@ struct AppDoc {
     memory_limit_mb: Option<usize>,
     #[serde(default)]
     cache_max_bytes: Option<usize>,
+    #[serde(default)]
+    bootstrap_servers: Option<String>,
+    #[serde(default)]
+    processing_guarantee: Guarantee,
     #[serde(default)]
     topology: Option<Vec<NodeDoc>>,
 }
@@ -113,6 +120,11 @@ pub struct App {
     /// Bytes of record cache for all the stores of one instance (0 turns
     /// caching off: every update is written and sent on at once).
     pub cache_max_bytes: usize,
+    /// The Kafka cluster the application runs on, if not the embedded log.
+    pub bootstrap_servers: Option<String>,
+    /// What outputs promise on Kafka (the embedded log always commits
+    /// outputs and offsets together).
+    pub processing_guarantee: Guarantee,
 }
 
 impl App {
@@ -166,6 +178,8 @@ impl App {
             call_timeout_ms: None,
             memory_limit_mb: None,
             cache_max_bytes: None,
+            bootstrap_servers: None,
+            processing_guarantee: Guarantee::default(),
             topology: None,
         };
         App::new(doc, plugin, topology)
@@ -198,6 +212,8 @@ impl App {
             error_policy: doc.error_policy,
             dead_letter_topic,
             cache_max_bytes: doc.cache_max_bytes.unwrap_or(10 << 20),
+            bootstrap_servers: doc.bootstrap_servers.filter(|s| !s.trim().is_empty()),
+            processing_guarantee: doc.processing_guarantee,
         })
     }
 }

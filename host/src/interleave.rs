@@ -17,22 +17,17 @@ pub struct Interleave {
     /// Each task's input partitions.
     tasks: Vec<Vec<TopicPartition>>,
     buffers: HashMap<TopicPartition, VecDeque<LogRecord>>,
-    /// The next offset to fetch per partition.
-    fetched_to: HashMap<TopicPartition, u64>,
 }
 
 impl Interleave {
-    /// Buffers for tasks reading these partitions, from these offsets.
-    pub fn new(tasks: Vec<Vec<TopicPartition>>, start: HashMap<TopicPartition, u64>) -> Self {
-        Interleave { tasks, buffers: HashMap::new(), fetched_to: start }
+    /// Buffers for tasks reading these partitions.
+    pub fn new(tasks: Vec<Vec<TopicPartition>>) -> Self {
+        Interleave { tasks, buffers: HashMap::new() }
     }
 
     /// Buffers fetched records.
     pub fn add(&mut self, fetched: Vec<Fetched>) {
         for f in fetched {
-            if let Some(last) = f.records.last() {
-                self.fetched_to.insert(f.partition.clone(), last.offset + 1);
-            }
             self.buffers.entry(f.partition).or_default().extend(f.records);
         }
     }
@@ -42,15 +37,17 @@ impl Interleave {
         self.buffers.values().map(VecDeque::len).sum()
     }
 
+    /// Whether records of `tp` are buffered and not yet taken.
+    pub fn holds(&self, tp: &TopicPartition) -> bool {
+        self.buffers.get(tp).is_some_and(|b| !b.is_empty())
+    }
+
     /// Takes what can be processed now, as runs of records of one partition
     /// in the order to process them: per task, smallest head timestamp
     /// first, each run going as far as the other partitions' heads. A task
-    /// with an empty partition whose `end_offset` is past what was fetched
-    /// waits.
-    pub fn take(&mut self, end_offset: impl Fn(&TopicPartition) -> Option<u64>) -> Vec<Fetched> {
-        let fetched_to = &self.fetched_to;
-        let behind =
-            |tp: &TopicPartition| end_offset(tp).is_some_and(|end| fetched_to.get(tp).is_none_or(|&f| f < end));
+    /// with an empty partition that is `behind` the log (has records not
+    /// fetched yet) waits.
+    pub fn take(&mut self, mut behind: impl FnMut(&TopicPartition) -> bool) -> Vec<Fetched> {
         let mut runs = Vec::new();
         for inputs in &self.tasks {
             if let [only] = inputs.as_slice() {
@@ -110,11 +107,10 @@ mod tests {
     #[test]
     fn a_task_takes_its_partitions_smallest_timestamp_first() {
         let (a, b) = (TopicPartition::new("a", 0), TopicPartition::new("b", 0));
-        let start = [(a.clone(), 0), (b.clone(), 0)].into_iter().collect();
-        let mut group = Interleave::new(vec![vec![a.clone(), b.clone()], vec![TopicPartition::new("c", 0)]], start);
+        let mut group = Interleave::new(vec![vec![a.clone(), b.clone()], vec![TopicPartition::new("c", 0)]]);
         group.add(vec![fetched("a", &[1, 2, 5, 9]), fetched("b", &[3, 4, 8]), fetched("c", &[7, 1])]);
         // The log holds nothing more than what was fetched.
-        let runs = group.take(|_| None);
+        let runs = group.take(|_| false);
         assert_eq!(
             order(&runs),
             [
@@ -128,11 +124,12 @@ mod tests {
         );
         assert_eq!(group.buffered(), 0);
         // A partition that is behind holds its task back: `a` waits for `b`,
-        // whose log has 5 records where 3 were fetched.
+        // whose log has records not fetched yet.
         group.add(vec![fetched("a", &[10, 11])]);
-        assert!(group.take(|tp| (tp == &b).then_some(5)).is_empty());
+        assert!(group.take(|tp| tp == &b).is_empty());
         assert_eq!(group.buffered(), 2);
+        assert!(group.holds(&a) && !group.holds(&b));
         // Caught up (nothing more to come from `b`), `a` goes on.
-        assert_eq!(order(&group.take(|tp| (tp == &b).then_some(3))), [("a".to_owned(), vec![10, 11])]);
+        assert_eq!(order(&group.take(|_| false)), [("a".to_owned(), vec![10, 11])]);
     }
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::app::{App, ErrorPolicy};
 use crate::interleave::Interleave;
-use crate::log::{Log, LogError, TopicPartition};
+use crate::log::{Log, LogError, TopicPartition, TopicRole};
 use crate::pipeline::{Pipeline, PipelineStats, ProcessError};
 use crate::store::{GlobalStore, StoreError, changelog_topic};
 use crate::task::{self, Task};
@@ -193,7 +193,7 @@ fn create_internal_topics(app: &App, log: &dyn Log) -> Result<(), RunError> {
             }
             (None, None) => partitions,
         };
-        match log.create_topic(&topic.name, count) {
+        match log.create_topic_as(&topic.name, count, TopicRole::Repartition) {
             Ok(()) | Err(LogError::TopicExists { .. }) => {}
             Err(e) => return Err(e.into()),
         }
@@ -270,13 +270,16 @@ pub fn run_with_stats(
         globals.push(Arc::new(GlobalStore::open(dir, &app.id, &spec.name, topic, spec.kind, &*log)?));
     }
     let changelogs = changelogs(app, &tasks);
-    for (topic, needed, _) in &changelogs {
+    for (topic, needed, retention_ms) in &changelogs {
         let partitions = match log.partitions(topic)? {
             Some(n) => n,
-            None => match log.create_topic(topic, (*needed).max(1)) {
-                Ok(()) | Err(LogError::TopicExists { .. }) => log.partitions(topic)?.unwrap_or(0),
-                Err(e) => return Err(e.into()),
-            },
+            None => {
+                match log.create_topic_as(topic, (*needed).max(1), TopicRole::Changelog { retention_ms: *retention_ms })
+                {
+                    Ok(()) | Err(LogError::TopicExists { .. }) => log.partitions(topic)?.unwrap_or(0),
+                    Err(e) => return Err(e.into()),
+                }
+            }
         };
         if partitions < *needed {
             return Err(RunError::ChangelogTooSmall { topic: topic.clone(), partitions, tasks: *needed as usize });
@@ -457,8 +460,7 @@ impl<'a> Worker<'a> {
         consumer.assign(&assignment)?;
         let mut pipeline = Pipeline::new(app, log)?;
         let ids: Vec<_> = tasks.iter().map(|t| t.id).collect();
-        let start = assignment.iter().cloned().collect();
-        let inputs = Interleave::new(tasks.iter().map(|t| t.inputs.clone()).collect(), start);
+        let inputs = Interleave::new(tasks.iter().map(|t| t.inputs.clone()).collect());
         pipeline.open_tasks(&ids, options.state_dir.as_deref(), app.cache_max_bytes, globals, log)?;
         pipeline.set_wall_clock(options.wall_clock);
         Ok(Worker {
@@ -496,8 +498,14 @@ impl<'a> Worker<'a> {
             let fetched = self.consumer.poll(self.options.max_poll_records, poll_timeout)?;
             let idle = fetched.is_empty() && self.inputs.buffered() == 0;
             self.inputs.add(fetched);
-            let log = self.log;
-            for f in self.inputs.take(|tp| log.end_offset(tp).ok()) {
+            let consumer = &mut self.consumer;
+            let runs = self.inputs.take(|tp| {
+                consumer.behind(tp).unwrap_or_else(|e| {
+                    tracing::warn!("cannot tell whether {tp} has more records: {e}");
+                    false
+                })
+            });
+            for f in runs {
                 self.pipeline.process(&f, &mut *self.producer)?;
                 if let Some(last) = f.records.last() {
                     self.positions.insert(f.partition.clone(), (last.offset + 1, true));
@@ -539,9 +547,9 @@ impl<'a> Worker<'a> {
         }
     }
 
-    fn caught_up(&self) -> Result<bool, RunError> {
+    fn caught_up(&mut self) -> Result<bool, RunError> {
         for tp in &self.partitions {
-            if self.positions[tp].0 < self.log.end_offset(tp)? {
+            if self.inputs.holds(tp) || self.consumer.behind(tp)? {
                 return Ok(false);
             }
         }
@@ -558,6 +566,17 @@ impl<'a> Worker<'a> {
     fn commit(&mut self) -> Result<(), RunError> {
         self.pipeline.flush(&mut *self.producer)?;
         self.report();
+        // Where every fetched record of a partition is processed, its offset
+        // goes past what holds no record (Kafka's transaction markers), so
+        // that a caught-up group shows no lag.
+        for (tp, (offset, moved)) in self.positions.iter_mut() {
+            if self.inputs.holds(tp) {
+                continue;
+            }
+            if let Some(p) = self.consumer.position(tp).filter(|p| p > offset) {
+                (*offset, *moved) = (p, true);
+            }
+        }
         let moved: Vec<(TopicPartition, u64)> =
             self.positions.iter().filter(|(_, (_, moved))| *moved).map(|(tp, (o, _))| (tp.clone(), *o)).collect();
         if moved.is_empty() && self.producer.pending() == 0 {

@@ -25,7 +25,7 @@ use serde_json::Value;
 
 use crate::app::{App, AppError};
 use crate::jsonl::{LineError, LineFormat};
-use crate::log::{EmbeddedLog, Log, LogError, TopicPartition};
+use crate::log::{EmbeddedLog, Log, LogError, TopicPartition, read_to_end};
 use crate::partition::partition_for_key;
 use crate::record::Record;
 use crate::runtime::{RunError, RunOptions, RunReport, run};
@@ -279,24 +279,18 @@ impl TestDriver {
         self.process()?;
         let partitions = self.ensure_topic(topic)?;
         let mut out = Vec::new();
-        for p in 0..partitions {
-            let tp = TopicPartition::new(topic, p);
-            let from = self.read.get(&tp).copied().unwrap_or(0);
-            let end = self.log.end_offset(&tp)?;
-            if from >= end {
-                continue;
-            }
-            let mut consumer = self.log.consumer()?;
-            consumer.assign(&[(tp.clone(), from)])?;
-            let mut next = from;
-            while next < end {
-                for f in consumer.poll(4096, Duration::from_millis(10))? {
-                    for r in f.records {
-                        next = r.offset + 1;
-                        out.push(r.record);
-                    }
-                }
-            }
+        let from: Vec<(TopicPartition, u64)> = (0..partitions)
+            .map(|p| {
+                let tp = TopicPartition::new(topic, p);
+                let start = self.read.get(&tp).copied().unwrap_or(0);
+                (tp, start)
+            })
+            .collect();
+        let next = read_to_end(&self.log, &from, |fetched| {
+            out.extend(fetched.into_iter().flat_map(|f| f.records).map(|r| r.record));
+            Ok::<_, DriverError>(())
+        })?;
+        for ((tp, _), next) in from.into_iter().zip(next) {
             self.read.insert(tp, next);
         }
         Ok(out)

@@ -14,7 +14,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use eddy_host::app::App;
 use eddy_host::jsonl::{LineFormat, now_ms};
-use eddy_host::log::{EmbeddedLog, Log, TopicPartition};
+use eddy_host::log::kafka::KafkaOptions;
+use eddy_host::log::{EmbeddedLog, KafkaLog, Log, TopicPartition};
 use eddy_host::partition::partition_for_key;
 use eddy_host::record::Record;
 use eddy_host::runtime::{RunOptions, RunStats, lag, run_with_stats};
@@ -31,6 +32,11 @@ pub struct Cli {
     /// Where the embedded log keeps its data.
     #[arg(long, global = true, env = "EDDY_DATA_DIR", default_value = "./eddy-data")]
     data_dir: PathBuf,
+    /// Use the Kafka cluster at these brokers (`host:port,...`) instead of
+    /// the embedded log. For `run`, this overrides the application's
+    /// `bootstrap-servers`; state stores stay under --data-dir.
+    #[arg(long, global = true, env = "EDDY_BOOTSTRAP_SERVERS", value_name = "HOST:PORT,...")]
+    bootstrap_servers: Option<String>,
     /// Log more (or set EDDY_LOG, e.g. EDDY_LOG=debug).
     #[arg(short, long, global = true)]
     pub verbose: bool,
@@ -47,7 +53,7 @@ enum Command {
     Produce(ProduceArgs),
     /// Print a topic's records as JSON lines.
     Consume(ConsumeArgs),
-    /// Run an application on the embedded log.
+    /// Run an application (on the embedded log, or on Kafka).
     Run(RunArgs),
     /// Print an application's topology as Kafka Streams' `Topology#describe()`
     /// does: sub-topologies, sources, processors, stores, sinks, and the
@@ -221,8 +227,12 @@ struct TestArgs {
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let data_dir = cli.data_dir;
-    let open = || {
-        EmbeddedLog::open(&data_dir, true).with_context(|| format!("opening the data directory {}", data_dir.display()))
+    let bootstrap = cli.bootstrap_servers.filter(|s| !s.trim().is_empty());
+    let open = || -> Result<Arc<dyn Log>> {
+        Ok(match &bootstrap {
+            Some(servers) => Arc::new(connect(KafkaOptions::new(servers))?),
+            None => Arc::new(open_embedded(&data_dir)?),
+        })
     };
     match cli.command {
         Command::Topic(TopicCommand::Create { name, partitions, if_not_exists }) => {
@@ -243,9 +253,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 println!("{}\tpartitions={}\trecords={records}", t.name, t.partitions);
             }
         }
-        Command::Produce(args) => produce(&open()?, args)?,
-        Command::Consume(args) => consume(&open()?, args)?,
-        Command::Run(args) => run_app(open()?, &data_dir, args)?,
+        Command::Produce(args) => produce(&*open()?, args)?,
+        Command::Consume(args) => consume(&*open()?, args)?,
+        Command::Run(args) => run_app(bootstrap, &data_dir, args)?,
         Command::Describe { app, format } => {
             let topology = App::load(&app)?.topology;
             print!("{}", if format == "dot" { topology.describe_dot() } else { topology.describe() });
@@ -253,7 +263,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Test(args) => test_app(args)?,
         Command::Plugin(cmd) => plugin::run(cmd)?,
         Command::Store(StoreCommand::Get { app, store, key, serdes }) => {
-            let contents = store_contents(&open()?, &app, &store)?;
+            let contents = store_contents(&*open()?, &app, &store)?;
             let key_value = serde_json::from_str(&key).unwrap_or(Value::String(key.clone()));
             let key_bytes = serdes.key_serde.from_json(&key_value).with_context(|| format!("key {key}"))?;
             match contents.get(&key_bytes[..]) {
@@ -265,7 +275,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Store(StoreCommand::Scan { app, store, prefix, serdes }) => {
-            let contents = store_contents(&open()?, &app, &store)?;
+            let contents = store_contents(&*open()?, &app, &store)?;
             let prefix = prefix.unwrap_or_default();
             let format = serdes.format();
             for (k, v) in contents.range(prefix.as_bytes().to_vec()..) {
@@ -283,8 +293,19 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The embedded log in `data_dir`.
+fn open_embedded(data_dir: &Path) -> Result<EmbeddedLog> {
+    EmbeddedLog::open(data_dir, true).with_context(|| format!("opening the data directory {}", data_dir.display()))
+}
+
+/// The Kafka cluster `options` names.
+fn connect(options: KafkaOptions) -> Result<KafkaLog> {
+    let servers = options.bootstrap_servers.clone();
+    KafkaLog::connect(options).with_context(|| format!("connecting to the Kafka cluster at {servers}"))
+}
+
 /// The committed contents of a store, with a hint when it has no changelog.
-fn store_contents(log: &EmbeddedLog, app: &str, store: &str) -> Result<std::collections::BTreeMap<Vec<u8>, Vec<u8>>> {
+fn store_contents(log: &dyn Log, app: &str, store: &str) -> Result<std::collections::BTreeMap<Vec<u8>, Vec<u8>>> {
     let topic = eddy_host::store::changelog_topic(app, store);
     if log.partitions(&topic)?.is_none() {
         bail!(
@@ -294,7 +315,7 @@ fn store_contents(log: &EmbeddedLog, app: &str, store: &str) -> Result<std::coll
     Ok(committed_contents(log, app, store)?)
 }
 
-fn produce(log: &EmbeddedLog, args: ProduceArgs) -> Result<()> {
+fn produce(log: &dyn Log, args: ProduceArgs) -> Result<()> {
     let partitions = log.partitions(&args.topic)?.with_context(|| {
         format!(
             "topic '{}' does not exist; create it with `eddy topic create {} --partitions N`",
@@ -340,7 +361,7 @@ fn produce(log: &EmbeddedLog, args: ProduceArgs) -> Result<()> {
     Ok(())
 }
 
-fn consume(log: &EmbeddedLog, args: ConsumeArgs) -> Result<()> {
+fn consume(log: &dyn Log, args: ConsumeArgs) -> Result<()> {
     let partitions = log.partitions(&args.topic)?.with_context(|| format!("topic '{}' does not exist", args.topic))?;
     let mut assignment = Vec::new();
     // With --until-end: the end offset of each partition not yet reached.
@@ -363,6 +384,9 @@ fn consume(log: &EmbeddedLog, args: ConsumeArgs) -> Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     loop {
+        // A partition is read to its end once the consumer is past it (on
+        // Kafka, past a transaction marker that holds no record).
+        ends.retain(|&p, end| consumer.position(&TopicPartition::new(&args.topic, p)).is_none_or(|at| at < *end));
         if args.max.is_some_and(|m| printed >= m) || (args.until_end && ends.is_empty()) {
             break;
         }
@@ -378,15 +402,8 @@ fn consume(log: &EmbeddedLog, args: ConsumeArgs) -> Result<()> {
         for f in fetched {
             let p = f.partition.partition;
             for r in f.records {
-                if args.until_end {
-                    match ends.get(&p) {
-                        Some(&end) if r.offset < end => {
-                            if r.offset + 1 == end {
-                                ends.remove(&p);
-                            }
-                        }
-                        _ => continue,
-                    }
+                if args.until_end && ends.get(&p).is_none_or(|&end| r.offset >= end) {
+                    continue;
                 }
                 let mut obj = serde_json::Map::new();
                 obj.insert("partition".into(), Value::from(f.partition.partition));
@@ -401,10 +418,21 @@ fn consume(log: &EmbeddedLog, args: ConsumeArgs) -> Result<()> {
     Ok(())
 }
 
-fn run_app(log: EmbeddedLog, data_dir: &Path, args: RunArgs) -> Result<()> {
+fn run_app(bootstrap: Option<String>, data_dir: &Path, args: RunArgs) -> Result<()> {
     let app = App::load(&args.app)?;
-    let _instance = lock_app(&log, &app.id)?;
-    let log: Arc<dyn Log> = Arc::new(log);
+    let (log, _instance): (Arc<dyn Log>, _) = match bootstrap.or_else(|| app.bootstrap_servers.clone()) {
+        Some(servers) => {
+            let mut options = KafkaOptions::new(&servers);
+            options.guarantee = app.processing_guarantee;
+            options.transactional_id_prefix = format!("{}-{}", app.id, instance_id(data_dir, &app.id)?);
+            (Arc::new(connect(options)?), None)
+        }
+        None => {
+            let log = open_embedded(data_dir)?;
+            let lock = lock_app(&log, &app.id)?;
+            (Arc::new(log), Some(lock))
+        }
+    };
     let stats = Arc::new(RunStats::default());
     let options = RunOptions {
         threads: args.threads,
@@ -436,6 +464,26 @@ fn run_app(log: EmbeddedLog, data_dir: &Path, args: RunArgs) -> Result<()> {
         lag(&app, &*log)?
     );
     Ok(())
+}
+
+/// This instance's id for application `app`: random at its first run, then
+/// kept in `<data-dir>/state/<app>/instance-id`, so a restarted instance has
+/// the same transactional ids (and fences its predecessor's producers).
+fn instance_id(data_dir: &Path, app: &str) -> Result<String> {
+    use std::hash::BuildHasher;
+    let dir = data_dir.join("state").join(app);
+    let path = dir.join("instance-id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        let id = id.trim();
+        if !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Ok(id.to_owned());
+        }
+    }
+    let seed = (std::time::SystemTime::now(), std::process::id());
+    let id = format!("{:016x}", std::collections::hash_map::RandomState::new().hash_one(seed));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::write(&path, &id).with_context(|| format!("writing {}", path.display()))?;
+    Ok(id)
 }
 
 /// Holds `<data-dir>/apps/<id>.lock` for the run, so that two instances of

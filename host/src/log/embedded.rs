@@ -39,7 +39,9 @@ use bytes::Bytes;
 use eddy_codec::{Reader, Writer};
 use serde::{Deserialize, Serialize};
 
-use super::{Consumer, Fetched, Log, LogError, LogRecord, Producer, TopicInfo, TopicPartition, check_topic_name};
+use super::{
+    Consumer, Fetched, Log, LogError, LogRecord, Producer, TopicInfo, TopicPartition, TopicRole, check_new_topic,
+};
 use crate::record::Record;
 
 const JOURNAL: &str = "journal";
@@ -374,14 +376,10 @@ fn parse_line(line: &[u8]) -> Option<Entry> {
 }
 
 impl Log for EmbeddedLog {
-    fn create_topic(&self, name: &str, partitions: u32) -> Result<(), LogError> {
-        check_topic_name(name)?;
-        if partitions == 0 || partitions > 10_000 {
-            return Err(LogError::InvalidTopic {
-                name: name.to_owned(),
-                reason: format!("{partitions} partitions: a topic has 1 to 10000"),
-            });
-        }
+    /// Every topic is kept the same way here: changelogs are compacted by
+    /// [`Log::compact`], and nothing is deleted by age.
+    fn create_topic_as(&self, name: &str, partitions: u32, _role: TopicRole) -> Result<(), LogError> {
+        check_new_topic(name, partitions)?;
         self.locked(|valid_len| {
             if let Some(parts) = self.read_state().topics.get(name) {
                 return Err(LogError::TopicExists { name: name.to_owned(), partitions: parts.len() as u32 });
@@ -743,6 +741,15 @@ impl Consumer for EmbeddedConsumer {
             }
             self.log.wait_for_commit(seen, (deadline - now).min(FOREIGN_POLL));
         }
+    }
+
+    fn position(&self, tp: &TopicPartition) -> Option<u64> {
+        self.readers.iter().find(|r| r.tp == *tp).map(|r| r.offset)
+    }
+
+    fn behind(&mut self, tp: &TopicPartition) -> Result<bool, LogError> {
+        let Some(offset) = self.position(tp) else { return Ok(false) };
+        Ok(offset < self.log.read_state().partition(tp)?.end_offset)
     }
 }
 

@@ -8,9 +8,10 @@
 //! offsets, all or nothing (Kafka's transactional producer with
 //! `sendOffsetsToTransaction`); and a [`Consumer`] that reads only committed
 //! records (`read_committed`). [`embedded::EmbeddedLog`] implements it on local
-//! disk; the Kafka backend implements the same trait.
+//! disk, [`kafka::KafkaLog`] on an Apache Kafka cluster.
 
 pub mod embedded;
+pub mod kafka;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -20,6 +21,7 @@ use std::time::Duration;
 use crate::record::Record;
 
 pub use embedded::EmbeddedLog;
+pub use kafka::KafkaLog;
 
 /// A topic name and a partition number.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -125,6 +127,31 @@ pub enum LogError {
     /// Another process holds a lock this one needs.
     #[error("{0}")]
     Busy(String),
+    /// The Kafka cluster or client refused or failed an operation.
+    #[error("kafka: {op}: {source}")]
+    Kafka {
+        /// What was being done, naming the topic or group.
+        op: String,
+        /// The client's error.
+        source: rdkafka::error::KafkaError,
+    },
+}
+
+/// What a topic is for, which decides its configuration on a broker (the
+/// embedded log keeps every topic the same way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopicRole {
+    /// A user's topic: the cluster's defaults.
+    Plain,
+    /// A store's changelog: compacted, and with a retention (ms) also
+    /// deleted by age (Kafka's `cleanup.policy=compact,delete`).
+    Changelog {
+        /// How long a window store's changelog keeps records.
+        retention_ms: Option<i64>,
+    },
+    /// A repartition (or other internal) topic: kept until read, whatever
+    /// its records' timestamps (`retention.ms=-1`).
+    Repartition,
 }
 
 /// Checks a topic name the way Kafka does: 1-249 characters of ASCII letters,
@@ -143,10 +170,27 @@ pub fn check_topic_name(name: &str) -> Result<(), LogError> {
     Ok(())
 }
 
+/// Checks a new topic's name and partition count (1 to 10000).
+pub fn check_new_topic(name: &str, partitions: u32) -> Result<(), LogError> {
+    check_topic_name(name)?;
+    if partitions == 0 || partitions > 10_000 {
+        return Err(LogError::InvalidTopic {
+            name: name.to_owned(),
+            reason: format!("{partitions} partitions: a topic has 1 to 10000"),
+        });
+    }
+    Ok(())
+}
+
 /// A log backend: topics, offsets and transactional commits.
 pub trait Log: Send + Sync {
-    /// Creates a topic with `partitions` partitions.
-    fn create_topic(&self, name: &str, partitions: u32) -> Result<(), LogError>;
+    /// Creates a user topic with `partitions` partitions.
+    fn create_topic(&self, name: &str, partitions: u32) -> Result<(), LogError> {
+        self.create_topic_as(name, partitions, TopicRole::Plain)
+    }
+
+    /// Creates a topic with `partitions` partitions, configured for `role`.
+    fn create_topic_as(&self, name: &str, partitions: u32, role: TopicRole) -> Result<(), LogError>;
 
     /// All topics, by name.
     fn topics(&self) -> Result<Vec<TopicInfo>, LogError>;
@@ -188,6 +232,61 @@ pub trait Consumer: Send {
     /// Fetches up to `max` records across the assigned partitions, waiting up
     /// to `timeout` if none is ready. Returns an empty list on timeout.
     fn poll(&mut self, max: usize, timeout: Duration) -> Result<Vec<Fetched>, LogError>;
+
+    /// The next offset this consumer reads in an assigned partition: past the
+    /// records it returned and past offsets after them that hold no record
+    /// for it (Kafka's transaction markers, records compacted away).
+    fn position(&self, tp: &TopicPartition) -> Option<u64>;
+
+    /// Whether an assigned partition has committed records this consumer has
+    /// not returned yet. It may learn of new records a moment late, but never
+    /// calls a partition behind that is not.
+    fn behind(&mut self, tp: &TopicPartition) -> Result<bool, LogError>;
+}
+
+/// Reads partitions from the given offsets up to the end offsets they have
+/// when it starts, handing each poll's records to `f` (records at or past a
+/// partition's end are left out). Returns the end offsets it read to.
+pub fn read_to_end<E: From<LogError>>(
+    log: &dyn Log,
+    from: &[(TopicPartition, u64)],
+    mut f: impl FnMut(Vec<Fetched>) -> Result<(), E>,
+) -> Result<Vec<u64>, E> {
+    let mut ends = Vec::with_capacity(from.len());
+    let mut assignment = Vec::new();
+    for (tp, start) in from {
+        let end = log.end_offset(tp)?;
+        if *start < end {
+            assignment.push((tp.clone(), *start));
+        }
+        ends.push(end);
+    }
+    let mut positions: Vec<u64> = from.iter().map(|(_, start)| *start).collect();
+    if assignment.is_empty() {
+        return Ok(positions);
+    }
+    let mut consumer = log.consumer()?;
+    consumer.assign(&assignment)?;
+    let index = |tp: &TopicPartition| from.iter().position(|(t, _)| t == tp);
+    while positions.iter().zip(&ends).any(|(p, e)| p < e) {
+        let mut batch = Vec::new();
+        for mut fetched in consumer.poll(8192, Duration::from_millis(100))? {
+            let Some(i) = index(&fetched.partition) else { continue };
+            fetched.records.retain(|r| r.offset < ends[i]);
+            if !fetched.records.is_empty() {
+                batch.push(fetched);
+            }
+        }
+        for (i, (tp, _)) in from.iter().enumerate() {
+            if let Some(p) = consumer.position(tp) {
+                positions[i] = positions[i].max(p.min(ends[i]));
+            }
+        }
+        if !batch.is_empty() {
+            f(batch)?;
+        }
+    }
+    Ok(positions)
 }
 
 /// Writes records in transactions.

@@ -11,12 +11,11 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::Duration;
 
 use bytes::Bytes;
 
 use super::{Entry, KeyValueStore, MemoryStore, RocksStore, StoreError, StoreKind};
-use crate::log::{Log, LogError, TopicPartition};
+use crate::log::{Log, LogError, TopicPartition, read_to_end};
 
 const CHECKPOINT: &str = ".checkpoint";
 
@@ -94,48 +93,25 @@ impl GlobalStore {
     /// Reads the topic from where the store is up to the end offsets it has
     /// now, applying each record. Returns how many records it read.
     pub fn catch_up(&self, log: &dyn Log) -> Result<usize, StoreError> {
-        let starts: Vec<u64> = self.inner().next.clone();
-        let mut assignment = Vec::new();
-        let mut ends = Vec::with_capacity(starts.len());
-        for (p, &start) in starts.iter().enumerate() {
-            let tp = TopicPartition::new(&self.topic, p as u32);
-            let end = log.end_offset(&tp)?;
-            if start < end {
-                assignment.push((tp, start));
-            }
-            ends.push(end);
-        }
-        if assignment.is_empty() {
-            return Ok(0);
-        }
-        let mut consumer = log.consumer()?;
-        consumer.assign(&assignment)?;
+        let from: Vec<(TopicPartition, u64)> = self
+            .inner()
+            .next
+            .iter()
+            .enumerate()
+            .map(|(p, &start)| (TopicPartition::new(&self.topic, p as u32), start))
+            .collect();
         let mut read = 0;
-        let mut position = starts;
-        while position.iter().zip(&ends).any(|(p, e)| p < e) {
+        let next = read_to_end(log, &from, |fetched| {
             let mut batch: Vec<(Bytes, Option<Bytes>)> = Vec::new();
-            let fetched = consumer.poll(8192, Duration::from_millis(100))?;
-            if fetched.is_empty() {
-                // Nothing more is readable below the end (a gap in offsets).
-                break;
-            }
-            for f in fetched {
-                let p = f.partition.partition as usize;
-                for r in f.records {
-                    if r.offset >= ends[p] {
-                        break;
-                    }
-                    position[p] = r.offset + 1;
-                    read += 1;
-                    if let Some(key) = r.record.key {
-                        batch.push((key, r.record.value));
-                    }
+            for r in fetched.into_iter().flat_map(|f| f.records) {
+                read += 1;
+                if let Some(key) = r.record.key {
+                    batch.push((key, r.record.value));
                 }
             }
-            let mut inner = self.inner();
-            inner.local.write(&batch)?;
-            inner.next.clone_from(&position);
-        }
+            self.inner().local.write(&batch)
+        })?;
+        self.inner().next = next;
         Ok(read)
     }
 

@@ -29,7 +29,6 @@ mod versioned;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -41,7 +40,7 @@ pub use rocks::RocksStore;
 pub use segmented::{KeyTime, SegmentedStore, Segments};
 pub use versioned::{PutOutcome, Version, VersionedStore};
 
-use crate::log::{Log, LogError, Producer, TopicPartition};
+use crate::log::{Log, LogError, Producer, TopicPartition, read_to_end};
 use crate::record::Record;
 use crate::task::TaskId;
 
@@ -148,28 +147,20 @@ pub fn committed_contents(log: &dyn Log, app: &str, store: &str) -> Result<BTree
     let topic = changelog_topic(app, store);
     let partitions = log.partitions(&topic)?.ok_or_else(|| LogError::UnknownTopic(topic.clone()))?;
     let mut contents = BTreeMap::new();
-    for p in 0..partitions {
-        let tp = TopicPartition::new(&topic, p);
-        let end = log.end_offset(&tp)?;
-        let mut consumer = log.consumer()?;
-        consumer.assign(&[(tp, 0)])?;
-        let mut next = 0;
-        while next < end {
-            for f in consumer.poll(8192, Duration::from_millis(100))? {
-                for r in f.records {
-                    next = r.offset + 1;
-                    if clock_of(&r.record).is_some() {
-                        continue;
-                    }
-                    let Some(key) = r.record.key else { continue };
-                    match r.record.value {
-                        Some(v) => contents.insert(key.to_vec(), v.to_vec()),
-                        None => contents.remove(&key[..]),
-                    };
-                }
+    let from: Vec<(TopicPartition, u64)> = (0..partitions).map(|p| (TopicPartition::new(&topic, p), 0)).collect();
+    read_to_end(log, &from, |fetched| {
+        for r in fetched.into_iter().flat_map(|f| f.records) {
+            if clock_of(&r.record).is_some() {
+                continue;
             }
+            let Some(key) = r.record.key else { continue };
+            match r.record.value {
+                Some(v) => contents.insert(key.to_vec(), v.to_vec()),
+                None => contents.remove(&key[..]),
+            };
         }
-    }
+        Ok::<_, StoreError>(())
+    })?;
     Ok(contents)
 }
 
@@ -309,35 +300,27 @@ impl TaskStore {
 
     /// Replays the changelog from `from` to its end into the local store.
     fn restore(&mut self, log: &dyn Log, from: u64) -> Result<(), StoreError> {
-        let end = log.end_offset(&self.changelog)?;
-        if from >= end {
-            return Ok(());
-        }
-        let mut consumer = log.consumer()?;
-        consumer.assign(&[(self.changelog.clone(), from)])?;
-        let mut next = from;
-        while next < end {
+        let end = read_to_end(log, &[(self.changelog.clone(), from)], |fetched| {
             let mut batch = Vec::new();
-            for f in consumer.poll(8192, Duration::from_millis(100))? {
-                for r in f.records {
-                    next = r.offset + 1;
-                    if let Some(clock) = clock_of(&r.record) {
-                        self.clock = clock;
-                        continue;
-                    }
-                    if let Some(key) = r.record.key {
-                        let value = r.record.value.map(|v| stamped::encode(Some(&v), r.record.timestamp));
-                        batch.push((key, value));
-                    }
+            for r in fetched.into_iter().flat_map(|f| f.records) {
+                if let Some(clock) = clock_of(&r.record) {
+                    self.clock = clock;
+                    continue;
+                }
+                if let Some(key) = r.record.key {
+                    let value = r.record.value.map(|v| stamped::encode(Some(&v), r.record.timestamp));
+                    batch.push((key, value));
                 }
             }
-            self.local.write(&batch)?;
+            self.local.write(&batch)
+        })?[0];
+        if end > from {
+            tracing::debug!(
+                "restored store {} of task {} from offset {from} to {end}",
+                self.name,
+                self.changelog.partition
+            );
         }
-        tracing::debug!(
-            "restored store {} of task {} from offset {from} to {end}",
-            self.name,
-            self.changelog.partition
-        );
         Ok(())
     }
 

@@ -8,6 +8,7 @@ mod conformance;
 mod crash;
 mod driver;
 mod fk_join;
+mod kafka;
 mod orders;
 mod pipeline;
 mod processor;
@@ -78,10 +79,16 @@ pub fn eddy_bin() -> PathBuf {
     bin
 }
 
-/// A fresh data directory and helpers to run `eddy` on it.
+/// A fresh data directory and helpers to run `eddy` on it, on the embedded
+/// log or on the test Kafka cluster.
 pub struct Env {
     /// Holds the temporary directory.
     pub dir: tempfile::TempDir,
+    /// The Kafka cluster every command uses (`--bootstrap-servers`), if any.
+    pub bootstrap: Option<String>,
+    /// Prefixed to topic names and application ids on Kafka, so that tests
+    /// sharing the cluster do not share topics.
+    namespace: String,
 }
 
 impl Default for Env {
@@ -93,7 +100,26 @@ impl Default for Env {
 impl Env {
     /// A fresh temporary directory.
     pub fn new() -> Env {
-        Env { dir: tempfile::tempdir().expect("temp dir") }
+        Env { dir: tempfile::tempdir().expect("temp dir"), bootstrap: None, namespace: String::new() }
+    }
+
+    /// A fresh temporary directory whose commands run on the test Kafka
+    /// cluster ([`kafka::bootstrap`]), with topic names of its own.
+    pub fn kafka() -> Env {
+        static ENVS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = ENVS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        Env {
+            dir: tempfile::tempdir().expect("temp dir"),
+            bootstrap: Some(kafka::bootstrap()),
+            namespace: format!("t{}-{n}-{}-", std::process::id(), nanos % 1_000_000),
+        }
+    }
+
+    /// The name a test's topic (or application id) `name` has in this
+    /// environment: itself on the embedded log, namespaced on Kafka.
+    pub fn topic(&self, name: &str) -> String {
+        format!("{}{name}", self.namespace)
     }
 
     /// A path inside the directory.
@@ -108,9 +134,8 @@ impl Env {
 
     /// `eddy --data-dir <dir> args...`, its output whatever the exit status.
     pub fn eddy_output(&self, args: &[&str]) -> Output {
-        let child = Command::new(eddy_bin())
-            .arg("--data-dir")
-            .arg(self.data_dir())
+        let child = self
+            .command()
             .args(args)
             .env("EDDY_CACHE_DIR", cache_dir())
             .stdin(Stdio::null())
@@ -119,6 +144,16 @@ impl Env {
             .spawn()
             .expect("running eddy");
         wait_bounded(child, &format!("eddy {}", args.join(" ")), COMMAND_DEADLINE)
+    }
+
+    /// `eddy --data-dir <dir> [--bootstrap-servers ...]`.
+    fn command(&self) -> Command {
+        let mut command = Command::new(eddy_bin());
+        command.arg("--data-dir").arg(self.data_dir());
+        if let Some(servers) = &self.bootstrap {
+            command.arg("--bootstrap-servers").arg(servers);
+        }
+        command
     }
 
     /// `eddy` that must succeed; returns stdout.
@@ -152,9 +187,7 @@ impl Env {
             .append(true)
             .open(self.path("eddy-run.log"))
             .expect("opening eddy-run.log");
-        Command::new(eddy_bin())
-            .arg("--data-dir")
-            .arg(self.data_dir())
+        self.command()
             .arg("run")
             .arg(app)
             .env("EDDY_CACHE_DIR", cache_dir())

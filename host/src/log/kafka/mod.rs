@@ -1,0 +1,289 @@
+//! The Kafka log: topics, offsets and transactions on an Apache Kafka
+//! cluster, through librdkafka (the `rdkafka` crate).
+//!
+//! The mapping is one to one with the [`Log`] trait:
+//! - topics are created with the admin API; a changelog is
+//!   `cleanup.policy=compact` (`compact,delete` with `retention.ms` for a
+//!   window store's), a repartition topic keeps its records whatever their
+//!   timestamps (`retention.ms=-1`), as Kafka Streams configures them;
+//! - a [`Consumer`](super::Consumer) is an assign-only librdkafka consumer
+//!   with `isolation.level=read_committed` ([`consumer`]);
+//! - a [`Producer`](super::Producer) is idempotent, and transactional when the
+//!   application asks for exactly-once: its `commit` sends the consumed
+//!   offsets in the transaction, as Kafka Streams' exactly-once v2 does
+//!   ([`producer`]);
+//! - the broker compacts changelogs itself, so [`Log::compact`] does nothing.
+
+mod consumer;
+mod producer;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+use super::{Consumer, Log, LogError, Producer, TopicInfo, TopicPartition, TopicRole, check_new_topic};
+
+/// How long a request to the cluster may take before it fails.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a created topic may take to show in the cluster's metadata.
+const CREATE_VISIBLE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// What an application's outputs promise when a process fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Guarantee {
+    /// Offsets commit after the outputs are acknowledged: after a crash,
+    /// records since the last commit are processed (and their outputs
+    /// written) again. Kafka Streams' default.
+    #[default]
+    AtLeastOnce,
+    /// Outputs, changelog writes and consumed offsets commit in one Kafka
+    /// transaction (Kafka Streams' `exactly_once_v2`); readers with
+    /// `isolation.level=read_committed` see each result once.
+    #[serde(alias = "exactly-once-v2")]
+    ExactlyOnce,
+}
+
+/// How to reach a cluster and what producers it hands out.
+#[derive(Debug, Clone)]
+pub struct KafkaOptions {
+    /// `host:port,...` of one or more brokers.
+    pub bootstrap_servers: String,
+    /// Whether producers are transactional.
+    pub guarantee: Guarantee,
+    /// The prefix of transactional ids: producer `n` of this log is
+    /// `<prefix>-<n>`. Stable across restarts of one instance and unique
+    /// among instances, so a restarted instance fences its old producers.
+    pub transactional_id_prefix: String,
+    /// Replication factor of the topics it creates (-1: the broker's
+    /// `default.replication.factor`).
+    pub replication_factor: i32,
+    /// More librdkafka client properties (`security.protocol`, ...), applied
+    /// to every client.
+    pub properties: Vec<(String, String)>,
+}
+
+impl KafkaOptions {
+    /// At-least-once clients of the cluster at `bootstrap_servers`.
+    pub fn new(bootstrap_servers: &str) -> Self {
+        KafkaOptions {
+            bootstrap_servers: bootstrap_servers.to_owned(),
+            guarantee: Guarantee::AtLeastOnce,
+            transactional_id_prefix: "eddy".to_owned(),
+            replication_factor: -1,
+            properties: Vec::new(),
+        }
+    }
+
+    /// The client configuration every client starts from.
+    fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.bootstrap_servers);
+        config.set("client.id", "eddy");
+        for (k, v) in &self.properties {
+            config.set(k, v);
+        }
+        config
+    }
+}
+
+/// A log on a Kafka cluster.
+pub struct KafkaLog {
+    options: KafkaOptions,
+    admin: AdminClient<DefaultClientContext>,
+    /// Metadata and end offsets (a `read_committed` consumer in no group).
+    meta: BaseConsumer,
+    /// A consumer per group, for committed offsets.
+    groups: Mutex<HashMap<String, Arc<BaseConsumer>>>,
+    /// Runs the admin client's futures.
+    runtime: tokio::runtime::Runtime,
+    /// Producers handed out, for transactional ids.
+    producers: AtomicU32,
+}
+
+/// Wraps a client error with what was being done.
+fn kafka(op: impl Into<String>) -> impl FnOnce(KafkaError) -> LogError {
+    let op = op.into();
+    move |source| LogError::Kafka { op, source }
+}
+
+impl KafkaLog {
+    /// Connects to the cluster and checks that it answers.
+    pub fn connect(options: KafkaOptions) -> Result<KafkaLog, LogError> {
+        let servers = options.bootstrap_servers.clone();
+        let admin: AdminClient<DefaultClientContext> =
+            options.client_config().create().map_err(kafka(format!("connecting to {servers}")))?;
+        let meta: BaseConsumer =
+            consumer::config(&options).create().map_err(kafka(format!("connecting to {servers}")))?;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| LogError::Io {
+            op: "start the admin runtime",
+            path: Default::default(),
+            source: e,
+        })?;
+        meta.fetch_metadata(None, REQUEST_TIMEOUT).map_err(kafka(format!("reaching the cluster at {servers}")))?;
+        Ok(KafkaLog { options, admin, meta, groups: Mutex::default(), runtime, producers: AtomicU32::new(0) })
+    }
+
+    /// The options it was connected with.
+    pub fn options(&self) -> &KafkaOptions {
+        &self.options
+    }
+
+    /// The consumer that reads `group`'s committed offsets.
+    fn group(&self, group: &str) -> Result<Arc<BaseConsumer>, LogError> {
+        let mut groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = groups.get(group) {
+            return Ok(c.clone());
+        }
+        let consumer: BaseConsumer = consumer::config(&self.options)
+            .set("group.id", group)
+            .create()
+            .map_err(kafka(format!("creating a consumer of group {group}")))?;
+        let consumer = Arc::new(consumer);
+        groups.insert(group.to_owned(), consumer.clone());
+        Ok(consumer)
+    }
+
+    /// Topic configs for a role, as Kafka Streams sets them.
+    fn configs(role: TopicRole) -> Vec<(&'static str, String)> {
+        match role {
+            TopicRole::Plain => Vec::new(),
+            TopicRole::Changelog { retention_ms: None } => vec![("cleanup.policy", "compact".to_owned())],
+            TopicRole::Changelog { retention_ms: Some(ms) } => {
+                vec![("cleanup.policy", "compact,delete".to_owned()), ("retention.ms", ms.to_string())]
+            }
+            TopicRole::Repartition => vec![
+                ("cleanup.policy", "delete".to_owned()),
+                ("retention.ms", "-1".to_owned()),
+                ("segment.bytes", (50 << 20).to_string()),
+            ],
+        }
+    }
+}
+
+impl Log for KafkaLog {
+    fn create_topic_as(&self, name: &str, partitions: u32, role: TopicRole) -> Result<(), LogError> {
+        check_new_topic(name, partitions)?;
+        let configs = Self::configs(role);
+        let mut topic =
+            NewTopic::new(name, partitions as i32, TopicReplication::Fixed(self.options.replication_factor));
+        for (k, v) in &configs {
+            topic = topic.set(k, v);
+        }
+        let options = AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT));
+        let results = self
+            .runtime
+            .block_on(self.admin.create_topics([&topic], &options))
+            .map_err(kafka(format!("creating topic {name}")))?;
+        for result in results {
+            match result {
+                Ok(_) => {}
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {
+                    let partitions = self.partitions(name)?.unwrap_or(0);
+                    return Err(LogError::TopicExists { name: name.to_owned(), partitions });
+                }
+                Err((_, code)) => {
+                    return Err(LogError::Kafka {
+                        op: format!("creating topic {name}"),
+                        source: KafkaError::AdminOp(code),
+                    });
+                }
+            }
+        }
+        // The topic is usable once every partition shows in the metadata.
+        let deadline = Instant::now() + CREATE_VISIBLE_TIMEOUT;
+        while self.partitions(name)? != Some(partitions) {
+            if Instant::now() >= deadline {
+                return Err(LogError::Kafka {
+                    op: format!("waiting for the new topic {name} to show in the cluster's metadata"),
+                    source: KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    fn topics(&self) -> Result<Vec<TopicInfo>, LogError> {
+        let metadata = self.meta.fetch_metadata(None, REQUEST_TIMEOUT).map_err(kafka("listing topics"))?;
+        let mut topics: Vec<TopicInfo> = metadata
+            .topics()
+            .iter()
+            .filter(|t| !t.name().starts_with("__") && t.error().is_none())
+            .map(|t| TopicInfo { name: t.name().to_owned(), partitions: t.partitions().len() as u32 })
+            .collect();
+        topics.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(topics)
+    }
+
+    fn partitions(&self, topic: &str) -> Result<Option<u32>, LogError> {
+        let metadata = self
+            .meta
+            .fetch_metadata(Some(topic), REQUEST_TIMEOUT)
+            .map_err(kafka(format!("reading the metadata of topic {topic}")))?;
+        let Some(t) = metadata.topics().iter().find(|t| t.name() == topic) else { return Ok(None) };
+        match t.error() {
+            None => Ok(Some(t.partitions().len() as u32).filter(|&n| n > 0)),
+            Some(e) if RDKafkaErrorCode::from(e) == RDKafkaErrorCode::UnknownTopicOrPartition => Ok(None),
+            // A topic just created may have no leaders yet: it exists.
+            Some(e) if RDKafkaErrorCode::from(e) == RDKafkaErrorCode::LeaderNotAvailable => {
+                Ok(Some(t.partitions().len() as u32).filter(|&n| n > 0))
+            }
+            Some(e) => Err(LogError::Kafka {
+                op: format!("reading the metadata of topic {topic}"),
+                source: KafkaError::MetadataFetch(e.into()),
+            }),
+        }
+    }
+
+    fn end_offset(&self, tp: &TopicPartition) -> Result<u64, LogError> {
+        // A read_committed consumer's watermark query returns the last
+        // stable offset.
+        let (_, high) = self
+            .meta
+            .fetch_watermarks(&tp.topic, tp.partition as i32, REQUEST_TIMEOUT)
+            .map_err(kafka(format!("reading the end offset of {tp}")))?;
+        Ok(high.max(0) as u64)
+    }
+
+    fn committed(&self, group: &str, tp: &TopicPartition) -> Result<Option<u64>, LogError> {
+        let consumer = self.group(group)?;
+        let mut list = TopicPartitionList::new();
+        list.add_partition(&tp.topic, tp.partition as i32);
+        let committed = consumer
+            .committed_offsets(list, REQUEST_TIMEOUT)
+            .map_err(kafka(format!("reading group {group}'s offset of {tp}")))?;
+        Ok(committed.find_partition(&tp.topic, tp.partition as i32).and_then(|e| match e.offset() {
+            Offset::Offset(o) if o >= 0 => Some(o as u64),
+            _ => None,
+        }))
+    }
+
+    fn consumer(&self) -> Result<Box<dyn Consumer>, LogError> {
+        Ok(Box::new(consumer::KafkaConsumer::new(&self.options)?))
+    }
+
+    fn producer(&self) -> Result<Box<dyn Producer>, LogError> {
+        let transactional_id = match self.options.guarantee {
+            Guarantee::AtLeastOnce => None,
+            Guarantee::ExactlyOnce => {
+                let n = self.producers.fetch_add(1, Ordering::SeqCst);
+                Some(format!("{}-{n}", self.options.transactional_id_prefix))
+            }
+        };
+        Ok(Box::new(producer::KafkaProducer::new(&self.options, transactional_id)?))
+    }
+
+    /// The broker's log cleaner compacts changelogs (`cleanup.policy=compact`).
+    fn compact(&self, _tp: &TopicPartition, _min_dirty: f64, _retention: Option<i64>) -> Result<u64, LogError> {
+        Ok(0)
+    }
+}

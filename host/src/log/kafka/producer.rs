@@ -1,0 +1,205 @@
+//! Writing to Kafka: an idempotent librdkafka producer, transactional for
+//! exactly-once.
+//!
+//! At-least-once, `commit` waits until the broker has every record sent
+//! (`acks=all`), then commits the group's offsets: a crash in between
+//! repeats records, never loses them. Exactly-once, the records and the
+//! offsets commit in one transaction (`sendOffsetsToTransaction`), opened
+//! at the first record after a commit. A producer whose transactional id a
+//! newer one took over (a restarted instance) is fenced: its commit fails,
+//! and nothing it wrote becomes visible to `read_committed` readers.
+
+use std::sync::{Arc, Mutex};
+
+use rdkafka::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header as KafkaHeader, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer as _, ProducerContext, PurgeConfig};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use std::time::Duration;
+
+use super::{KafkaOptions, REQUEST_TIMEOUT, kafka};
+use crate::log::{LogError, Producer, TopicPartition};
+use crate::record::Record;
+
+/// Keeps the first failed delivery, for `commit` to report.
+#[derive(Default)]
+struct Deliveries {
+    failed: Mutex<Option<KafkaError>>,
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, _)) = result {
+            self.failed.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(|| e.clone());
+        }
+    }
+}
+
+/// A producer of one worker thread.
+pub(super) struct KafkaProducer {
+    producer: BaseProducer<Deliveries>,
+    context: Arc<Deliveries>,
+    options: KafkaOptions,
+    transactional: bool,
+    /// A transaction is open.
+    in_transaction: bool,
+    /// Records sent since the last commit.
+    pending: usize,
+    /// The group whose offsets it commits, and a consumer of it.
+    group: Option<(String, BaseConsumer)>,
+}
+
+impl KafkaProducer {
+    pub(super) fn new(options: &KafkaOptions, transactional_id: Option<String>) -> Result<Self, LogError> {
+        let mut config = options.client_config();
+        config
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "5")
+            // Partitions are chosen by Eddy (Kafka's murmur2, as Java's
+            // clients do); this only matters for records sent without one.
+            .set("partitioner", "murmur2_random");
+        if let Some(id) = &transactional_id {
+            // A zombie's open transaction is aborted after this long.
+            config.set("transactional.id", id).set("transaction.timeout.ms", "10000");
+        }
+        let producer: BaseProducer<Deliveries> =
+            config.create_with_context(Deliveries::default()).map_err(kafka("creating a producer"))?;
+        if let Some(id) = &transactional_id {
+            producer
+                .init_transactions(REQUEST_TIMEOUT)
+                .map_err(kafka(format!("starting transactional producer {id}")))?;
+        }
+        let context = producer.context().clone();
+        Ok(KafkaProducer {
+            producer,
+            context,
+            options: options.clone(),
+            transactional: transactional_id.is_some(),
+            in_transaction: false,
+            pending: 0,
+            group: None,
+        })
+    }
+
+    /// The consumer of `group`, for its offsets and its metadata.
+    fn group_consumer(&mut self, group: &str) -> Result<&BaseConsumer, LogError> {
+        if self.group.as_ref().is_none_or(|(g, _)| g != group) {
+            let consumer: BaseConsumer = super::consumer::config(&self.options)
+                .set("group.id", group)
+                .create()
+                .map_err(kafka(format!("creating a consumer of group {group}")))?;
+            self.group = Some((group.to_owned(), consumer));
+        }
+        Ok(&self.group.as_ref().expect("set above").1)
+    }
+
+    fn take_failed(&self) -> Option<KafkaError> {
+        self.context.failed.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    fn commit_transaction(&mut self, group: Option<&str>, list: &TopicPartitionList) -> Result<(), LogError> {
+        if !self.in_transaction {
+            self.producer.begin_transaction().map_err(kafka("beginning a transaction"))?;
+            self.in_transaction = true;
+        }
+        if let Some(group) = group.filter(|_| list.count() > 0) {
+            let metadata = self.group_consumer(group)?.group_metadata().ok_or_else(|| LogError::Kafka {
+                op: format!("reading group {group}'s metadata"),
+                source: KafkaError::AdminOp(RDKafkaErrorCode::InvalidGroupId),
+            })?;
+            self.producer
+                .send_offsets_to_transaction(list, &metadata, REQUEST_TIMEOUT)
+                .map_err(kafka(format!("sending group {group}'s offsets to the transaction")))?;
+        }
+        self.producer.commit_transaction(REQUEST_TIMEOUT).map_err(kafka("committing the transaction"))?;
+        self.in_transaction = false;
+        Ok(())
+    }
+}
+
+impl Producer for KafkaProducer {
+    fn send(&mut self, tp: &TopicPartition, record: Record) -> Result<(), LogError> {
+        if self.transactional && !self.in_transaction {
+            self.producer.begin_transaction().map_err(kafka("beginning a transaction"))?;
+            self.in_transaction = true;
+        }
+        let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+        for h in &record.headers {
+            headers = headers.insert(KafkaHeader { key: &h.name, value: h.value.as_deref() });
+        }
+        let mut message: BaseRecord<'_, [u8], [u8]> =
+            BaseRecord::to(&tp.topic).partition(tp.partition as i32).timestamp(record.timestamp).headers(headers);
+        if let Some(k) = record.key.as_deref() {
+            message = message.key(k);
+        }
+        if let Some(v) = record.value.as_deref() {
+            message = message.payload(v);
+        }
+        loop {
+            match self.producer.send(message) {
+                Ok(()) => break,
+                // The local queue is full: let deliveries drain it.
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    message = back;
+                    self.producer.poll(Duration::from_millis(10));
+                }
+                Err((e, _)) => return Err(LogError::Kafka { op: format!("sending a record to {tp}"), source: e }),
+            }
+        }
+        self.pending += 1;
+        if self.pending.is_multiple_of(1024) {
+            self.producer.poll(Duration::ZERO);
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self, group: Option<&str>, offsets: &[(TopicPartition, u64)]) -> Result<(), LogError> {
+        let mut list = TopicPartitionList::new();
+        for (tp, offset) in offsets {
+            list.add_partition_offset(&tp.topic, tp.partition as i32, Offset::Offset(*offset as i64))
+                .map_err(kafka(format!("committing the offset of {tp}")))?;
+        }
+        if self.transactional {
+            self.commit_transaction(group, &list)?;
+        } else {
+            self.producer.flush(REQUEST_TIMEOUT).map_err(kafka("flushing records"))?;
+        }
+        self.producer.poll(Duration::ZERO);
+        if let Some(e) = self.take_failed() {
+            return Err(LogError::Kafka { op: "delivering records".to_owned(), source: e });
+        }
+        if !self.transactional
+            && let Some(group) = group.filter(|_| list.count() > 0)
+        {
+            self.group_consumer(group)?
+                .commit(&list, rdkafka::consumer::CommitMode::Sync)
+                .map_err(kafka(format!("committing group {group}'s offsets")))?;
+        }
+        self.pending = 0;
+        Ok(())
+    }
+
+    fn abort(&mut self) {
+        if self.in_transaction {
+            if let Err(e) = self.producer.abort_transaction(REQUEST_TIMEOUT) {
+                tracing::warn!("aborting a transaction: {e}");
+            }
+            self.in_transaction = false;
+        } else {
+            self.producer.purge(PurgeConfig::default().queue());
+        }
+        self.take_failed();
+        self.pending = 0;
+    }
+
+    fn pending(&self) -> usize {
+        self.pending
+    }
+}

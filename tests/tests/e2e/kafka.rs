@@ -1,0 +1,204 @@
+//! The same applications on a real Apache Kafka broker: results equal to
+//! the embedded log's, and topics that standard Kafka clients read and
+//! write (kcat, Kafka's console tools).
+//!
+//! The broker is the one `scripts/kafka.sh start` runs (as `scripts/test.sh`
+//! does), named by `EDDY_TEST_KAFKA`. Without it these tests fail: a missing
+//! broker must not pass as a skipped test.
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+
+use serde_json::{Value, json};
+
+use crate::{Env, app_file};
+
+/// The test cluster's bootstrap servers.
+pub fn bootstrap() -> String {
+    std::env::var("EDDY_TEST_KAFKA").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| {
+        panic!(
+            "EDDY_TEST_KAFKA is not set: the Kafka tests need a broker. scripts/test.sh starts one; by hand: \
+             `scripts/kafka.sh start` and `export EDDY_TEST_KAFKA=127.0.0.1:9092`"
+        )
+    })
+}
+
+/// Word count over `lines`, with the topic and application names of `env`.
+fn wordcount_app(env: &Env, extra: &str) -> std::path::PathBuf {
+    let (id, lines, words, out) =
+        (env.topic("wordcount"), env.topic("lines"), env.topic("words"), env.topic("word-counts-out"));
+    let body = format!(
+        "application-id: {id}\nthreads: 2\ncommit-interval-ms: 50\n{extra}topology:
+  - {{ name: lines, source: [{lines}], value-serde: string }}
+  - {{ name: split, flat-map: split_words }}
+  - {{ name: to-words, to: {words}, key-serde: string, value-serde: string }}
+  - {{ name: words, source: [{words}], key-serde: string, value-serde: string }}
+  - {{ name: counts, count: word-counts }}
+  - {{ name: out, to: {out}, key-serde: string, value-serde: i64 }}
+"
+    );
+    app_file(env, "wordcount.yaml", eddy_tests::WORDS, &body)
+}
+
+const VOCABULARY: [&str; 9] = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota"];
+
+/// Deterministic lines and the word counts they give.
+fn lines(n: usize) -> (String, BTreeMap<String, i64>) {
+    let mut counts = BTreeMap::new();
+    let mut text = String::new();
+    for i in 0..n {
+        let words: Vec<&str> = (0..1 + i % 5).map(|j| VOCABULARY[(i * 7 + j * 5) % VOCABULARY.len()]).collect();
+        for w in &words {
+            *counts.entry((*w).to_owned()).or_insert(0) += 1;
+        }
+        text.push_str(&words.join(" "));
+        text.push('\n');
+    }
+    (text, counts)
+}
+
+/// What a word count run left: the store's counts, the last count per word
+/// in the output topic, and how many records the output topic has.
+struct WordCounts {
+    store: BTreeMap<String, i64>,
+    last_out: BTreeMap<String, i64>,
+}
+
+/// Runs word count on `env` over `text` until idle.
+fn run_word_count(env: &Env, text: &str, extra: &str) -> WordCounts {
+    for t in ["lines", "words", "word-counts-out"] {
+        env.eddy(&["topic", "create", &env.topic(t), "--partitions", "3"]);
+    }
+    let file = env.write("lines.txt", text);
+    env.eddy(&["produce", &env.topic("lines"), "--value-only", "--file", file.to_str().unwrap()]);
+    let app = wordcount_app(env, extra);
+    env.eddy(&["run", app.to_str().unwrap(), "--until-idle"]);
+    let store = env
+        .eddy(&[
+            "store",
+            "scan",
+            &env.topic("wordcount"),
+            "word-counts",
+            "--key-serde",
+            "string",
+            "--value-serde",
+            "i64",
+        ])
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (v["key"].as_str().unwrap().to_owned(), v["value"].as_i64().unwrap())
+        })
+        .collect();
+    let mut last_out = BTreeMap::new();
+    for r in env.consume_all(&env.topic("word-counts-out"), &["--key-serde", "string", "--value-serde", "i64"]) {
+        last_out.insert(r["key"].as_str().unwrap().to_owned(), r["value"].as_i64().unwrap());
+    }
+    WordCounts { store, last_out }
+}
+
+#[test]
+fn word_count_on_kafka_equals_the_embedded_log() {
+    let (text, expected) = lines(20_000);
+    let embedded = run_word_count(&Env::new(), &text, "");
+    assert_eq!(embedded.store, expected);
+    assert_eq!(embedded.last_out, expected);
+    for guarantee in ["at-least-once", "exactly-once"] {
+        let env = Env::kafka();
+        let on_kafka = run_word_count(&env, &text, &format!("processing-guarantee: {guarantee}\n"));
+        assert_eq!(on_kafka.store, expected, "{guarantee}: the store's counts");
+        assert_eq!(on_kafka.last_out, expected, "{guarantee}: the last count per word in the output");
+        // The changelog is a compacted topic, as Kafka Streams makes it.
+        let changelog = format!("{}-word-counts-changelog", env.topic("wordcount"));
+        let described = kafka_tool(&["topics", "--describe", "--topic", &changelog]);
+        assert!(described.contains("cleanup.policy=compact"), "{changelog}: {described}");
+    }
+}
+
+/// Runs `scripts/kafka.sh ARGS...` against the test cluster; returns stdout.
+fn kafka_tool(args: &[&str]) -> String {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/kafka.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .args(&args[..1])
+        .arg("--bootstrap-server")
+        .arg(bootstrap())
+        .args(&args[1..])
+        .stdin(Stdio::null())
+        .output()
+        .expect("running scripts/kafka.sh");
+    assert!(
+        out.status.success(),
+        "kafka.sh {args:?} failed\n--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+/// Runs kcat against the test cluster with `stdin` as its input; returns stdout.
+fn kcat(args: &[&str], stdin: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new("kcat")
+        .arg("-b")
+        .arg(bootstrap())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running kcat (scripts/setup.sh installs it)");
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = crate::wait_bounded(child, &format!("kcat {args:?}"), std::time::Duration::from_secs(60));
+    assert!(out.status.success(), "kcat {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+#[test]
+fn kcat_reads_what_eddy_writes_and_the_other_way_round() {
+    let env = Env::kafka();
+    let (from_eddy, from_kcat) = (env.topic("from-eddy"), env.topic("from-kcat"));
+    for t in [&from_eddy, &from_kcat] {
+        env.eddy(&["topic", "create", t, "--partitions", "4"]);
+    }
+    let keys = ["bed-1", "bed-2", "bed-3", "bed-4", "bed-5", "bed-6"];
+    let input: String = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            json!({"key": k, "value": {"n": i}, "timestamp": 1_000 + i as i64, "headers": {"source": "eddy"}})
+                .to_string()
+                + "\n"
+        })
+        .collect();
+    env.produce(&from_eddy, &input, &["--key-serde", "string", "--value-serde", "json"]);
+
+    // kcat sees each record in the partition Java's partitioner would pick,
+    // with its key, value, timestamp and headers.
+    let seen: Vec<Value> = kcat(&["-C", "-t", &from_eddy, "-e", "-J", "-q"], "")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(seen.len(), keys.len());
+    for r in &seen {
+        let key = r["key"].as_str().unwrap();
+        let i = keys.iter().position(|k| *k == key).unwrap();
+        assert_eq!(r["payload"], json!({"n": i}).to_string());
+        assert_eq!(r["ts"], json!(1_000 + i as i64));
+        assert_eq!(r["partition"], json!(eddy_host::partition::partition_for_key(key.as_bytes(), 4)));
+        assert_eq!(r["headers"], json!(["source", "eddy"]));
+    }
+
+    // Records kcat writes (partitioned as Java's clients do) read back with
+    // their keys, values, headers and partitions.
+    let lines: String = keys.iter().map(|k| format!("{k}:hello {k}\n")).collect();
+    kcat(&["-P", "-t", &from_kcat, "-K:", "-X", "partitioner=murmur2_random", "-H", "source=kcat"], &lines);
+    let read = env.consume_all(&from_kcat, &["--key-serde", "string", "--value-serde", "string"]);
+    assert_eq!(read.len(), keys.len());
+    for r in &read {
+        let key = r["key"].as_str().unwrap();
+        assert_eq!(r["value"], json!(format!("hello {key}")));
+        assert_eq!(r["partition"], json!(eddy_host::partition::partition_for_key(key.as_bytes(), 4)));
+        assert_eq!(r["headers"], json!({"source": "kcat"}));
+    }
+}
