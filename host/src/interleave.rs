@@ -25,6 +25,13 @@ impl Interleave {
         Interleave { tasks, buffers: HashMap::new() }
     }
 
+    /// Replaces the tasks, dropping what is buffered for partitions none of
+    /// them reads any more.
+    pub fn set_tasks(&mut self, tasks: Vec<Vec<TopicPartition>>) {
+        self.buffers.retain(|tp, _| tasks.iter().flatten().any(|t| t == tp));
+        self.tasks = tasks;
+    }
+
     /// Buffers fetched records.
     pub fn add(&mut self, fetched: Vec<Fetched>) {
         for f in fetched {

@@ -16,10 +16,10 @@ use std::time::{Duration, Instant};
 
 use crate::app::{App, ErrorPolicy};
 use crate::interleave::Interleave;
-use crate::log::{Log, LogError, TopicPartition, TopicRole};
+use crate::log::{Log, LogError, Member, Rebalance, TopicPartition, TopicRole};
 use crate::pipeline::{Pipeline, PipelineStats, ProcessError};
 use crate::store::{GlobalStore, StoreError, changelog_topic};
-use crate::task::{self, Task};
+use crate::task::{self, Task, TaskId};
 
 /// How often running applications look for changelogs to compact.
 const COMPACT_EVERY: Duration = Duration::from_secs(10);
@@ -286,10 +286,13 @@ pub fn run_with_stats(
         }
     }
     let threads = options.threads.unwrap_or(app.threads).clamp(1, tasks.len().max(1));
-    let mut per_thread: Vec<Vec<Task>> = vec![Vec::new(); threads];
-    for (i, task) in tasks.iter().enumerate() {
-        per_thread[i % threads].push(task.clone());
+    // Where the log has no group coordinator, thread i owns every
+    // `threads`-th task from i; on Kafka the coordinator shares them.
+    let mut per_thread: Vec<Vec<u32>> = vec![Vec::new(); threads];
+    for i in 0..tasks.len() {
+        per_thread[i % threads].push(i as u32);
     }
+    let all_tasks = &tasks;
     let first_error: Arc<Mutex<Option<RunError>>> = Arc::default();
     let idle = Idle {
         count: std::sync::atomic::AtomicUsize::new(0),
@@ -348,14 +351,14 @@ pub fn run_with_stats(
         let handles: Vec<_> = per_thread
             .into_iter()
             .enumerate()
-            .map(|(i, thread_tasks)| {
+            .map(|(i, local)| {
                 let (log, options, stats, first_error) =
                     (log.clone(), options.clone(), stats.clone(), first_error.clone());
                 let thread = std::thread::Builder::new().name(format!("eddy-worker-{i}"));
                 let globals = &globals;
                 let handle = thread.spawn_scoped(scope, move || {
-                    let result = Worker::new(app, &*log, &options, &stats, idle, thread_tasks, globals)
-                        .and_then(|mut w| w.run());
+                    let context = Context { app, log: &*log, options: &options, stats: &stats, idle, globals };
+                    let result = Worker::new(context, all_tasks, &local).and_then(|mut w| w.run());
                     if let Err(e) = result {
                         options.stop.store(true, Ordering::SeqCst);
                         first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
@@ -393,14 +396,28 @@ pub fn run_with_stats(
     })
 }
 
-/// One worker thread: its partitions, consumer, producer and pipeline.
-struct Worker<'a> {
+/// What every worker thread of a run shares.
+#[derive(Clone, Copy)]
+struct Context<'a> {
     app: &'a App,
     log: &'a dyn Log,
     options: &'a RunOptions,
     stats: &'a RunStats,
+    idle: &'a Idle,
+    globals: &'a [Arc<GlobalStore>],
+}
+
+/// One worker thread: its group membership, the tasks it owns, their
+/// partitions, and its consumer, producer and pipeline.
+struct Worker<'a> {
+    cx: Context<'a>,
+    /// Every task of the application; the group shares them by index.
+    all_tasks: &'a [Task],
+    /// The indices of the tasks this thread owns.
+    owned: Vec<u32>,
+    /// The owned tasks' input partitions.
     partitions: Vec<TopicPartition>,
-    /// Next offset to read per partition, and whether it moved since the last commit.
+    /// Next offset to process per partition, and whether it moved since the last commit.
     positions: BTreeMap<TopicPartition, (u64, bool)>,
     consumer: Box<dyn crate::log::Consumer>,
     /// Fetched records waiting to be taken in timestamp order per task.
@@ -408,8 +425,10 @@ struct Worker<'a> {
     producer: Box<dyn crate::log::Producer>,
     pipeline: Pipeline,
     reported: PipelineStats,
-    idle: &'a Idle,
     marked_idle: bool,
+    /// Declared last, so dropped last: the thread leaves its group (and its
+    /// tasks go to other members) only once its stores are closed.
+    member: Box<dyn Member>,
 }
 
 /// How many worker threads of an `until_idle` run have nothing left to do.
@@ -437,45 +456,26 @@ fn lag_is_zero(app: &App, log: &dyn Log, partitions: &[TopicPartition]) -> Resul
 }
 
 impl<'a> Worker<'a> {
-    fn new(
-        app: &'a App,
-        log: &'a dyn Log,
-        options: &'a RunOptions,
-        stats: &'a RunStats,
-        idle: &'a Idle,
-        tasks: Vec<Task>,
-        globals: &[Arc<GlobalStore>],
-    ) -> Result<Self, RunError> {
-        let partitions: Vec<TopicPartition> = tasks.iter().flat_map(|t| t.inputs.iter().cloned()).collect();
-        let mut positions = BTreeMap::new();
-        let mut assignment = Vec::new();
-        for tp in &partitions {
-            // A group with no committed offset starts at the beginning
-            // (Kafka Streams' auto.offset.reset=earliest).
-            let offset = log.committed(&app.id, tp)?.unwrap_or(0);
-            positions.insert(tp.clone(), (offset, false));
-            assignment.push((tp.clone(), offset));
-        }
-        let mut consumer = log.consumer()?;
-        consumer.assign(&assignment)?;
+    /// Joins the application's group; `local` are the tasks the thread owns
+    /// on a log without a group coordinator.
+    fn new(cx: Context<'a>, all_tasks: &'a [Task], local: &[u32]) -> Result<Self, RunError> {
+        let (app, log) = (cx.app, cx.log);
+        let member = log.join(&app.id, all_tasks.len() as u32, local)?;
         let mut pipeline = Pipeline::new(app, log)?;
-        let ids: Vec<_> = tasks.iter().map(|t| t.id).collect();
-        let inputs = Interleave::new(tasks.iter().map(|t| t.inputs.clone()).collect());
-        pipeline.open_tasks(&ids, options.state_dir.as_deref(), app.cache_max_bytes, globals, log)?;
-        pipeline.set_wall_clock(options.wall_clock);
+        pipeline.open_tasks(&[], cx.options.state_dir.as_deref(), app.cache_max_bytes, cx.globals, log)?;
+        pipeline.set_wall_clock(cx.options.wall_clock);
         Ok(Worker {
-            app,
-            log,
-            options,
-            stats,
-            partitions,
-            positions,
-            consumer,
-            inputs,
+            cx,
+            all_tasks,
+            owned: Vec::new(),
+            member,
+            partitions: Vec::new(),
+            positions: BTreeMap::new(),
+            consumer: log.consumer()?,
+            inputs: Interleave::new(Vec::new()),
             producer: log.producer()?,
             pipeline,
             reported: PipelineStats::default(),
-            idle,
             marked_idle: false,
         })
     }
@@ -489,13 +489,23 @@ impl<'a> Worker<'a> {
     }
 
     fn run_loop(&mut self) -> Result<(), RunError> {
-        let poll_timeout = self.app.commit_interval.min(Duration::from_millis(50));
+        let poll_timeout = self.cx.app.commit_interval.min(Duration::from_millis(50));
         let mut last_commit = Instant::now();
         loop {
-            if self.options.stop.load(Ordering::SeqCst) {
+            if self.cx.options.stop.load(Ordering::SeqCst) {
                 return self.finish();
             }
-            let fetched = self.consumer.poll(self.options.max_poll_records, poll_timeout)?;
+            // A thread without tasks waits on its group instead of its consumer.
+            let group_wait = if self.owned.is_empty() { poll_timeout } else { Duration::ZERO };
+            if let Some(change) = self.member.poll(group_wait)? {
+                self.rebalance(change)?;
+                continue;
+            }
+            let fetched = if self.owned.is_empty() {
+                Vec::new()
+            } else {
+                self.consumer.poll(self.cx.options.max_poll_records, poll_timeout)?
+            };
             let idle = fetched.is_empty() && self.inputs.buffered() == 0;
             self.inputs.add(fetched);
             let consumer = &mut self.consumer;
@@ -510,15 +520,15 @@ impl<'a> Worker<'a> {
                 if let Some(last) = f.records.last() {
                     self.positions.insert(f.partition.clone(), (last.offset + 1, true));
                 }
-                self.stats.records_in.fetch_add(f.records.len() as u64, Ordering::Relaxed);
+                self.cx.stats.records_in.fetch_add(f.records.len() as u64, Ordering::Relaxed);
             }
             self.pipeline.punctuate_wall_clock(&mut *self.producer)?;
             self.report();
-            if last_commit.elapsed() >= self.app.commit_interval {
+            if last_commit.elapsed() >= self.cx.app.commit_interval {
                 self.commit()?;
                 last_commit = Instant::now();
             }
-            if self.options.until_idle {
+            if self.cx.options.until_idle {
                 if !idle {
                     self.set_idle(false);
                 } else if self.caught_up()? {
@@ -528,7 +538,7 @@ impl<'a> Worker<'a> {
                     self.commit()?;
                     last_commit = Instant::now();
                     self.set_idle(true);
-                    if self.idle.all_idle() && lag_is_zero(self.app, self.log, &self.idle.partitions)? {
+                    if self.cx.idle.all_idle() && lag_is_zero(self.cx.app, self.cx.log, &self.cx.idle.partitions)? {
                         return self.finish();
                     }
                 }
@@ -536,13 +546,92 @@ impl<'a> Worker<'a> {
         }
     }
 
+    /// Applies a change of the tasks this thread owns: revoked tasks are
+    /// committed and closed before the group may give them to another
+    /// member; assigned ones are opened (their stores restored) and read
+    /// from their group's committed offsets.
+    fn rebalance(&mut self, change: Rebalance) -> Result<(), RunError> {
+        let (app, log) = (self.cx.app, self.cx.log);
+        let ids = |indices: &[u32]| -> Vec<TaskId> { indices.iter().map(|&i| self.all_tasks[i as usize].id).collect() };
+        if !change.revoked.is_empty() {
+            let revoked = ids(&change.revoked);
+            if change.lost {
+                // Another member owns these tasks already: nothing since the
+                // last commit may be committed, of them or of the others.
+                self.pipeline.close_tasks(&revoked, false, log)?;
+                self.owned.retain(|i| !change.revoked.contains(i));
+                self.go_back(&format!("tasks {} were lost to another member", show(&revoked)))?;
+            } else {
+                self.commit()?;
+                self.pipeline.close_tasks(&revoked, true, log)?;
+                self.owned.retain(|i| !change.revoked.contains(i));
+            }
+            tracing::info!("{}: gave up tasks {}", app.id, show(&revoked));
+        }
+        self.member.complete(&change)?;
+        if !change.assigned.is_empty() {
+            self.open(&change.assigned)?;
+            tracing::info!("{}: took tasks {}", app.id, show(&ids(&change.assigned)));
+        }
+        self.reassign()
+    }
+
+    /// Opens tasks (restoring their stores) and reads their partitions from
+    /// the group's committed offsets.
+    fn open(&mut self, tasks: &[u32]) -> Result<(), RunError> {
+        let (app, log) = (self.cx.app, self.cx.log);
+        let ids: Vec<TaskId> = tasks.iter().map(|&i| self.all_tasks[i as usize].id).collect();
+        self.pipeline.open_tasks(
+            &ids,
+            self.cx.options.state_dir.as_deref(),
+            app.cache_max_bytes,
+            self.cx.globals,
+            log,
+        )?;
+        for &i in tasks {
+            for tp in &self.all_tasks[i as usize].inputs {
+                // A group with no committed offset starts at the beginning
+                // (Kafka Streams' auto.offset.reset=earliest).
+                let offset = log.committed(&app.id, tp)?.unwrap_or(0);
+                self.positions.insert(tp.clone(), (offset, false));
+            }
+            if !self.owned.contains(&i) {
+                self.owned.push(i);
+            }
+        }
+        Ok(())
+    }
+
+    /// Points the consumer and the interleaving at the owned tasks'
+    /// partitions: those it had go on where it was, new ones start at their
+    /// positions.
+    fn reassign(&mut self) -> Result<(), RunError> {
+        self.owned.sort_unstable();
+        let tasks: Vec<&Task> = self.owned.iter().map(|&i| &self.all_tasks[i as usize]).collect();
+        self.partitions = tasks.iter().flat_map(|t| t.inputs.iter().cloned()).collect();
+        self.positions.retain(|tp, _| self.partitions.contains(tp));
+        self.inputs.set_tasks(tasks.iter().map(|t| t.inputs.clone()).collect());
+        let assignment: Vec<(TopicPartition, u64)> = self
+            .partitions
+            .iter()
+            .map(|tp| {
+                let processed = self.positions.get(tp).map_or(0, |(o, _)| *o);
+                // Records fetched but not processed yet stay buffered.
+                let fetched = self.consumer.position(tp).filter(|_| self.inputs.holds(tp)).unwrap_or(processed);
+                (tp.clone(), fetched.max(processed))
+            })
+            .collect();
+        self.consumer.assign(&assignment)?;
+        Ok(())
+    }
+
     fn set_idle(&mut self, idle: bool) {
         if idle != self.marked_idle {
             self.marked_idle = idle;
             if idle {
-                self.idle.count.fetch_add(1, Ordering::SeqCst);
+                self.cx.idle.count.fetch_add(1, Ordering::SeqCst);
             } else {
-                self.idle.count.fetch_sub(1, Ordering::SeqCst);
+                self.cx.idle.count.fetch_sub(1, Ordering::SeqCst);
             }
         }
     }
@@ -559,7 +648,7 @@ impl<'a> Worker<'a> {
     /// The final commit of a clean stop, and the stores' checkpoints.
     fn finish(&mut self) -> Result<(), RunError> {
         self.commit()?;
-        self.pipeline.checkpoint(self.log)?;
+        self.pipeline.checkpoint(self.cx.log)?;
         Ok(())
     }
 
@@ -582,22 +671,50 @@ impl<'a> Worker<'a> {
         if moved.is_empty() && self.producer.pending() == 0 {
             return Ok(());
         }
-        self.producer.commit(Some(&self.app.id), &moved)?;
+        match self.producer.commit(Some(&*self.member), &moved) {
+            Ok(()) => {}
+            Err(LogError::Fenced { op, source }) => return self.go_back(&format!("{op}: {source}")),
+            Err(e) => return Err(e.into()),
+        }
         for (_, (_, m)) in self.positions.iter_mut() {
             *m = false;
         }
-        self.stats.commits.fetch_add(1, Ordering::Relaxed);
+        self.cx.stats.commits.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// After a commit the group refused (its tasks moved on, or it was
+    /// thought dead): drops everything since the last commit and opens its
+    /// tasks again from there, as Kafka Streams does on `TaskMigrated`.
+    /// Tasks that did move are revoked by the change the group sends next.
+    fn go_back(&mut self, why: &str) -> Result<(), RunError> {
+        tracing::warn!("{}: commit refused ({why}); going back to the last commit", self.cx.app.id);
+        self.producer.abort();
+        // A fenced producer may be unusable: start a new one.
+        self.producer = self.cx.log.producer()?;
+        let owned = std::mem::take(&mut self.owned);
+        let ids: Vec<TaskId> = owned.iter().map(|&i| self.all_tasks[i as usize].id).collect();
+        self.pipeline.close_tasks(&ids, false, self.cx.log)?;
+        self.positions.clear();
+        self.inputs.set_tasks(Vec::new());
+        self.open(&owned)?;
+        self.reassign()
     }
 
     fn report(&mut self) {
         let now = self.pipeline.stats();
         let before = std::mem::replace(&mut self.reported, now);
-        self.stats.records_out.fetch_add(now.records_out - before.records_out, Ordering::Relaxed);
-        self.stats.skipped.fetch_add(now.skipped - before.skipped, Ordering::Relaxed);
-        self.stats.dead_lettered.fetch_add(now.dead_lettered - before.dead_lettered, Ordering::Relaxed);
-        self.stats.dropped_late.fetch_add(now.dropped_late - before.dropped_late, Ordering::Relaxed);
+        let stats = self.cx.stats;
+        stats.records_out.fetch_add(now.records_out - before.records_out, Ordering::Relaxed);
+        stats.skipped.fetch_add(now.skipped - before.skipped, Ordering::Relaxed);
+        stats.dead_lettered.fetch_add(now.dead_lettered - before.dead_lettered, Ordering::Relaxed);
+        stats.dropped_late.fetch_add(now.dropped_late - before.dropped_late, Ordering::Relaxed);
     }
+}
+
+/// Task names for a log line: `0_1, 1_1`.
+fn show(tasks: &[TaskId]) -> String {
+    tasks.iter().map(TaskId::to_string).collect::<Vec<_>>().join(", ")
 }
 
 /// Records not yet processed and committed by `app`'s group, summed over its

@@ -40,7 +40,8 @@ use eddy_codec::{Reader, Writer};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Consumer, Fetched, Log, LogError, LogRecord, Producer, TopicInfo, TopicPartition, TopicRole, check_new_topic,
+    Consumer, Fetched, FixedMember, Log, LogError, LogRecord, Member, Producer, TopicInfo, TopicPartition, TopicRole,
+    check_new_topic,
 };
 use crate::record::Record;
 
@@ -426,6 +427,10 @@ impl Log for EmbeddedLog {
         compaction::compact(self, tp, min_dirty, retention)
     }
 
+    fn join(&self, group: &str, _tasks: u32, local: &[u32]) -> Result<Box<dyn Member>, LogError> {
+        Ok(Box::new(FixedMember::new(group, local)))
+    }
+
     fn producer(&self) -> Result<Box<dyn Producer>, LogError> {
         Ok(Box::new(EmbeddedProducer {
             log: self.clone(),
@@ -492,8 +497,8 @@ impl Producer for EmbeddedProducer {
         Ok(())
     }
 
-    fn commit(&mut self, group: Option<&str>, offsets: &[(TopicPartition, u64)]) -> Result<(), LogError> {
-        self.log.commit_batch(&self.pending, group, offsets)?;
+    fn commit(&mut self, member: Option<&dyn Member>, offsets: &[(TopicPartition, u64)]) -> Result<(), LogError> {
+        self.log.commit_batch(&self.pending, member.map(|m| m.group()), offsets)?;
         self.abort();
         Ok(())
     }

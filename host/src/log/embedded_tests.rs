@@ -34,7 +34,7 @@ fn records_and_offsets_appear_only_at_commit() {
     p.send(&tp, rec("a")).unwrap();
     p.send(&tp, rec("b")).unwrap();
     assert_eq!(log.end_offset(&tp).unwrap(), 0);
-    p.commit(Some("app"), &[(TopicPartition::new("in", 0), 7)]).unwrap();
+    p.commit(Some(&FixedMember::new("app", &[])), &[(TopicPartition::new("in", 0), 7)]).unwrap();
     assert_eq!(log.end_offset(&tp).unwrap(), 2);
     assert_eq!(log.committed("app", &TopicPartition::new("in", 0)).unwrap(), Some(7));
     p.send(&tp, rec("c")).unwrap();
@@ -84,7 +84,7 @@ fn compaction_keeps_each_keys_last_record_and_every_offset() {
     p.send(&tp, kv("b", "b2")).unwrap();
     p.commit(None, &[]).unwrap();
     p.send(&tp, kv("a", "a3")).unwrap();
-    p.commit(Some("g"), &[(tp.clone(), 4)]).unwrap();
+    p.commit(Some(&FixedMember::new("g", &[])), &[(tp.clone(), 4)]).unwrap();
     // A consumer reading before the compaction follows it.
     let mut early = log.consumer().unwrap();
     early.assign(&[(tp.clone(), 0)]).unwrap();

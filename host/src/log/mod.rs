@@ -13,6 +13,7 @@
 pub mod embedded;
 pub mod kafka;
 
+use std::any::Any;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -127,6 +128,18 @@ pub enum LogError {
     /// Another process holds a lock this one needs.
     #[error("{0}")]
     Busy(String),
+    /// A commit was refused because this member or producer no longer owns
+    /// its work: the group moved its tasks on (a rebalance, or the member
+    /// was thought dead), or a newer producer took its transactional id.
+    /// Nothing since the last commit is committed; the work must go back to
+    /// the last commit.
+    #[error("fenced: {op}: {source}")]
+    Fenced {
+        /// What was being done.
+        op: String,
+        /// The client's error.
+        source: rdkafka::error::KafkaError,
+    },
     /// The Kafka cluster or client refused or failed an operation.
     #[error("kafka: {op}: {source}")]
     Kafka {
@@ -211,6 +224,15 @@ pub trait Log: Send + Sync {
     /// A transactional producer.
     fn producer(&self) -> Result<Box<dyn Producer>, LogError>;
 
+    /// Joins consumer group `group`, which shares `tasks` tasks (numbered
+    /// from 0) among its members, as Kafka Streams shares an application's
+    /// tasks among its threads and instances. On a log with a group
+    /// coordinator (Kafka) the coordinator decides which tasks each member
+    /// owns, and moves them when members come and go; a log without one (the
+    /// embedded log, which one process uses) gives the member the `local`
+    /// tasks.
+    fn join(&self, group: &str, tasks: u32, local: &[u32]) -> Result<Box<dyn Member>, LogError>;
+
     /// Compacts a partition of a keyed topic (a changelog): drops each record
     /// a later record with the same key supersedes, and records without a
     /// key, keeping every other record's offset. With a `retention` (ms), it
@@ -289,14 +311,84 @@ pub fn read_to_end<E: From<LogError>>(
     Ok(positions)
 }
 
+/// A change of the tasks a group member owns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rebalance {
+    /// Tasks it owns from now on.
+    pub assigned: Vec<u32>,
+    /// Tasks it gives up.
+    pub revoked: Vec<u32>,
+    /// The revoked tasks were already taken away (the member was thought
+    /// dead): their work since the last commit cannot be committed.
+    pub lost: bool,
+}
+
+/// A member of a consumer group ([`Log::join`]): the tasks it owns.
+pub trait Member: Send {
+    /// The group's name.
+    fn group(&self) -> &str;
+
+    /// Waits up to `timeout` for a change of the tasks this member owns.
+    /// The first change assigns its first tasks.
+    fn poll(&mut self, timeout: Duration) -> Result<Option<Rebalance>, LogError>;
+
+    /// Completes a change `poll` returned. Call once the revoked tasks' work
+    /// is committed and they are closed: until then no other member gets
+    /// them.
+    fn complete(&mut self, change: &Rebalance) -> Result<(), LogError>;
+
+    /// The backend's own member, for its producers' commits.
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// A member of a group without a coordinator: it owns the tasks it was
+/// given, from its first poll on (the embedded log's [`Log::join`]).
+pub struct FixedMember {
+    group: String,
+    tasks: Option<Vec<u32>>,
+}
+
+impl FixedMember {
+    /// A member of `group` that owns `tasks`.
+    pub fn new(group: &str, tasks: &[u32]) -> Self {
+        FixedMember { group: group.to_owned(), tasks: Some(tasks.to_vec()) }
+    }
+}
+
+impl Member for FixedMember {
+    fn group(&self) -> &str {
+        &self.group
+    }
+
+    fn poll(&mut self, timeout: Duration) -> Result<Option<Rebalance>, LogError> {
+        match self.tasks.take() {
+            Some(assigned) => Ok(Some(Rebalance { assigned, ..Rebalance::default() })),
+            None => {
+                std::thread::sleep(timeout);
+                Ok(None)
+            }
+        }
+    }
+
+    fn complete(&mut self, _change: &Rebalance) -> Result<(), LogError> {
+        Ok(())
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
 /// Writes records in transactions.
 pub trait Producer: Send {
     /// Adds a record to the open transaction. It becomes visible at `commit`.
     fn send(&mut self, tp: &TopicPartition, record: Record) -> Result<(), LogError>;
 
-    /// Commits the records sent since the last commit and, if `group` is
-    /// given, the group's offsets for the partitions listed: all or nothing.
-    fn commit(&mut self, group: Option<&str>, offsets: &[(TopicPartition, u64)]) -> Result<(), LogError>;
+    /// Commits the records sent since the last commit and, if a group
+    /// member is given, its group's offsets for the partitions listed: all or
+    /// nothing. A member that lost its tasks to another (a zombie) cannot
+    /// commit.
+    fn commit(&mut self, member: Option<&dyn Member>, offsets: &[(TopicPartition, u64)]) -> Result<(), LogError>;
 
     /// Drops the records sent since the last commit.
     fn abort(&mut self);

@@ -355,9 +355,10 @@ impl Pipeline {
         self.shared.stats
     }
 
-    /// Opens (and restores) the stores of `tasks`, dividing `cache_bytes`
-    /// evenly among them, and gives processors the global tables' stores.
-    /// Without a state directory, only tasks without stores can run.
+    /// Opens (and restores) the stores of `tasks`, joining the tasks it
+    /// has, and gives processors the global tables' stores. Each new store's
+    /// cache gets an even share of `cache_bytes` over the stores of all its
+    /// tasks. Without a state directory, only tasks without stores can run.
     pub fn open_tasks(
         &mut self,
         tasks: &[TaskId],
@@ -366,14 +367,18 @@ impl Pipeline {
         globals: &[Arc<GlobalStore>],
         log: &dyn Log,
     ) -> Result<(), ProcessError> {
-        self.tasks = tasks.to_vec();
+        for task in tasks {
+            if !self.tasks.contains(task) {
+                self.tasks.push(*task);
+            }
+        }
         let stores = &mut self.shared.stores;
         stores.globals = globals.iter().map(|g| (g.name().to_owned(), g.clone())).collect();
         let of_task = |task: &TaskId| stores.subtopology.iter().filter(|s| **s == Some(task.subtopology)).count();
-        let count = tasks.iter().map(of_task).sum::<usize>().max(1);
+        let count = self.tasks.iter().map(of_task).sum::<usize>().max(1);
         for &task in tasks {
             for (id, (spec, _)) in stores.specs.iter().enumerate() {
-                if stores.subtopology[id] != Some(task.subtopology) {
+                if stores.subtopology[id] != Some(task.subtopology) || stores.open.contains_key(&(task.partition, id)) {
                     continue;
                 }
                 let Some(state_dir) = state_dir else {
@@ -387,6 +392,34 @@ impl Pipeline {
         for (node, name) in &self.global_uses {
             if !stores.globals.contains_key(name) {
                 return Err(ProcessError::UnknownStore { node: self.shared.names[*node].clone(), store: name.clone() });
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes `tasks`, whose work is committed (`clean`: their stores record
+    /// a clean stop) or must be dropped (not `clean`: their stores are
+    /// rebuilt from their changelogs when they open again).
+    pub fn close_tasks(&mut self, tasks: &[TaskId], clean: bool, log: &dyn Log) -> Result<(), ProcessError> {
+        let subtopology_of = &self.subtopology_of;
+        let closing = |partition: u32, node: usize| {
+            tasks.iter().any(|t| t.partition == partition && subtopology_of[node] == Some(t.subtopology))
+        };
+        self.tasks.retain(|t| !tasks.contains(t));
+        self.stream_time.retain(|&(p, node), _| !closing(p, node));
+        self.next_punctuation.retain(|&(p, node), _| !closing(p, node));
+        let stores = &mut self.shared.stores;
+        let ids: Vec<(u32, usize)> = stores
+            .open
+            .keys()
+            .filter(|(p, id)| tasks.iter().any(|t| t.partition == *p && stores.subtopology[*id] == Some(t.subtopology)))
+            .copied()
+            .collect();
+        for key in ids {
+            if let Some(mut store) = stores.open.remove(&key)
+                && clean
+            {
+                store.checkpoint(log)?;
             }
         }
         Ok(())

@@ -15,6 +15,7 @@
 //! - the broker compacts changelogs itself, so [`Log::compact`] does nothing.
 
 mod consumer;
+pub mod group;
 mod producer;
 
 use std::collections::HashMap;
@@ -29,7 +30,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use super::{Consumer, Log, LogError, Producer, TopicInfo, TopicPartition, TopicRole, check_new_topic};
+use super::{Consumer, Log, LogError, Member, Producer, TopicInfo, TopicPartition, TopicRole, check_new_topic};
 
 /// How long a request to the cluster may take before it fails.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -72,14 +73,22 @@ pub struct KafkaOptions {
 }
 
 impl KafkaOptions {
-    /// At-least-once clients of the cluster at `bootstrap_servers`.
+    /// At-least-once clients of the cluster at `bootstrap_servers`, with
+    /// the librdkafka properties of `EDDY_KAFKA_PROPERTIES` (`key=value`
+    /// pairs separated by `;`, e.g. `debug=cgrp;socket.timeout.ms=5000`).
     pub fn new(bootstrap_servers: &str) -> Self {
+        let properties = std::env::var("EDDY_KAFKA_PROPERTIES")
+            .unwrap_or_default()
+            .split(';')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+            .collect();
         KafkaOptions {
             bootstrap_servers: bootstrap_servers.to_owned(),
             guarantee: Guarantee::AtLeastOnce,
             transactional_id_prefix: "eddy".to_owned(),
             replication_factor: -1,
-            properties: Vec::new(),
+            properties,
         }
     }
 
@@ -280,6 +289,30 @@ impl Log for KafkaLog {
             }
         };
         Ok(Box::new(producer::KafkaProducer::new(&self.options, transactional_id)?))
+    }
+
+    /// Joins the group as [`group`] describes (creating its tasks topic
+    /// the first time); `local` is for logs without a coordinator.
+    fn join(&self, group: &str, tasks: u32, _local: &[u32]) -> Result<Box<dyn Member>, LogError> {
+        let topic = group::tasks_topic(group);
+        match self.create_topic_as(&topic, tasks.max(1), TopicRole::Repartition) {
+            Ok(()) | Err(LogError::TopicExists { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        match self.partitions(&topic)? {
+            Some(n) if tasks == 0 || n == tasks => {}
+            Some(n) if n == tasks => {}
+            Some(n) => {
+                return Err(LogError::InvalidTopic {
+                    name: topic,
+                    reason: format!(
+                        "it has {n} partition(s) for the application's tasks, which are now {tasks}: the partition counts of its input topics changed since it first ran"
+                    ),
+                });
+            }
+            None => return Err(LogError::UnknownTopic(topic)),
+        }
+        Ok(Box::new(group::KafkaMember::join(&self.options, group)?))
     }
 
     /// The broker's log cleaner compacts changelogs (`cleanup.policy=compact`).

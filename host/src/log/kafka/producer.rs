@@ -12,15 +12,16 @@
 use std::sync::{Arc, Mutex};
 
 use rdkafka::ClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::consumer::Consumer as _;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header as KafkaHeader, OwnedHeaders};
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer as _, ProducerContext, PurgeConfig};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer as _, ProducerContext, PurgeConfig, ThreadedProducer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use std::time::Duration;
 
+use super::group::KafkaMember;
 use super::{KafkaOptions, REQUEST_TIMEOUT, kafka};
-use crate::log::{LogError, Producer, TopicPartition};
+use crate::log::{LogError, Member, Producer, TopicPartition};
 use crate::record::Record;
 
 /// Keeps the first failed delivery, for `commit` to report.
@@ -43,16 +44,43 @@ impl ProducerContext for Deliveries {
 
 /// A producer of one worker thread.
 pub(super) struct KafkaProducer {
-    producer: BaseProducer<Deliveries>,
+    /// Polls for delivery reports on a thread of its own (which aborting a
+    /// transaction needs).
+    producer: ThreadedProducer<Deliveries>,
     context: Arc<Deliveries>,
-    options: KafkaOptions,
     transactional: bool,
     /// A transaction is open.
     in_transaction: bool,
     /// Records sent since the last commit.
     pending: usize,
-    /// The group whose offsets it commits, and a consumer of it.
-    group: Option<(String, BaseConsumer)>,
+}
+
+/// Wraps a commit's error: [`LogError::Fenced`] where the group or a newer
+/// producer refused it, else [`LogError::Kafka`].
+fn commit_error(op: impl Into<String>) -> impl FnOnce(KafkaError) -> LogError {
+    let op = op.into();
+    move |source| {
+        use RDKafkaErrorCode::*;
+        let code = match &source {
+            KafkaError::Transaction(e) => Some(e.code()),
+            e => e.rdkafka_error_code(),
+        };
+        match code {
+            Some(
+                IllegalGeneration | UnknownMemberId | RebalanceInProgress | FencedInstanceId | ProducerFenced
+                | InvalidProducerEpoch | Fenced,
+            ) => LogError::Fenced { op, source },
+            _ => LogError::Kafka { op, source },
+        }
+    }
+}
+
+/// The Kafka member `member` is, or an error saying it is not one.
+fn kafka_member(member: &dyn Member) -> Result<&KafkaMember, LogError> {
+    member.as_any().downcast_ref::<KafkaMember>().ok_or_else(|| LogError::Kafka {
+        op: format!("committing group {}'s offsets: the member is not one of a Kafka group", member.group()),
+        source: KafkaError::AdminOp(RDKafkaErrorCode::InvalidGroupId),
+    })
 }
 
 impl KafkaProducer {
@@ -69,7 +97,7 @@ impl KafkaProducer {
             // A zombie's open transaction is aborted after this long.
             config.set("transactional.id", id).set("transaction.timeout.ms", "10000");
         }
-        let producer: BaseProducer<Deliveries> =
+        let producer: ThreadedProducer<Deliveries> =
             config.create_with_context(Deliveries::default()).map_err(kafka("creating a producer"))?;
         if let Some(id) = &transactional_id {
             producer
@@ -80,45 +108,34 @@ impl KafkaProducer {
         Ok(KafkaProducer {
             producer,
             context,
-            options: options.clone(),
             transactional: transactional_id.is_some(),
             in_transaction: false,
             pending: 0,
-            group: None,
         })
-    }
-
-    /// The consumer of `group`, for its offsets and its metadata.
-    fn group_consumer(&mut self, group: &str) -> Result<&BaseConsumer, LogError> {
-        if self.group.as_ref().is_none_or(|(g, _)| g != group) {
-            let consumer: BaseConsumer = super::consumer::config(&self.options)
-                .set("group.id", group)
-                .create()
-                .map_err(kafka(format!("creating a consumer of group {group}")))?;
-            self.group = Some((group.to_owned(), consumer));
-        }
-        Ok(&self.group.as_ref().expect("set above").1)
     }
 
     fn take_failed(&self) -> Option<KafkaError> {
         self.context.failed.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
-    fn commit_transaction(&mut self, group: Option<&str>, list: &TopicPartitionList) -> Result<(), LogError> {
+    fn commit_transaction(&mut self, member: Option<&dyn Member>, list: &TopicPartitionList) -> Result<(), LogError> {
         if !self.in_transaction {
             self.producer.begin_transaction().map_err(kafka("beginning a transaction"))?;
             self.in_transaction = true;
         }
-        if let Some(group) = group.filter(|_| list.count() > 0) {
-            let metadata = self.group_consumer(group)?.group_metadata().ok_or_else(|| LogError::Kafka {
+        if let Some(member) = member.filter(|_| list.count() > 0) {
+            let group = member.group();
+            // The member's generation goes with the offsets: a member the
+            // group has dropped cannot commit.
+            let metadata = kafka_member(member)?.consumer().group_metadata().ok_or_else(|| LogError::Kafka {
                 op: format!("reading group {group}'s metadata"),
                 source: KafkaError::AdminOp(RDKafkaErrorCode::InvalidGroupId),
             })?;
             self.producer
                 .send_offsets_to_transaction(list, &metadata, REQUEST_TIMEOUT)
-                .map_err(kafka(format!("sending group {group}'s offsets to the transaction")))?;
+                .map_err(commit_error(format!("sending group {group}'s offsets to the transaction")))?;
         }
-        self.producer.commit_transaction(REQUEST_TIMEOUT).map_err(kafka("committing the transaction"))?;
+        self.producer.commit_transaction(REQUEST_TIMEOUT).map_err(commit_error("committing the transaction"))?;
         self.in_transaction = false;
         Ok(())
     }
@@ -154,33 +171,30 @@ impl Producer for KafkaProducer {
             }
         }
         self.pending += 1;
-        if self.pending.is_multiple_of(1024) {
-            self.producer.poll(Duration::ZERO);
-        }
         Ok(())
     }
 
-    fn commit(&mut self, group: Option<&str>, offsets: &[(TopicPartition, u64)]) -> Result<(), LogError> {
+    fn commit(&mut self, member: Option<&dyn Member>, offsets: &[(TopicPartition, u64)]) -> Result<(), LogError> {
         let mut list = TopicPartitionList::new();
         for (tp, offset) in offsets {
             list.add_partition_offset(&tp.topic, tp.partition as i32, Offset::Offset(*offset as i64))
                 .map_err(kafka(format!("committing the offset of {tp}")))?;
         }
         if self.transactional {
-            self.commit_transaction(group, &list)?;
+            self.commit_transaction(member, &list)?;
         } else {
             self.producer.flush(REQUEST_TIMEOUT).map_err(kafka("flushing records"))?;
         }
-        self.producer.poll(Duration::ZERO);
         if let Some(e) = self.take_failed() {
             return Err(LogError::Kafka { op: "delivering records".to_owned(), source: e });
         }
         if !self.transactional
-            && let Some(group) = group.filter(|_| list.count() > 0)
+            && let Some(member) = member.filter(|_| list.count() > 0)
         {
-            self.group_consumer(group)?
+            kafka_member(member)?
+                .consumer()
                 .commit(&list, rdkafka::consumer::CommitMode::Sync)
-                .map_err(kafka(format!("committing group {group}'s offsets")))?;
+                .map_err(commit_error(format!("committing group {}'s offsets", member.group())))?;
         }
         self.pending = 0;
         Ok(())
