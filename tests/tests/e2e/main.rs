@@ -116,6 +116,16 @@ impl Env {
         }
     }
 
+    /// Another instance's directory on the same cluster, with the same
+    /// topic names: for several `eddy run` processes of one application.
+    pub fn sibling(&self) -> Env {
+        Env {
+            dir: tempfile::tempdir().expect("temp dir"),
+            bootstrap: self.bootstrap.clone(),
+            namespace: self.namespace.clone(),
+        }
+    }
+
     /// The name a test's topic (or application id) `name` has in this
     /// environment: itself on the embedded log, namespaced on Kafka.
     pub fn topic(&self, name: &str) -> String {
@@ -182,14 +192,19 @@ impl Env {
     /// Starts `eddy run APP` (without `--until-idle`) in the background; its
     /// stderr goes to `eddy-run.log` in the directory.
     pub fn spawn_run(&self, app: &Path) -> Child {
+        self.spawn(&["run", app.to_str().expect("UTF-8 path")])
+    }
+
+    /// Starts `eddy ARGS...` in the background; its stderr goes to
+    /// `eddy-run.log` in the directory.
+    pub fn spawn(&self, args: &[&str]) -> Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.path("eddy-run.log"))
             .expect("opening eddy-run.log");
         self.command()
-            .arg("run")
-            .arg(app)
+            .args(args)
             .env("EDDY_CACHE_DIR", cache_dir())
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -13,6 +13,8 @@ use serde_json::{Value, json};
 
 use crate::{Env, app_file};
 
+mod failover;
+
 /// The test cluster's bootstrap servers.
 pub fn bootstrap() -> String {
     std::env::var("EDDY_TEST_KAFKA").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| {
