@@ -501,29 +501,16 @@ impl<'a> Worker<'a> {
                 self.rebalance(change)?;
                 continue;
             }
-            let fetched = if self.owned.is_empty() {
-                Vec::new()
-            } else {
-                self.consumer.poll(self.cx.options.max_poll_records, poll_timeout)?
+            let idle = match self.step(poll_timeout) {
+                Ok(idle) => idle,
+                Err(e) => match refused(&e) {
+                    Some(why) => {
+                        self.go_back(&why)?;
+                        continue;
+                    }
+                    None => return Err(e),
+                },
             };
-            let idle = fetched.is_empty() && self.inputs.buffered() == 0;
-            self.inputs.add(fetched);
-            let consumer = &mut self.consumer;
-            let runs = self.inputs.take(|tp| {
-                consumer.behind(tp).unwrap_or_else(|e| {
-                    tracing::warn!("cannot tell whether {tp} has more records: {e}");
-                    false
-                })
-            });
-            for f in runs {
-                self.pipeline.process(&f, &mut *self.producer)?;
-                if let Some(last) = f.records.last() {
-                    self.positions.insert(f.partition.clone(), (last.offset + 1, true));
-                }
-                self.cx.stats.records_in.fetch_add(f.records.len() as u64, Ordering::Relaxed);
-            }
-            self.pipeline.punctuate_wall_clock(&mut *self.producer)?;
-            self.report();
             if last_commit.elapsed() >= self.cx.app.commit_interval {
                 self.commit()?;
                 last_commit = Instant::now();
@@ -544,6 +531,35 @@ impl<'a> Worker<'a> {
                 }
             }
         }
+    }
+
+    /// Fetches and processes what the owned tasks can take now. Returns
+    /// whether there was nothing to do.
+    fn step(&mut self, poll_timeout: Duration) -> Result<bool, RunError> {
+        let fetched = if self.owned.is_empty() {
+            Vec::new()
+        } else {
+            self.consumer.poll(self.cx.options.max_poll_records, poll_timeout)?
+        };
+        let idle = fetched.is_empty() && self.inputs.buffered() == 0;
+        self.inputs.add(fetched);
+        let consumer = &mut self.consumer;
+        let runs = self.inputs.take(|tp| {
+            consumer.behind(tp).unwrap_or_else(|e| {
+                tracing::warn!("cannot tell whether {tp} has more records: {e}");
+                false
+            })
+        });
+        for f in runs {
+            self.pipeline.process(&f, &mut *self.producer)?;
+            if let Some(last) = f.records.last() {
+                self.positions.insert(f.partition.clone(), (last.offset + 1, true));
+            }
+            self.cx.stats.records_in.fetch_add(f.records.len() as u64, Ordering::Relaxed);
+        }
+        self.pipeline.punctuate_wall_clock(&mut *self.producer)?;
+        self.report();
+        Ok(idle)
     }
 
     /// Applies a change of the tasks this thread owns: revoked tasks are
@@ -621,6 +637,10 @@ impl<'a> Worker<'a> {
                 (tp.clone(), fetched.max(processed))
             })
             .collect();
+        // A new consumer for each assignment: librdkafka 2.12 can fail an
+        // assertion when one consumer's assignment changes twice in quick
+        // succession (librdkafka issue 5573, fixed in 2.15).
+        self.consumer = self.cx.log.consumer()?;
         self.consumer.assign(&assignment)?;
         Ok(())
     }
@@ -653,7 +673,13 @@ impl<'a> Worker<'a> {
     }
 
     fn commit(&mut self) -> Result<(), RunError> {
-        self.pipeline.flush(&mut *self.producer)?;
+        if let Err(e) = self.pipeline.flush(&mut *self.producer) {
+            let e = RunError::from(e);
+            return match refused(&e) {
+                Some(why) => self.go_back(&why),
+                None => Err(e),
+            };
+        }
         self.report();
         // Where every fetched record of a partition is processed, its offset
         // goes past what holds no record (Kafka's transaction markers), so
@@ -673,7 +699,12 @@ impl<'a> Worker<'a> {
         }
         match self.producer.commit(Some(&*self.member), &moved) {
             Ok(()) => {}
-            Err(LogError::Fenced { op, source }) => return self.go_back(&format!("{op}: {source}")),
+            Err(e @ LogError::Fenced { .. }) => return self.go_back(&e.to_string()),
+            // The offsets stay marked as moved: the next commit sends them.
+            Err(e @ LogError::Rebalancing { .. }) => {
+                tracing::debug!("{}: {e}", self.cx.app.id);
+                return Ok(());
+            }
             Err(e) => return Err(e.into()),
         }
         for (_, (_, m)) in self.positions.iter_mut() {
@@ -690,8 +721,9 @@ impl<'a> Worker<'a> {
     fn go_back(&mut self, why: &str) -> Result<(), RunError> {
         tracing::warn!("{}: commit refused ({why}); going back to the last commit", self.cx.app.id);
         self.producer.abort();
-        // A fenced producer may be unusable: start a new one.
-        self.producer = self.cx.log.producer()?;
+        // A fenced producer may be unusable: start it again (with the same
+        // transactional id, so a restarted instance fences all of its own).
+        self.producer.reset()?;
         let owned = std::mem::take(&mut self.owned);
         let ids: Vec<TaskId> = owned.iter().map(|&i| self.all_tasks[i as usize].id).collect();
         self.pipeline.close_tasks(&ids, false, self.cx.log)?;
@@ -710,6 +742,17 @@ impl<'a> Worker<'a> {
         stats.dead_lettered.fetch_add(now.dead_lettered - before.dead_lettered, Ordering::Relaxed);
         stats.dropped_late.fetch_add(now.dropped_late - before.dropped_late, Ordering::Relaxed);
     }
+}
+
+/// Why the log refused this worker's work, if that is what `e` is: its
+/// tasks moved on, or its producer was fenced ([`LogError::Fenced`]).
+fn refused(e: &RunError) -> Option<String> {
+    let fenced = match e {
+        RunError::Log(e) | RunError::Process(ProcessError::Log(e)) => e,
+        RunError::Process(ProcessError::Store(StoreError::Log(e))) => e,
+        _ => return None,
+    };
+    matches!(fenced, LogError::Fenced { .. }).then(|| fenced.to_string())
 }
 
 /// Task names for a log line: `0_1, 1_1`.

@@ -140,6 +140,16 @@ pub enum LogError {
         /// The client's error.
         source: rdkafka::error::KafkaError,
     },
+    /// At-least-once, the group refused the offsets because it is moving
+    /// tasks: the records sent are written, the offsets are not committed.
+    /// Commit them again later (if the tasks moved away, the group says so).
+    #[error("offsets not committed while the group rebalances: {op}: {source}")]
+    Rebalancing {
+        /// What was being done.
+        op: String,
+        /// The client's error.
+        source: rdkafka::error::KafkaError,
+    },
     /// The Kafka cluster or client refused or failed an operation.
     #[error("kafka: {op}: {source}")]
     Kafka {
@@ -392,6 +402,13 @@ pub trait Producer: Send {
 
     /// Drops the records sent since the last commit.
     fn abort(&mut self);
+
+    /// Makes the producer usable again after a refused commit
+    /// ([`LogError::Fenced`]): on Kafka, a new transactional producer with
+    /// the same transactional id, which fences any older one.
+    fn reset(&mut self) -> Result<(), LogError> {
+        Ok(())
+    }
 
     /// Number of records sent and not yet committed.
     fn pending(&self) -> usize;

@@ -21,6 +21,7 @@
 
 mod access;
 mod cache;
+mod claim;
 mod global;
 mod memory;
 mod rocks;
@@ -66,6 +67,9 @@ pub enum StoreError {
     /// The changelog could not be read or written.
     #[error(transparent)]
     Log(#[from] LogError),
+    /// Another thread of this process kept the store's directory too long.
+    #[error("store {0}: another worker thread of this process still holds it after two minutes")]
+    Held(PathBuf),
 }
 
 /// A key and its value, as stores return them.
@@ -225,6 +229,8 @@ pub struct TaskStore {
     clock_dirty: bool,
     /// For a window store: how long its changelog keeps records.
     changelog_retention: Option<i64>,
+    /// Declared last, so released once the local store is closed.
+    _claim: claim::DirClaim,
 }
 
 const CHECKPOINT: &str = ".checkpoint";
@@ -254,6 +260,7 @@ impl TaskStore {
     ) -> Result<TaskStore, StoreError> {
         let (name, kind) = (spec.name.as_str(), spec.kind);
         let dir = state_dir.join(app).join(task.to_string()).join(name);
+        let claim = claim::DirClaim::take(&dir)?;
         let checkpoint_path = dir.join(CHECKPOINT);
         let checkpoint = match std::fs::read_to_string(&checkpoint_path) {
             Ok(text) => text.trim().parse::<u64>().ok(),
@@ -293,6 +300,7 @@ impl TaskStore {
             clock,
             clock_dirty: false,
             changelog_retention: spec.changelog_retention(),
+            _claim: claim,
         };
         store.restore(log, checkpoint.unwrap_or(0))?;
         Ok(store)

@@ -196,7 +196,16 @@ impl Log for KafkaLog {
             match result {
                 Ok(_) => {}
                 Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {
-                    let partitions = self.partitions(name)?.unwrap_or(0);
+                    // Created a moment ago by another instance, it may not
+                    // show in the metadata yet.
+                    let deadline = Instant::now() + CREATE_VISIBLE_TIMEOUT;
+                    let partitions = loop {
+                        match self.partitions(name)? {
+                            Some(n) => break n,
+                            None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                            None => break 0,
+                        }
+                    };
                     return Err(LogError::TopicExists { name: name.to_owned(), partitions });
                 }
                 Err((_, code)) => {

@@ -48,7 +48,9 @@ pub(super) struct KafkaProducer {
     /// transaction needs).
     producer: ThreadedProducer<Deliveries>,
     context: Arc<Deliveries>,
-    transactional: bool,
+    options: KafkaOptions,
+    /// Its transactional id, if it is transactional.
+    transactional_id: Option<String>,
     /// A transaction is open.
     in_transaction: bool,
     /// Records sent since the last commit.
@@ -85,6 +87,24 @@ fn kafka_member(member: &dyn Member) -> Result<&KafkaMember, LogError> {
 
 impl KafkaProducer {
     pub(super) fn new(options: &KafkaOptions, transactional_id: Option<String>) -> Result<Self, LogError> {
+        let producer = Self::client(options, transactional_id.as_deref())?;
+        let context = producer.context().clone();
+        Ok(KafkaProducer {
+            producer,
+            context,
+            options: options.clone(),
+            transactional_id,
+            in_transaction: false,
+            pending: 0,
+        })
+    }
+
+    /// A librdkafka producer, its transactions initialized (fencing older
+    /// producers with the same transactional id).
+    fn client(
+        options: &KafkaOptions,
+        transactional_id: Option<&str>,
+    ) -> Result<ThreadedProducer<Deliveries>, LogError> {
         let mut config = options.client_config();
         config
             .set("enable.idempotence", "true")
@@ -93,25 +113,18 @@ impl KafkaProducer {
             // Partitions are chosen by Eddy (Kafka's murmur2, as Java's
             // clients do); this only matters for records sent without one.
             .set("partitioner", "murmur2_random");
-        if let Some(id) = &transactional_id {
+        if let Some(id) = transactional_id {
             // A zombie's open transaction is aborted after this long.
             config.set("transactional.id", id).set("transaction.timeout.ms", "10000");
         }
         let producer: ThreadedProducer<Deliveries> =
             config.create_with_context(Deliveries::default()).map_err(kafka("creating a producer"))?;
-        if let Some(id) = &transactional_id {
+        if let Some(id) = transactional_id {
             producer
                 .init_transactions(REQUEST_TIMEOUT)
                 .map_err(kafka(format!("starting transactional producer {id}")))?;
         }
-        let context = producer.context().clone();
-        Ok(KafkaProducer {
-            producer,
-            context,
-            transactional: transactional_id.is_some(),
-            in_transaction: false,
-            pending: 0,
-        })
+        Ok(producer)
     }
 
     fn take_failed(&self) -> Option<KafkaError> {
@@ -143,7 +156,7 @@ impl KafkaProducer {
 
 impl Producer for KafkaProducer {
     fn send(&mut self, tp: &TopicPartition, record: Record) -> Result<(), LogError> {
-        if self.transactional && !self.in_transaction {
+        if self.transactional_id.is_some() && !self.in_transaction {
             self.producer.begin_transaction().map_err(kafka("beginning a transaction"))?;
             self.in_transaction = true;
         }
@@ -167,6 +180,14 @@ impl Producer for KafkaProducer {
                     message = back;
                     self.producer.poll(Duration::from_millis(10));
                 }
+                // A failed transaction refuses every record until it is
+                // aborted: the work goes back to the last commit.
+                Err((e, _)) if self.transactional_id.is_some() => {
+                    return Err(LogError::Fenced {
+                        op: format!("sending a record to {tp} in a failed transaction"),
+                        source: e,
+                    });
+                }
                 Err((e, _)) => return Err(LogError::Kafka { op: format!("sending a record to {tp}"), source: e }),
             }
         }
@@ -180,7 +201,7 @@ impl Producer for KafkaProducer {
             list.add_partition_offset(&tp.topic, tp.partition as i32, Offset::Offset(*offset as i64))
                 .map_err(kafka(format!("committing the offset of {tp}")))?;
         }
-        if self.transactional {
+        if self.transactional_id.is_some() {
             self.commit_transaction(member, &list)?;
         } else {
             self.producer.flush(REQUEST_TIMEOUT).map_err(kafka("flushing records"))?;
@@ -188,13 +209,20 @@ impl Producer for KafkaProducer {
         if let Some(e) = self.take_failed() {
             return Err(LogError::Kafka { op: "delivering records".to_owned(), source: e });
         }
-        if !self.transactional
+        if self.transactional_id.is_none()
             && let Some(member) = member.filter(|_| list.count() > 0)
         {
-            kafka_member(member)?
-                .consumer()
-                .commit(&list, rdkafka::consumer::CommitMode::Sync)
-                .map_err(commit_error(format!("committing group {}'s offsets", member.group())))?;
+            let op = format!("committing group {}'s offsets", member.group());
+            if let Err(source) = kafka_member(member)?.consumer().commit(&list, rdkafka::consumer::CommitMode::Sync) {
+                // The group refuses commits while it moves tasks, and from a
+                // member it has not told its new generation yet: the runtime
+                // commits again later. (Exactly-once, the transaction aborts
+                // instead.)
+                return Err(match commit_error(op)(source) {
+                    LogError::Fenced { op, source } => LogError::Rebalancing { op, source },
+                    other => other,
+                });
+            }
         }
         self.pending = 0;
         Ok(())
@@ -215,5 +243,12 @@ impl Producer for KafkaProducer {
 
     fn pending(&self) -> usize {
         self.pending
+    }
+
+    fn reset(&mut self) -> Result<(), LogError> {
+        self.abort();
+        self.producer = Self::client(&self.options, self.transactional_id.as_deref())?;
+        self.context = self.producer.context().clone();
+        Ok(())
     }
 }

@@ -40,19 +40,28 @@ fn output_progress(env: &Env) -> u64 {
         .unwrap_or(0)
 }
 
-fn wait_for(child: Child, what: &str) -> std::process::Output {
+/// Waits for `env`'s instance to end; fails the test, with the end of its
+/// log, if it fails.
+fn wait_for(env: &Env, child: Child, what: &str) {
     let out = wait_bounded(child, what, Duration::from_secs(240));
-    assert!(out.status.success(), "{what} failed: {}", String::from_utf8_lossy(&out.stderr));
-    out
+    if !out.status.success() {
+        let log = std::fs::read_to_string(env.path("eddy-run.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect();
+        panic!("{what} failed ({}):\n{}", out.status, tail.join("\n"));
+    }
 }
 
-#[test]
-fn exactly_once_when_an_instance_is_killed_and_comes_back() {
-    let a = Env::kafka();
-    let b = a.sibling();
-    let records = 1_000_000usize;
-    a.eddy(&["topic", "create", &a.topic("events"), "--partitions", "6"]);
-    a.eddy(&["topic", "create", &a.topic("counts"), "--partitions", "6"]);
+/// An application's input on the cluster and the counts it must give.
+struct Counting {
+    app: std::path::PathBuf,
+    records: u64,
+    expected: BTreeMap<String, i64>,
+}
+
+/// Creates the topics and writes `records` keyed records.
+fn setup(env: &Env, records: usize) -> Counting {
+    env.eddy(&["topic", "create", &env.topic("events"), "--partitions", "6"]);
+    env.eddy(&["topic", "create", &env.topic("counts"), "--partitions", "6"]);
     let mut expected: BTreeMap<String, i64> = BTreeMap::new();
     let mut input = String::with_capacity(records * 32);
     for i in 0..records {
@@ -60,53 +69,126 @@ fn exactly_once_when_an_instance_is_killed_and_comes_back() {
         *expected.entry(key.clone()).or_insert(0) += 1;
         input.push_str(&format!("{{\"key\": \"{key}\", \"value\": \"e{i}\"}}\n"));
     }
-    a.produce(&a.topic("events"), &input, &["--key-serde", "string", "--value-serde", "string"]);
-    let app = counting_app(&a);
-    let app = app.to_str().unwrap();
+    env.produce(&env.topic("events"), &input, &["--key-serde", "string", "--value-serde", "string"]);
+    Counting { app: counting_app(env), records: records as u64, expected }
+}
 
-    let first = a.spawn(&["-v", "run", app, "--until-idle"]);
-    let other = b.spawn(&["-v", "run", app, "--until-idle"]);
+impl Counting {
+    fn app(&self) -> &str {
+        self.app.to_str().unwrap()
+    }
+
+    /// Waits until the output has `share` of its records (at most two minutes).
+    fn wait_for_progress(&self, env: &Env, share: f64) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while (output_progress(env) as f64) < self.records as f64 * share && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A read_committed reader sees every count of every key exactly once,
+    /// and the store holds the counts of a run without failures.
+    fn check_exactly_once(&self, env: &Env) {
+        let mut seen: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        for r in env.consume_all(&env.topic("counts"), &["--key-serde", "string", "--value-serde", "i64"]) {
+            let key = r["key"].as_str().unwrap().to_owned();
+            seen.entry(key).or_default().push(r["value"].as_i64().unwrap());
+        }
+        assert_eq!(seen.len(), self.expected.len());
+        for (key, n) in &self.expected {
+            let counts = &seen[key];
+            let want: Vec<i64> = (1..=*n).collect();
+            assert!(counts == &want, "key {key}: {} outputs, expected 1..={n}", counts.len());
+        }
+        let store: BTreeMap<String, i64> = env
+            .eddy(&["store", "scan", &env.topic("counting"), "counts", "--key-serde", "string", "--value-serde", "i64"])
+            .lines()
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                (v["key"].as_str().unwrap().to_owned(), v["value"].as_i64().unwrap())
+            })
+            .collect();
+        assert_eq!(store, self.expected);
+    }
+}
+
+/// Fails the test unless `env`'s instance logged taking tasks.
+fn assert_took_tasks(env: &Env, who: &str) {
+    let log = std::fs::read_to_string(env.path("eddy-run.log")).unwrap_or_default();
+    assert!(log.contains("took tasks"), "{who} took no task:\n{log}");
+}
+
+/// Sends `signal` to a child process.
+fn signal(child: &Child, signal: libc::c_int) {
+    // SAFETY: kill only sends a signal to a child this test started.
+    unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+}
+
+#[test]
+fn exactly_once_when_an_instance_is_killed_and_comes_back() {
+    let a = Env::kafka();
+    let b = a.sibling();
+    let run = setup(&a, 1_000_000);
+    let first = a.spawn(&["-v", "run", run.app(), "--until-idle"]);
+    let other = b.spawn(&["-v", "run", run.app(), "--until-idle"]);
     // Kill one instance once the output is a third written: its uncommitted
     // transaction is aborted, its tasks move to the other instance.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while output_progress(&a) < records as u64 / 3 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    run.wait_for_progress(&a, 1.0 / 3.0);
     let mut first = first;
     first.kill().unwrap();
     wait_bounded(first, "the killed instance", Duration::from_secs(30));
-    let killed_at = output_progress(&a);
-    assert!(killed_at < records as u64, "the run ended before the kill: use more records");
+    assert!(output_progress(&a) < run.records, "the run ended before the kill: use more records");
     // It comes back (with its state directory and transactional ids).
-    let again = a.spawn(&["-v", "run", app, "--until-idle"]);
-    wait_for(other, "the other instance");
-    wait_for(again, "the restarted instance");
+    let again = a.spawn(&["-v", "run", run.app(), "--until-idle"]);
+    wait_for(&b, other, "the other instance");
+    wait_for(&a, again, "the restarted instance");
+    run.check_exactly_once(&a);
+    assert_took_tasks(&a, "the killed instance");
+    assert_took_tasks(&b, "the other instance");
+}
 
-    // A read_committed reader sees every count of every key exactly once.
-    let mut seen: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    for r in a.consume_all(&a.topic("counts"), &["--key-serde", "string", "--value-serde", "i64"]) {
-        let key = r["key"].as_str().unwrap().to_owned();
-        seen.entry(key).or_default().push(r["value"].as_i64().unwrap());
+#[test]
+fn a_paused_instance_whose_tasks_moved_cannot_commit() {
+    let a = Env::kafka();
+    let b = a.sibling();
+    let run = setup(&a, 1_000_000);
+    let zombie = a.spawn(&["-v", "run", run.app(), "--until-idle"]);
+    run.wait_for_progress(&a, 0.2);
+    // Paused past its session timeout, it is dropped from the group and
+    // another instance takes its tasks from the last commit.
+    signal(&zombie, libc::SIGSTOP);
+    let paused_at = output_progress(&a);
+    assert!(paused_at < run.records, "the run ended before the pause: use more records");
+    let other = b.spawn(&["-v", "run", run.app(), "--until-idle"]);
+    wait_for(&b, other, "the instance that took over");
+    // Woken up, the zombie's commit is refused: it goes back, finds the work
+    // done, and stops. Nothing it wrote after its last commit is visible.
+    signal(&zombie, libc::SIGCONT);
+    wait_for(&a, zombie, "the woken instance");
+    run.check_exactly_once(&a);
+    assert_took_tasks(&b, "the instance that took over");
+}
+
+#[test]
+fn instances_join_and_leave_during_a_run() {
+    let a = Env::kafka();
+    let (b, c) = (a.sibling(), a.sibling());
+    let run = setup(&a, 1_000_000);
+    let first = a.spawn(&["-v", "run", run.app(), "--until-idle"]);
+    // Scale out from one instance to three...
+    run.wait_for_progress(&a, 0.15);
+    let joined: Vec<Child> = [&b, &c].iter().map(|env| env.spawn(&["-v", "run", run.app()])).collect();
+    run.wait_for_progress(&a, 0.6);
+    assert!(output_progress(&a) < run.records, "the run ended before scaling in: use more records");
+    // ...and back to one: the two leave cleanly (SIGTERM), their tasks move back.
+    for (env, child) in [&b, &c].into_iter().zip(joined) {
+        let out = env.terminate(child);
+        assert!(out.status.success(), "a leaving instance failed: {}", String::from_utf8_lossy(&out.stderr));
     }
-    assert_eq!(seen.len(), expected.len());
-    for (key, n) in &expected {
-        let counts = &seen[key];
-        let want: Vec<i64> = (1..=*n).collect();
-        assert!(counts == &want, "key {key}: {} outputs, expected 1..={n}", counts.len());
-    }
-    // The final state equals a run without failures.
-    let store: BTreeMap<String, i64> = a
-        .eddy(&["store", "scan", &a.topic("counting"), "counts", "--key-serde", "string", "--value-serde", "i64"])
-        .lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap();
-            (v["key"].as_str().unwrap().to_owned(), v["value"].as_i64().unwrap())
-        })
-        .collect();
-    assert_eq!(store, expected);
-    // Both instances worked: each log shows tasks taken.
-    for env in [&a, &b] {
-        let log = std::fs::read_to_string(env.path("eddy-run.log")).unwrap_or_default();
-        assert!(log.contains("took tasks"), "an instance took no task:\n{log}");
-    }
+    wait_for(&a, first, "the first instance");
+    run.check_exactly_once(&a);
+    assert_took_tasks(&b, "the second instance");
+    assert_took_tasks(&c, "the third instance");
+    let log = std::fs::read_to_string(a.path("eddy-run.log")).unwrap_or_default();
+    assert!(log.contains("gave up tasks"), "the first instance gave no task to the others:\n{log}");
 }
