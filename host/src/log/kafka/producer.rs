@@ -58,12 +58,16 @@ pub(super) struct KafkaProducer {
 }
 
 /// Wraps a commit's error: [`LogError::Fenced`] where the group or a newer
-/// producer refused it, else [`LogError::Kafka`].
+/// producer refused it, or the transaction must abort, else
+/// [`LogError::Kafka`].
 fn commit_error(op: impl Into<String>) -> impl FnOnce(KafkaError) -> LogError {
     let op = op.into();
     move |source| {
         use RDKafkaErrorCode::*;
         let code = match &source {
+            // A transaction that must abort (a broker went away mid-way, a
+            // record timed out) is refused as a whole: go back and redo it.
+            KafkaError::Transaction(e) if e.txn_requires_abort() => return LogError::Fenced { op, source },
             KafkaError::Transaction(e) => Some(e.code()),
             e => e.rdkafka_error_code(),
         };
