@@ -53,8 +53,8 @@ fn kill_9_mid_run_then_restart_gives_each_record_once() {
 }
 
 /// Steps of the join test's input: at step `i`, key `k{i % JOIN_KEYS}`
-/// gets a left record at `20 i` ms and right records at `20 i + 7` and
-/// (every fifth step) `20 i + 13`, some left out on either side.
+/// gets a left record at `1000 + 20 i` ms and right records 7 and (every
+/// fifth step) 13 ms later, some left out on either side.
 const JOIN_STEPS: i64 = 30_000;
 const JOIN_KEYS: i64 = 300;
 
@@ -62,23 +62,25 @@ const JOIN_KEYS: i64 = 300;
 /// they must give: pairs joined, and the records that find no partner (a
 /// key comes back every 300 steps, 6 s, so a record only ever joins those
 /// of its own step, 7 or 13 ms apart).
-struct JoinInputs {
-    left: String,
-    right: String,
+pub(crate) struct JoinInputs {
+    pub left: String,
+    pub right: String,
     joined: BTreeSet<String>,
     /// Unmatched records' results (`L..+null`, `null+R..`) and their
     /// timestamps.
     unmatched: BTreeMap<String, i64>,
 }
 
-fn join_inputs() -> JoinInputs {
+pub(crate) fn join_inputs() -> JoinInputs {
     let mut inputs =
         JoinInputs { left: String::new(), right: String::new(), joined: BTreeSet::new(), unmatched: BTreeMap::new() };
     let line = |key: &str, value: &str, ts: i64| {
         format!("{{\"key\": \"{key}\", \"value\": \"{value}\", \"timestamp\": {ts}}}\n")
     };
     for i in 0..JOIN_STEPS {
-        let (key, t) = (format!("k{}", i % JOIN_KEYS), 20 * i);
+        // From 1 s on: on Kafka a timestamp of 0 would become the time the
+        // record is sent (librdkafka's convention).
+        let (key, t) = (format!("k{}", i % JOIN_KEYS), 1_000 + 20 * i);
         let left = (i % 11 != 5).then(|| format!("L{i}"));
         let mut rights = Vec::new();
         if i % 7 != 3 {
@@ -119,7 +121,7 @@ fn assert_same(got: &BTreeSet<String>, want: &BTreeSet<String>, what: &str) {
 }
 
 /// A topic's records by key, each key's (value, timestamp) in log order.
-fn by_key(env: &Env, topic: &str) -> BTreeMap<String, Vec<(String, i64)>> {
+pub(crate) fn by_key(env: &Env, topic: &str) -> BTreeMap<String, Vec<(String, i64)>> {
     let mut keys: BTreeMap<String, Vec<(String, i64)>> = BTreeMap::new();
     for r in env.consume_all(topic, &["--key-serde", "string", "--value-serde", "string"]) {
         let value = (r["value"].as_str().unwrap().to_owned(), r["timestamp"].as_i64().unwrap());
@@ -174,7 +176,7 @@ fn outer_join_killed_mid_run_equals_an_uninterrupted_run() {
     for (v, t) in results.iter().filter(|(v, _)| v.contains("null")) {
         assert!(outer.insert(v.to_string(), *t).is_none(), "{v} emitted twice");
     }
-    let last = 20 * (JOIN_STEPS - 1);
+    let last = 1_000 + 20 * (JOIN_STEPS - 1);
     let closed: BTreeMap<String, i64> =
         inputs.unmatched.iter().filter(|(_, t)| **t + 1_500 < last - 3_000).map(|(v, t)| (v.clone(), *t)).collect();
     assert!(outer.iter().all(|(v, t)| inputs.unmatched.get(v) == Some(t)), "an outer result of a matched record");

@@ -55,6 +55,8 @@ pub(super) struct KafkaProducer {
     in_transaction: bool,
     /// Records sent since the last commit.
     pending: usize,
+    /// Whether it warned of a timestamp Kafka cannot carry.
+    warned_timestamp: bool,
 }
 
 /// Wraps a commit's error: [`LogError::Fenced`] where the group or a newer
@@ -100,6 +102,7 @@ impl KafkaProducer {
             transactional_id,
             in_transaction: false,
             pending: 0,
+            warned_timestamp: false,
         })
     }
 
@@ -163,6 +166,15 @@ impl Producer for KafkaProducer {
         if self.transactional_id.is_some() && !self.in_transaction {
             self.producer.begin_transaction().map_err(kafka("beginning a transaction"))?;
             self.in_transaction = true;
+        }
+        if record.timestamp <= 0 && !self.warned_timestamp {
+            // librdkafka sends a timestamp of 0 as the time of sending, and
+            // Kafka has no negative timestamps.
+            tracing::warn!(
+                "a record for {tp} has timestamp {}: on Kafka it gets the time it is sent instead (and so may others)",
+                record.timestamp
+            );
+            self.warned_timestamp = true;
         }
         let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
         for h in &record.headers {

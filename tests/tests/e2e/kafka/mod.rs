@@ -204,3 +204,108 @@ fn kcat_reads_what_eddy_writes_and_the_other_way_round() {
         assert_eq!(r["headers"], json!({"source": "kcat"}));
     }
 }
+
+/// The vitals pipeline (filter, re-key, split, dead letters) with `env`'s
+/// topic names.
+fn vitals_app(env: &Env) -> std::path::PathBuf {
+    let (id, vitals, alerts, clean, dlq) = (
+        env.topic("vitals"),
+        env.topic("vitals"),
+        env.topic("alerts"),
+        env.topic("vitals-clean"),
+        env.topic("vitals-dlq"),
+    );
+    let body = format!(
+        "application-id: {id}\nthreads: 2\nerror-policy: dead-letter\ndead-letter-topic: {dlq}\ntopology:
+  - {{ name: readings, source: [{vitals}], key-serde: string, value-serde: json }}
+  - {{ name: valid, filter: valid_reading }}
+  - {{ name: by-patient, select-key: patient_key }}
+  - name: route
+    split:
+      - {{ branch: critical, predicate: is_critical }}
+      - {{ branch: normal }}
+  - {{ name: alert, from: critical, map-values: to_alert }}
+  - {{ name: alerts-out, to: {alerts}, key-serde: string, value-serde: json }}
+  - {{ name: clean-out, from: normal, to: {clean}, key-serde: string, value-serde: json }}
+"
+    );
+    app_file(env, "vitals.yaml", eddy_tests::VITALS, &body)
+}
+
+/// What the vitals pipeline wrote: alerts, clean readings and dead letters
+/// (keys and values, sorted), and each alert's partition.
+fn run_vitals(env: &Env) -> Vec<Vec<String>> {
+    env.eddy(&["topic", "create", &env.topic("vitals"), "--partitions", "4"]);
+    for t in ["alerts", "vitals-clean"] {
+        env.eddy(&["topic", "create", &env.topic(t), "--partitions", "2"]);
+    }
+    env.produce(&env.topic("vitals"), crate::pipeline::READINGS, &["--key-serde", "string", "--value-serde", "json"]);
+    let app = vitals_app(env);
+    env.eddy(&["run", app.to_str().unwrap(), "--until-idle"]);
+    let serdes = ["--key-serde", "string", "--value-serde", "json"];
+    ["alerts", "vitals-clean", "vitals-dlq"]
+        .iter()
+        .map(|t| {
+            let mut seen: Vec<String> = env
+                .consume_all(&env.topic(t), &serdes)
+                .iter()
+                .map(|r| format!("{} {} {}", r["partition"], r["key"], r["value"]))
+                .collect();
+            seen.sort();
+            seen
+        })
+        .collect()
+}
+
+#[test]
+fn vitals_on_kafka_equal_the_embedded_log() {
+    let embedded = run_vitals(&Env::new());
+    assert_eq!(embedded[0].len(), crate::pipeline::expected_alerts().len());
+    assert_eq!(embedded[2].len(), 1, "one dead letter");
+    assert_eq!(run_vitals(&Env::kafka()), embedded);
+}
+
+/// An outer stream-stream join (a one-second window, half a second of
+/// grace) on Kafka with exactly-once gives record for record, key by key,
+/// what it gives on the embedded log.
+#[test]
+fn a_windowed_join_on_kafka_equals_the_embedded_log() {
+    let inputs = crate::crash::join_inputs();
+    let run = |env: &Env, extra: &str| {
+        let (id, left, right, joined) =
+            (env.topic("joins"), env.topic("left"), env.topic("right"), env.topic("joined"));
+        for topic in [&left, &right, &joined] {
+            env.eddy(&["topic", "create", topic, "--partitions", "2"]);
+        }
+        env.produce(&left, &inputs.left, &["--key-serde", "string"]);
+        env.produce(&right, &inputs.right, &["--key-serde", "string"]);
+        let body = format!(
+            "application-id: {id}\nthreads: 2\n{extra}topology:
+  - {{ name: left, source: [{left}], key-serde: string, value-serde: string }}
+  - {{ name: right, source: [{right}], key-serde: string, value-serde: string }}
+  - {{ name: joined, from: left, join: {{ stream: right, joiner: plus_joiner, type: outer,
+      window: {{ time-difference-ms: 1000, grace-ms: 500 }} }} }}
+  - {{ name: out, to: {joined}, key-serde: string, value-serde: string }}
+"
+        );
+        let app = app_file(env, "joins.yaml", eddy_tests::KSTREAMS, &body);
+        env.eddy(&["run", app.to_str().unwrap(), "--until-idle"]);
+        crate::crash::by_key(env, &joined)
+    };
+    let embedded = run(&Env::new(), "");
+    assert!(embedded.values().map(Vec::len).sum::<usize>() > 30_000);
+    let on_kafka = run(&Env::kafka(), "processing-guarantee: exactly-once\n");
+    assert_eq!(on_kafka.len(), embedded.len());
+    for (key, records) in &embedded {
+        let got = on_kafka.get(key).cloned().unwrap_or_default();
+        let at = records.iter().zip(&got).position(|(a, b)| a != b).unwrap_or(records.len().min(got.len()));
+        assert!(
+            &got == records,
+            "key {key}: the join's results differ from the embedded log's from result {at} of {} (Kafka: {}): embedded {:?}, Kafka {:?}",
+            records.len(),
+            got.len(),
+            &records[at..(at + 4).min(records.len())],
+            &got[at..(at + 4).min(got.len())]
+        );
+    }
+}
