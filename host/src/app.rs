@@ -10,6 +10,7 @@
 //! cache-max-bytes: 10485760       # record cache for all stores (default 10 MiB; 0: off)
 //! bootstrap-servers: 127.0.0.1:9092   # run on this Kafka cluster (default: the embedded log)
 //! processing-guarantee: exactly-once  # on Kafka: at-least-once (default) | exactly-once
+//! profile: production             # on Kafka: development (default: warn) | production (refuse)
 //! topology: [...]                 # optional when the plugin builds one
 //! ```
 
@@ -21,6 +22,7 @@ use serde::Deserialize;
 
 use crate::log::check_topic_name;
 use crate::log::kafka::Guarantee;
+use crate::log::kafka::profile::Profile;
 use crate::plugin::wasm::Limits;
 use crate::plugin::{Plugin, PluginError, WasmPlugin};
 use crate::topology::{NodeDoc, Topology, TopologyError};
@@ -64,6 +66,8 @@ struct AppDoc {
     bootstrap_servers: Option<String>,
     #[serde(default)]
     processing_guarantee: Guarantee,
+    #[serde(default)]
+    profile: Profile,
     #[serde(default)]
     topology: Option<Vec<NodeDoc>>,
 }
@@ -125,6 +129,8 @@ pub struct App {
     /// What outputs promise on Kafka (the embedded log always commits
     /// outputs and offsets together).
     pub processing_guarantee: Guarantee,
+    /// How strictly it checks a Kafka cluster's durability before it runs.
+    pub profile: Profile,
 }
 
 impl App {
@@ -180,6 +186,7 @@ impl App {
             cache_max_bytes: None,
             bootstrap_servers: None,
             processing_guarantee: Guarantee::default(),
+            profile: Profile::default(),
             topology: None,
         };
         App::new(doc, plugin, topology)
@@ -214,6 +221,7 @@ impl App {
             cache_max_bytes: doc.cache_max_bytes.unwrap_or(10 << 20),
             bootstrap_servers: doc.bootstrap_servers.filter(|s| !s.trim().is_empty()),
             processing_guarantee: doc.processing_guarantee,
+            profile: doc.profile,
         })
     }
 }

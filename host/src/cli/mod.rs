@@ -15,6 +15,7 @@ use clap::{Args, Parser, Subcommand};
 use eddy_host::app::App;
 use eddy_host::jsonl::{LineFormat, now_ms};
 use eddy_host::log::kafka::KafkaOptions;
+use eddy_host::log::kafka::profile::{PRODUCTION_MIN_ISR, PRODUCTION_REPLICAS, Profile};
 use eddy_host::log::{EmbeddedLog, KafkaLog, Log, TopicPartition};
 use eddy_host::partition::partition_for_key;
 use eddy_host::record::Record;
@@ -425,7 +426,26 @@ fn run_app(bootstrap: Option<String>, data_dir: &Path, args: RunArgs) -> Result<
             let mut options = KafkaOptions::new(&servers);
             options.guarantee = app.processing_guarantee;
             options.transactional_id_prefix = format!("{}-{}", app.id, instance_id(data_dir, &app.id)?);
-            (Arc::new(connect(options)?), None)
+            if app.profile == Profile::Production {
+                options.replication_factor = PRODUCTION_REPLICAS;
+                options.min_insync_replicas = Some(PRODUCTION_MIN_ISR);
+            }
+            let log = connect(options)?;
+            let problems = log.durability_problems(app.processing_guarantee)?;
+            if !problems.is_empty() {
+                let list = problems.iter().map(|p| format!("\n  - {p}")).collect::<String>();
+                if app.profile == Profile::Production {
+                    bail!(
+                        "application {}: the production profile needs a cluster that survives a broker's loss:{list}\n(use `profile: development` to run anyway)",
+                        app.id
+                    );
+                }
+                eprintln!(
+                    "warning: {} (development profile): this cluster would not survive a broker's loss:{list}",
+                    app.id
+                );
+            }
+            (Arc::new(log), None)
         }
         None => {
             let log = open_embedded(data_dir)?;

@@ -17,6 +17,7 @@
 mod consumer;
 pub mod group;
 mod producer;
+pub mod profile;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -67,6 +68,9 @@ pub struct KafkaOptions {
     /// Replication factor of the topics it creates (-1: the broker's
     /// `default.replication.factor`).
     pub replication_factor: i32,
+    /// `min.insync.replicas` of the internal topics it creates (changelogs,
+    /// repartition topics), if not the broker's.
+    pub min_insync_replicas: Option<i32>,
     /// More librdkafka client properties (`security.protocol`, ...), applied
     /// to every client.
     pub properties: Vec<(String, String)>,
@@ -88,6 +92,7 @@ impl KafkaOptions {
             guarantee: Guarantee::AtLeastOnce,
             transactional_id_prefix: "eddy".to_owned(),
             replication_factor: -1,
+            min_insync_replicas: None,
             properties,
         }
     }
@@ -181,7 +186,10 @@ impl KafkaLog {
 impl Log for KafkaLog {
     fn create_topic_as(&self, name: &str, partitions: u32, role: TopicRole) -> Result<(), LogError> {
         check_new_topic(name, partitions)?;
-        let configs = Self::configs(role);
+        let mut configs = Self::configs(role);
+        if let Some(isr) = self.options.min_insync_replicas.filter(|_| role != TopicRole::Plain) {
+            configs.push(("min.insync.replicas", isr.to_string()));
+        }
         let mut topic =
             NewTopic::new(name, partitions as i32, TopicReplication::Fixed(self.options.replication_factor));
         for (k, v) in &configs {

@@ -7,8 +7,6 @@ use std::collections::BTreeMap;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
 use crate::{Env, app_file, wait_bounded};
 
 const KEYS: usize = 500;
@@ -100,15 +98,7 @@ impl Counting {
             let want: Vec<i64> = (1..=*n).collect();
             assert!(counts == &want, "key {key}: {} outputs, expected 1..={n}", counts.len());
         }
-        let store: BTreeMap<String, i64> = env
-            .eddy(&["store", "scan", &env.topic("counting"), "counts", "--key-serde", "string", "--value-serde", "i64"])
-            .lines()
-            .map(|l| {
-                let v: Value = serde_json::from_str(l).unwrap();
-                (v["key"].as_str().unwrap().to_owned(), v["value"].as_i64().unwrap())
-            })
-            .collect();
-        assert_eq!(store, self.expected);
+        assert_eq!(super::store_counts(env, "counting", "counts"), self.expected);
     }
 }
 

@@ -59,6 +59,18 @@ fn lines(n: usize) -> (String, BTreeMap<String, i64>) {
     (text, counts)
 }
 
+/// The counts in store `store` of application `app` (named in `env`),
+/// string keys and i64 values, as `eddy store scan` reads them.
+pub(crate) fn store_counts(env: &Env, app: &str, store: &str) -> BTreeMap<String, i64> {
+    env.eddy(&["store", "scan", &env.topic(app), store, "--key-serde", "string", "--value-serde", "i64"])
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (v["key"].as_str().unwrap().to_owned(), v["value"].as_i64().unwrap())
+        })
+        .collect()
+}
+
 /// What a word count run left: the store's counts, the last count per word
 /// in the output topic, and how many records the output topic has.
 struct WordCounts {
@@ -75,23 +87,7 @@ fn run_word_count(env: &Env, text: &str, extra: &str) -> WordCounts {
     env.eddy(&["produce", &env.topic("lines"), "--value-only", "--file", file.to_str().unwrap()]);
     let app = wordcount_app(env, extra);
     env.eddy(&["run", app.to_str().unwrap(), "--until-idle"]);
-    let store = env
-        .eddy(&[
-            "store",
-            "scan",
-            &env.topic("wordcount"),
-            "word-counts",
-            "--key-serde",
-            "string",
-            "--value-serde",
-            "i64",
-        ])
-        .lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap();
-            (v["key"].as_str().unwrap().to_owned(), v["value"].as_i64().unwrap())
-        })
-        .collect();
+    let store = store_counts(env, "wordcount", "word-counts");
     let mut last_out = BTreeMap::new();
     for r in env.consume_all(&env.topic("word-counts-out"), &["--key-serde", "string", "--value-serde", "i64"]) {
         last_out.insert(r["key"].as_str().unwrap().to_owned(), r["value"].as_i64().unwrap());
@@ -308,4 +304,34 @@ fn a_windowed_join_on_kafka_equals_the_embedded_log() {
             &got[at..(at + 4).min(got.len())]
         );
     }
+}
+
+/// On one broker, the production profile refuses to run exactly-once and
+/// says why; the development profile warns and runs.
+#[test]
+fn the_production_profile_refuses_a_cluster_that_cannot_survive_a_broker_loss() {
+    let env = Env::kafka();
+    let (text, expected) = lines(50);
+    let app = |profile: &str| wordcount_app(&env, &format!("processing-guarantee: exactly-once\nprofile: {profile}\n"));
+    for t in ["lines", "words", "word-counts-out"] {
+        env.eddy(&["topic", "create", &env.topic(t), "--partitions", "3"]);
+    }
+    let file = env.write("lines.txt", &text);
+    env.eddy(&["produce", &env.topic("lines"), "--value-only", "--file", file.to_str().unwrap()]);
+
+    let refused = env.eddy_fails(&["run", app("production").to_str().unwrap(), "--until-idle"]);
+    for needed in ["production profile", "the cluster has 1 broker(s)", "transaction.state.log.replication.factor is 1"]
+    {
+        assert!(refused.contains(needed), "missing {needed:?} in: {refused}");
+    }
+    // Nothing ran: no changelog was created.
+    let topics = env.eddy(&["topic", "list"]);
+    assert!(!topics.contains("word-counts-changelog"), "{topics}");
+
+    let out = env.eddy_output(&["run", app("development").to_str().unwrap(), "--until-idle"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("warning") && stderr.contains("1 broker(s)"), "{stderr}");
+    let counts = store_counts(&env, "wordcount", "word-counts");
+    assert_eq!(counts, expected);
 }
