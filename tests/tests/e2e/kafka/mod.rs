@@ -115,16 +115,27 @@ fn word_count_on_kafka_equals_the_embedded_log() {
 
 /// Runs `scripts/kafka.sh ARGS...` against the test cluster; returns stdout.
 fn kafka_tool(args: &[&str]) -> String {
+    kafka_tool_with_input(args, "")
+}
+
+/// Runs `scripts/kafka.sh ARGS...` against the test cluster with `stdin` as
+/// its input; returns stdout.
+fn kafka_tool_with_input(args: &[&str], stdin: &str) -> String {
+    use std::io::Write;
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/kafka.sh");
-    let out = Command::new("bash")
+    let mut child = Command::new("bash")
         .arg(&script)
         .args(&args[..1])
         .arg("--bootstrap-server")
         .arg(bootstrap())
         .args(&args[1..])
-        .stdin(Stdio::null())
-        .output()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("running scripts/kafka.sh");
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = crate::wait_bounded(child, &format!("kafka.sh {args:?}"), std::time::Duration::from_secs(90));
     assert!(
         out.status.success(),
         "kafka.sh {args:?} failed\n--- stdout\n{}\n--- stderr\n{}",
@@ -334,4 +345,58 @@ fn the_production_profile_refuses_a_cluster_that_cannot_survive_a_broker_loss() 
     assert!(stderr.contains("warning") && stderr.contains("1 broker(s)"), "{stderr}");
     let counts = store_counts(&env, "wordcount", "word-counts");
     assert_eq!(counts, expected);
+}
+
+/// Kafka's own console tools read an exactly-once application's output
+/// (`read_committed`, keys and values as Eddy wrote them) and write input
+/// Eddy reads, keys partitioned as Eddy partitions them.
+#[test]
+fn kafkas_console_tools_read_and_write_eddys_topics() {
+    let env = Env::kafka();
+    let (input, output) = (env.topic("console-in"), env.topic("console-out"));
+    env.eddy(&["topic", "create", &input, "--partitions", "3"]);
+    env.eddy(&["topic", "create", &output, "--partitions", "3"]);
+    let keys = ["alpha", "beta", "gamma", "delta"];
+    let lines: String = keys.iter().map(|k| format!("{k}\t{k} rides\n")).collect();
+    kafka_tool_with_input(
+        &["produce", "--topic", &input, "--reader-property", "parse.key=true", "--reader-property", "key.separator=\t"],
+        &lines,
+    );
+    let read = env.consume_all(&input, &["--key-serde", "string", "--value-serde", "string"]);
+    assert_eq!(read.len(), keys.len());
+    for r in &read {
+        let key = r["key"].as_str().unwrap();
+        assert_eq!(r["value"], json!(format!("{key} rides")));
+        assert_eq!(r["partition"], json!(eddy_host::partition::partition_for_key(key.as_bytes(), 3)));
+    }
+    let body = format!(
+        "application-id: {}\nprocessing-guarantee: exactly-once\ntopology:
+  - {{ name: in, source: [{input}], key-serde: string, value-serde: string }}
+  - {{ name: out, to: {output}, key-serde: string, value-serde: string }}
+",
+        env.topic("console")
+    );
+    let app = app_file(&env, "console.yaml", eddy_tests::WORDS, &body);
+    env.eddy(&["run", app.to_str().unwrap(), "--until-idle"]);
+    let printed = kafka_tool(&[
+        "consume",
+        "--topic",
+        &output,
+        "--from-beginning",
+        "--isolation-level",
+        "read_committed",
+        "--formatter-property",
+        "print.key=true",
+        "--formatter-property",
+        "key.separator=\t",
+        "--max-messages",
+        "4",
+        "--timeout-ms",
+        "30000",
+    ]);
+    let mut got: Vec<&str> = printed.lines().collect();
+    got.sort();
+    let mut want: Vec<String> = keys.iter().map(|k| format!("{k}\t{k} rides")).collect();
+    want.sort();
+    assert_eq!(got, want);
 }
