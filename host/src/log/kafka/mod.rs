@@ -146,11 +146,6 @@ impl KafkaLog {
         Ok(KafkaLog { options, admin, meta, groups: Mutex::default(), runtime, producers: AtomicU32::new(0) })
     }
 
-    /// The options it was connected with.
-    pub fn options(&self) -> &KafkaOptions {
-        &self.options
-    }
-
     /// The consumer that reads `group`'s committed offsets.
     fn group(&self, group: &str) -> Result<Arc<BaseConsumer>, LogError> {
         let mut groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());

@@ -121,45 +121,37 @@ fn kafka_tool(args: &[&str]) -> String {
 /// Runs `scripts/kafka.sh ARGS...` against the test cluster with `stdin` as
 /// its input; returns stdout.
 fn kafka_tool_with_input(args: &[&str], stdin: &str) -> String {
-    use std::io::Write;
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/kafka.sh");
-    let mut child = Command::new("bash")
-        .arg(&script)
-        .args(&args[..1])
-        .arg("--bootstrap-server")
-        .arg(bootstrap())
-        .args(&args[1..])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("running scripts/kafka.sh");
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    let out = crate::wait_bounded(child, &format!("kafka.sh {args:?}"), std::time::Duration::from_secs(90));
-    assert!(
-        out.status.success(),
-        "kafka.sh {args:?} failed\n--- stdout\n{}\n--- stderr\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("UTF-8 output")
+    let mut command = Command::new("bash");
+    command.arg(&script).args(&args[..1]).arg("--bootstrap-server").arg(bootstrap()).args(&args[1..]);
+    run_tool(command, stdin, &format!("kafka.sh {args:?}"))
 }
 
 /// Runs kcat against the test cluster with `stdin` as its input; returns stdout.
 fn kcat(args: &[&str], stdin: &str) -> String {
+    let mut command = Command::new("kcat");
+    command.arg("-b").arg(bootstrap()).args(args);
+    run_tool(command, stdin, &format!("kcat {args:?} (scripts/setup.sh installs kcat)"))
+}
+
+/// Runs a client tool with `stdin` as its input, within 90 s; fails the
+/// test (naming it `what`, with its output) unless it succeeds. Returns stdout.
+fn run_tool(mut command: Command, stdin: &str, what: &str) -> String {
     use std::io::Write;
-    let mut child = Command::new("kcat")
-        .arg("-b")
-        .arg(bootstrap())
-        .args(args)
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("running kcat (scripts/setup.sh installs it)");
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
     child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    let out = crate::wait_bounded(child, &format!("kcat {args:?}"), std::time::Duration::from_secs(60));
-    assert!(out.status.success(), "kcat {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = crate::wait_bounded(child, what, std::time::Duration::from_secs(90));
+    assert!(
+        out.status.success(),
+        "{what} failed\n--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("UTF-8 output")
 }
 
