@@ -104,14 +104,24 @@ impl Env {
     }
 
     /// A fresh temporary directory whose commands run on the test Kafka
-    /// cluster ([`kafka::bootstrap`]), with topic names of its own.
+    /// broker ([`kafka::bootstrap`]), with topic names of its own.
     pub fn kafka() -> Env {
+        Env::on_kafka(kafka::bootstrap())
+    }
+
+    /// Like [`Env::kafka`], on the three-broker test cluster
+    /// ([`kafka::cluster_bootstrap`]), for tests that stop brokers.
+    pub fn kafka_cluster() -> Env {
+        Env::on_kafka(kafka::cluster_bootstrap())
+    }
+
+    fn on_kafka(bootstrap: String) -> Env {
         static ENVS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = ENVS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         Env {
             dir: tempfile::tempdir().expect("temp dir"),
-            bootstrap: Some(kafka::bootstrap()),
+            bootstrap: Some(bootstrap),
             namespace: format!("t{}-{n}-{}-", std::process::id(), nanos % 1_000_000),
         }
     }

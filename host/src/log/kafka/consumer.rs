@@ -13,7 +13,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use super::{KafkaOptions, REQUEST_TIMEOUT, kafka};
+use super::{KafkaOptions, REQUEST_TIMEOUT, kafka, retry};
 use crate::log::{Consumer, Fetched, LogError, LogRecord, TopicPartition};
 use crate::record::{Header, Record};
 
@@ -173,10 +173,9 @@ impl Consumer for KafkaConsumer {
                 return Ok(position < end);
             }
         }
-        let (_, high) = self
-            .consumer
-            .fetch_watermarks(&tp.topic, tp.partition as i32, REQUEST_TIMEOUT)
-            .map_err(kafka(format!("reading the end offset of {tp}")))?;
+        let (_, high) = retry(format!("reading the end offset of {tp}"), || {
+            self.consumer.fetch_watermarks(&tp.topic, tp.partition as i32, REQUEST_TIMEOUT)
+        })?;
         let end = high.max(0) as u64;
         self.ends.insert(tp.clone(), (end, Instant::now()));
         Ok(position < end)

@@ -28,7 +28,7 @@ use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use super::{Consumer, Log, LogError, Member, Producer, TopicInfo, TopicPartition, TopicRole, check_new_topic};
@@ -127,6 +127,61 @@ pub struct KafkaLog {
 fn kafka(op: impl Into<String>) -> impl FnOnce(KafkaError) -> LogError {
     let op = op.into();
     move |source| LogError::Kafka { op, source }
+}
+
+/// Sends `request` again while it fails with an error a moving leader or
+/// coordinator causes (a broker restarting, a leader election: see
+/// [`is_transient`]), for up to [`REQUEST_TIMEOUT`]; any other error, or the
+/// last one, is wrapped with `op`.
+fn retry<T>(op: impl Into<String>, request: impl FnMut() -> KafkaResult<T>) -> Result<T, LogError> {
+    retrying(request).map_err(kafka(op))
+}
+
+/// [`retry`], returning the client's own error, for callers that classify it.
+fn retrying<T>(mut request: impl FnMut() -> KafkaResult<T>) -> KafkaResult<T> {
+    let deadline = Instant::now() + REQUEST_TIMEOUT;
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match request() {
+            Err(e) if is_transient(&e) && Instant::now() + pause < deadline => {
+                tracing::debug!("{e}; retrying in {pause:?}");
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+            result => return result,
+        }
+    }
+}
+
+/// True for errors that go away once the cluster has moved a partition's
+/// leader or a coordinator to a live broker: worth sending the request again.
+fn is_transient(e: &KafkaError) -> bool {
+    use RDKafkaErrorCode::*;
+    if let KafkaError::Transaction(e) = e {
+        return e.is_retriable();
+    }
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            NotLeaderForPartition
+                | LeaderNotAvailable
+                | PreferredLeaderNotAvailable
+                | FencedLeaderEpoch
+                | UnknownLeaderEpoch
+                | OffsetNotAvailable
+                | NotCoordinator
+                | CoordinatorLoadInProgress
+                | CoordinatorNotAvailable
+                | NotEnoughReplicas
+                | NotEnoughReplicasAfterAppend
+                | KafkaStorageError
+                | NetworkException
+                | RequestTimedOut
+                | BrokerTransportFailure
+                | AllBrokersDown
+                | OperationTimedOut
+        )
+    )
 }
 
 impl KafkaLog {
@@ -234,7 +289,7 @@ impl Log for KafkaLog {
     }
 
     fn topics(&self) -> Result<Vec<TopicInfo>, LogError> {
-        let metadata = self.meta.fetch_metadata(None, REQUEST_TIMEOUT).map_err(kafka("listing topics"))?;
+        let metadata = retry("listing topics", || self.meta.fetch_metadata(None, REQUEST_TIMEOUT))?;
         let mut topics: Vec<TopicInfo> = metadata
             .topics()
             .iter()
@@ -246,10 +301,9 @@ impl Log for KafkaLog {
     }
 
     fn partitions(&self, topic: &str) -> Result<Option<u32>, LogError> {
-        let metadata = self
-            .meta
-            .fetch_metadata(Some(topic), REQUEST_TIMEOUT)
-            .map_err(kafka(format!("reading the metadata of topic {topic}")))?;
+        let metadata = retry(format!("reading the metadata of topic {topic}"), || {
+            self.meta.fetch_metadata(Some(topic), REQUEST_TIMEOUT)
+        })?;
         let Some(t) = metadata.topics().iter().find(|t| t.name() == topic) else { return Ok(None) };
         match t.error() {
             None => Ok(Some(t.partitions().len() as u32).filter(|&n| n > 0)),
@@ -268,10 +322,9 @@ impl Log for KafkaLog {
     fn end_offset(&self, tp: &TopicPartition) -> Result<u64, LogError> {
         // A read_committed consumer's watermark query returns the last
         // stable offset.
-        let (_, high) = self
-            .meta
-            .fetch_watermarks(&tp.topic, tp.partition as i32, REQUEST_TIMEOUT)
-            .map_err(kafka(format!("reading the end offset of {tp}")))?;
+        let (_, high) = retry(format!("reading the end offset of {tp}"), || {
+            self.meta.fetch_watermarks(&tp.topic, tp.partition as i32, REQUEST_TIMEOUT)
+        })?;
         Ok(high.max(0) as u64)
     }
 
@@ -279,9 +332,9 @@ impl Log for KafkaLog {
         let consumer = self.group(group)?;
         let mut list = TopicPartitionList::new();
         list.add_partition(&tp.topic, tp.partition as i32);
-        let committed = consumer
-            .committed_offsets(list, REQUEST_TIMEOUT)
-            .map_err(kafka(format!("reading group {group}'s offset of {tp}")))?;
+        let committed = retry(format!("reading group {group}'s offset of {tp}"), || {
+            consumer.committed_offsets(list.clone(), REQUEST_TIMEOUT)
+        })?;
         Ok(committed.find_partition(&tp.topic, tp.partition as i32).and_then(|e| match e.offset() {
             Offset::Offset(o) if o >= 0 => Some(o as u64),
             _ => None,

@@ -20,7 +20,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use std::time::Duration;
 
 use super::group::KafkaMember;
-use super::{KafkaOptions, REQUEST_TIMEOUT, kafka};
+use super::{KafkaOptions, REQUEST_TIMEOUT, kafka, retrying};
 use crate::log::{LogError, Member, Producer, TopicPartition};
 use crate::record::Record;
 
@@ -134,6 +134,26 @@ impl KafkaProducer {
         Ok(producer)
     }
 
+    /// Waits until every record sent is acknowledged or has failed (a
+    /// failure is reported by [`Self::take_failed`]). While a broker is
+    /// away this takes as long as the cluster needs to elect new leaders,
+    /// bounded by librdkafka's `message.timeout.ms`, after which the records
+    /// still queued fail.
+    fn flush(&mut self) -> Result<(), LogError> {
+        loop {
+            match self.producer.flush(REQUEST_TIMEOUT) {
+                Ok(()) => return Ok(()),
+                Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut)) => {
+                    tracing::warn!(
+                        "{} record(s) not yet acknowledged by the cluster after {REQUEST_TIMEOUT:?}; still waiting",
+                        self.producer.in_flight_count()
+                    );
+                }
+                Err(e) => return Err(LogError::Kafka { op: "flushing records".to_owned(), source: e }),
+            }
+        }
+    }
+
     fn take_failed(&self) -> Option<KafkaError> {
         self.context.failed.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
@@ -151,11 +171,11 @@ impl KafkaProducer {
                 op: format!("reading group {group}'s metadata"),
                 source: KafkaError::AdminOp(RDKafkaErrorCode::InvalidGroupId),
             })?;
-            self.producer
-                .send_offsets_to_transaction(list, &metadata, REQUEST_TIMEOUT)
+            retrying(|| self.producer.send_offsets_to_transaction(list, &metadata, REQUEST_TIMEOUT))
                 .map_err(commit_error(format!("sending group {group}'s offsets to the transaction")))?;
         }
-        self.producer.commit_transaction(REQUEST_TIMEOUT).map_err(commit_error("committing the transaction"))?;
+        retrying(|| self.producer.commit_transaction(REQUEST_TIMEOUT))
+            .map_err(commit_error("committing the transaction"))?;
         self.in_transaction = false;
         Ok(())
     }
@@ -220,7 +240,7 @@ impl Producer for KafkaProducer {
         if self.transactional_id.is_some() {
             self.commit_transaction(member, &list)?;
         } else {
-            self.producer.flush(REQUEST_TIMEOUT).map_err(kafka("flushing records"))?;
+            self.flush()?;
         }
         if let Some(e) = self.take_failed() {
             return Err(LogError::Kafka { op: "delivering records".to_owned(), source: e });
@@ -229,7 +249,8 @@ impl Producer for KafkaProducer {
             && let Some(member) = member.filter(|_| list.count() > 0)
         {
             let op = format!("committing group {}'s offsets", member.group());
-            if let Err(source) = kafka_member(member)?.consumer().commit(&list, rdkafka::consumer::CommitMode::Sync) {
+            let consumer = kafka_member(member)?.consumer();
+            if let Err(source) = retrying(|| consumer.commit(&list, rdkafka::consumer::CommitMode::Sync)) {
                 // The group refuses commits while it moves tasks, and from a
                 // member it has not told its new generation yet: the runtime
                 // commits again later. (Exactly-once, the transaction aborts

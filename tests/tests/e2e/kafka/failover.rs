@@ -13,12 +13,11 @@ const KEYS: usize = 500;
 
 /// Counts per key, with no record cache: each input record gives one
 /// output, the key's new count, so the output of key `k` must read exactly
-/// `1, 2, ..., n_k`.
-fn counting_app(env: &Env) -> std::path::PathBuf {
+/// `1, 2, ..., n_k`. `extra` adds lines to the application file.
+fn counting_app(env: &Env, extra: &str) -> std::path::PathBuf {
     let (id, input, out) = (env.topic("counting"), env.topic("events"), env.topic("counts"));
     let body = format!(
-        "application-id: {id}\nthreads: 2\ncommit-interval-ms: 100\ncache-max-bytes: 0\nprocessing-guarantee: exactly-once
-topology:
+        "application-id: {id}\nthreads: 2\ncommit-interval-ms: 100\ncache-max-bytes: 0\nprocessing-guarantee: exactly-once\n{extra}topology:
   - {{ name: events, source: [{input}], key-serde: string, value-serde: string }}
   - {{ name: count, count: counts }}
   - {{ name: out, to: {out}, key-serde: string, value-serde: i64 }}
@@ -43,10 +42,15 @@ fn output_progress(env: &Env) -> u64 {
 fn wait_for(env: &Env, child: Child, what: &str) {
     let out = wait_bounded(child, what, Duration::from_secs(240));
     if !out.status.success() {
-        let log = std::fs::read_to_string(env.path("eddy-run.log")).unwrap_or_default();
-        let tail: Vec<&str> = log.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect();
-        panic!("{what} failed ({}):\n{}", out.status, tail.join("\n"));
+        panic!("{what} failed ({}):\n{}", out.status, log_tail(env, 30));
     }
+}
+
+/// The last `lines` lines of `env`'s instance's log.
+fn log_tail(env: &Env, lines: usize) -> String {
+    let log = std::fs::read_to_string(env.path("eddy-run.log")).unwrap_or_default();
+    let tail: Vec<&str> = log.lines().rev().take(lines).collect();
+    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
 }
 
 /// An application's input on the cluster and the counts it must give.
@@ -56,30 +60,43 @@ struct Counting {
     expected: BTreeMap<String, i64>,
 }
 
-/// Creates the topics and writes `records` keyed records.
-fn setup(env: &Env, records: usize) -> Counting {
+/// Creates the topics and writes `records` keyed records; `extra` adds
+/// lines to the application file.
+fn setup(env: &Env, records: usize, extra: &str) -> Counting {
     env.eddy(&["topic", "create", &env.topic("events"), "--partitions", "6"]);
     env.eddy(&["topic", "create", &env.topic("counts"), "--partitions", "6"]);
-    let mut expected: BTreeMap<String, i64> = BTreeMap::new();
-    let mut input = String::with_capacity(records * 32);
-    for i in 0..records {
-        let key = format!("k{}", (i * 7919) % KEYS);
-        *expected.entry(key.clone()).or_insert(0) += 1;
-        input.push_str(&format!("{{\"key\": \"{key}\", \"value\": \"e{i}\"}}\n"));
-    }
-    env.produce(&env.topic("events"), &input, &["--key-serde", "string", "--value-serde", "string"]);
-    Counting { app: counting_app(env), records: records as u64, expected }
+    let mut run = Counting { app: counting_app(env, extra), records: 0, expected: BTreeMap::new() };
+    run.produce(env, records);
+    run
 }
 
 impl Counting {
+    /// Writes `records` more keyed records.
+    fn produce(&mut self, env: &Env, records: usize) {
+        let mut input = String::with_capacity(records * 32);
+        for i in self.records as usize..self.records as usize + records {
+            let key = format!("k{}", (i * 7919) % KEYS);
+            *self.expected.entry(key.clone()).or_insert(0) += 1;
+            input.push_str(&format!("{{\"key\": \"{key}\", \"value\": \"e{i}\"}}\n"));
+        }
+        env.produce(&env.topic("events"), &input, &["--key-serde", "string", "--value-serde", "string"]);
+        self.records += records as u64;
+    }
+
     fn app(&self) -> &str {
         self.app.to_str().unwrap()
     }
 
-    /// Waits until the output has `share` of its records (at most two minutes).
+    /// Waits until the output has `share` of its records; fails the test,
+    /// with the log of `env`'s instance, after two minutes.
     fn wait_for_progress(&self, env: &Env, share: f64) {
         let deadline = Instant::now() + Duration::from_secs(120);
-        while (output_progress(env) as f64) < self.records as f64 * share && Instant::now() < deadline {
+        while (output_progress(env) as f64) < self.records as f64 * share {
+            assert!(
+                Instant::now() < deadline,
+                "the output did not reach {share} of its records:\n{}",
+                log_tail(env, 30)
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -118,7 +135,7 @@ fn signal(child: &Child, signal: libc::c_int) {
 fn exactly_once_when_an_instance_is_killed_and_comes_back() {
     let a = Env::kafka();
     let b = a.sibling();
-    let run = setup(&a, 1_000_000);
+    let run = setup(&a, 1_000_000, "");
     let first = a.spawn(&["-v", "run", run.app(), "--until-idle"]);
     let other = b.spawn(&["-v", "run", run.app(), "--until-idle"]);
     // Kill one instance once the output is a third written: its uncommitted
@@ -141,7 +158,7 @@ fn exactly_once_when_an_instance_is_killed_and_comes_back() {
 fn a_paused_instance_whose_tasks_moved_cannot_commit() {
     let a = Env::kafka();
     let b = a.sibling();
-    let run = setup(&a, 1_000_000);
+    let run = setup(&a, 1_000_000, "");
     let zombie = a.spawn(&["-v", "run", run.app(), "--until-idle"]);
     run.wait_for_progress(&a, 0.2);
     // Paused past its session timeout, it is dropped from the group and
@@ -163,7 +180,7 @@ fn a_paused_instance_whose_tasks_moved_cannot_commit() {
 fn instances_join_and_leave_during_a_run() {
     let a = Env::kafka();
     let (b, c) = (a.sibling(), a.sibling());
-    let run = setup(&a, 1_000_000);
+    let run = setup(&a, 1_000_000, "");
     let first = a.spawn(&["-v", "run", run.app(), "--until-idle"]);
     // Scale out from one instance to three...
     run.wait_for_progress(&a, 0.15);
@@ -181,4 +198,36 @@ fn instances_join_and_leave_during_a_run() {
     assert_took_tasks(&c, "the third instance");
     let log = std::fs::read_to_string(a.path("eddy-run.log")).unwrap_or_default();
     assert!(log.contains("gave up tasks"), "the first instance gave no task to the others:\n{log}");
+}
+
+#[test]
+fn a_rolling_restart_of_the_brokers_loses_nothing() {
+    // Three brokers, internal topics with three replicas: each broker in
+    // turn is stopped and started again while the application works through
+    // a batch of input, so every group and transaction coordinator and
+    // every partition leader moves at least once.
+    let env = Env::kafka_cluster();
+    let mut run = setup(&env, 0, "profile: production\n");
+    let app = env.spawn(&["-v", "run", run.app(), "--threads", "1"]);
+    for node in 1..=3 {
+        run.produce(&env, 300_000);
+        super::cluster_node("stop-broker", node);
+        super::cluster_node("start-broker", node);
+        // It goes on, and gets through the batch.
+        run.wait_for_progress(&env, 1.0);
+    }
+    // All of it is through once the output stops growing (its end offsets
+    // count transaction markers too, so reaching the input's size is not enough).
+    let mut last = output_progress(&env);
+    loop {
+        std::thread::sleep(Duration::from_secs(2));
+        let now = output_progress(&env);
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    let out = env.terminate(app);
+    assert!(out.status.success(), "the application failed:\n{}", log_tail(&env, 30));
+    run.check_exactly_once(&env);
 }

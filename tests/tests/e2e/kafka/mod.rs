@@ -3,7 +3,9 @@
 //! write (kcat, Kafka's console tools).
 //!
 //! The broker is the one `scripts/kafka.sh start` runs (as `scripts/test.sh`
-//! does), named by `EDDY_TEST_KAFKA`. Without it these tests fail: a missing
+//! does), named by `EDDY_TEST_KAFKA`; tests that stop brokers use the
+//! three-broker cluster of `scripts/kafka.sh start --brokers 3`, named by
+//! `EDDY_TEST_KAFKA_CLUSTER`. Without them these tests fail: a missing
 //! broker must not pass as a skipped test.
 
 use std::collections::BTreeMap;
@@ -21,6 +23,17 @@ pub fn bootstrap() -> String {
         panic!(
             "EDDY_TEST_KAFKA is not set: the Kafka tests need a broker. scripts/test.sh starts one; by hand: \
              `scripts/kafka.sh start` and `export EDDY_TEST_KAFKA=127.0.0.1:9092`"
+        )
+    })
+}
+
+/// The three-broker test cluster's bootstrap servers.
+pub fn cluster_bootstrap() -> String {
+    std::env::var("EDDY_TEST_KAFKA_CLUSTER").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| {
+        panic!(
+            "EDDY_TEST_KAFKA_CLUSTER is not set: this test needs the three-broker cluster. scripts/test.sh starts \
+             it; by hand: `scripts/kafka.sh start --brokers 3` and \
+             `export EDDY_TEST_KAFKA_CLUSTER=127.0.0.1:19092,127.0.0.1:19093,127.0.0.1:19094`"
         )
     })
 }
@@ -125,6 +138,15 @@ fn kafka_tool_with_input(args: &[&str], stdin: &str) -> String {
     let mut command = Command::new("bash");
     command.arg(&script).args(&args[..1]).arg("--bootstrap-server").arg(bootstrap()).args(&args[1..]);
     run_tool(command, stdin, &format!("kafka.sh {args:?}"))
+}
+
+/// Stops (`stop-broker`) or starts (`start-broker`, which waits until it
+/// answers) node `node` of the three-broker cluster, keeping its data.
+fn cluster_node(action: &str, node: u32) {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/kafka.sh");
+    let mut command = Command::new("bash");
+    command.arg(&script).arg(action).arg(node.to_string()).args(["--brokers", "3"]);
+    run_tool(command, "", &format!("kafka.sh {action} {node}"));
 }
 
 /// Runs kcat against the test cluster with `stdin` as its input; returns stdout.
