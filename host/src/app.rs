@@ -11,6 +11,7 @@
 //! bootstrap-servers: 127.0.0.1:9092   # run on this Kafka cluster (default: the embedded log)
 //! processing-guarantee: exactly-once  # on Kafka: at-least-once (default) | exactly-once
 //! profile: production             # on Kafka: development (default: warn) | production (refuse)
+//! num-standby-replicas: 1         # on Kafka: warm copies of each task's stores on other instances (default 0)
 //! topology: [...]                 # optional when the plugin builds one
 //! ```
 
@@ -68,6 +69,8 @@ struct AppDoc {
     processing_guarantee: Guarantee,
     #[serde(default)]
     profile: Profile,
+    #[serde(default)]
+    num_standby_replicas: u32,
     #[serde(default)]
     topology: Option<Vec<NodeDoc>>,
 }
@@ -131,6 +134,10 @@ pub struct App {
     pub processing_guarantee: Guarantee,
     /// How strictly it checks a Kafka cluster's durability before it runs.
     pub profile: Profile,
+    /// How many other instances keep a warm copy of each task's stores, so
+    /// a task that moves to one of them starts without a full restore
+    /// (Kafka Streams' `num.standby.replicas`).
+    pub num_standby_replicas: u32,
 }
 
 impl App {
@@ -187,6 +194,7 @@ impl App {
             bootstrap_servers: None,
             processing_guarantee: Guarantee::default(),
             profile: Profile::default(),
+            num_standby_replicas: 0,
             topology: None,
         };
         App::new(doc, plugin, topology)
@@ -222,6 +230,7 @@ impl App {
             bootstrap_servers: doc.bootstrap_servers.filter(|s| !s.trim().is_empty()),
             processing_guarantee: doc.processing_guarantee,
             profile: doc.profile,
+            num_standby_replicas: doc.num_standby_replicas,
         })
     }
 }

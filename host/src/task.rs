@@ -8,6 +8,7 @@
 use std::fmt;
 
 use crate::log::{Log, LogError, TopicPartition};
+use crate::store::StoreSpec;
 use crate::topology::{Op, Topology};
 
 /// A task's name: its sub-topology and partition, shown as `1_3`.
@@ -80,6 +81,19 @@ pub fn source_topics_upstream(topology: &Topology, node: usize) -> Vec<String> {
         stack.extend(topology.nodes[at].inputs.iter().copied());
     }
     topics
+}
+
+/// The stores each task of `subtopology` holds, with their store ids (their
+/// index in [`Topology::stores`], as the pipeline numbers them).
+pub fn stores_of(topology: &Topology, subtopology: usize) -> Vec<(usize, &StoreSpec)> {
+    let of = subtopology_of(topology);
+    topology
+        .stores()
+        .into_iter()
+        .enumerate()
+        .filter(|(_, (node, _))| of[*node] == Some(subtopology))
+        .map(|(id, (_, spec))| (id, spec))
+        .collect()
 }
 
 /// For each node, its sub-topology (`None` for global tables).

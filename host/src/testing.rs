@@ -323,7 +323,9 @@ impl TestDriver {
     /// store, keys in order.
     pub fn store(&mut self, name: &str) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, DriverError> {
         self.process()?;
-        Ok(committed_contents(&self.log, &self.app.id, name)?)
+        let sequence =
+            self.app.topology.stores().iter().any(|(_, spec)| spec.name == name && spec.changelog_sequence());
+        Ok(committed_contents(&self.log, &self.app.id, name, sequence)?)
     }
 
     /// Sets the format used to show `topic` (for topics no node describes).

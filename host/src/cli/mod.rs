@@ -119,7 +119,10 @@ enum TopicCommand {
         if_not_exists: bool,
     },
     /// List topics with their partition counts and record counts.
-    List,
+    List {
+        /// Only topics whose names start with this.
+        prefix: Option<String>,
+    },
 }
 
 /// How keys and values are read and shown.
@@ -141,7 +144,7 @@ struct SerdeArgs {
 }
 
 /// How a windowed key carries its window, for `--windowed`.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum WindowedLayout {
     /// Time and sliding windows: the window start.
     Time,
@@ -244,9 +247,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 Err(e) => return Err(e.into()),
             }
         }
-        Command::Topic(TopicCommand::List) => {
+        Command::Topic(TopicCommand::List { prefix }) => {
             let log = open()?;
-            for t in log.topics()? {
+            let prefix = prefix.unwrap_or_default();
+            for t in log.topics()?.into_iter().filter(|t| t.name.starts_with(&prefix)) {
                 let mut records = 0;
                 for p in 0..t.partitions {
                     records += log.end_offset(&TopicPartition::new(&t.name, p))?;
@@ -264,7 +268,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Test(args) => test_app(args)?,
         Command::Plugin(cmd) => plugin::run(cmd)?,
         Command::Store(StoreCommand::Get { app, store, key, serdes }) => {
-            let contents = store_contents(&*open()?, &app, &store)?;
+            let contents = store_contents(&*open()?, &app, &store, serdes.windowed)?;
             let key_value = serde_json::from_str(&key).unwrap_or(Value::String(key.clone()));
             let key_bytes = serdes.key_serde.from_json(&key_value).with_context(|| format!("key {key}"))?;
             match contents.get(&key_bytes[..]) {
@@ -276,7 +280,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Store(StoreCommand::Scan { app, store, prefix, serdes }) => {
-            let contents = store_contents(&*open()?, &app, &store)?;
+            let contents = store_contents(&*open()?, &app, &store, serdes.windowed)?;
             let prefix = prefix.unwrap_or_default();
             let format = serdes.format();
             for (k, v) in contents.range(prefix.as_bytes().to_vec()..) {
@@ -305,15 +309,22 @@ fn connect(options: KafkaOptions) -> Result<KafkaLog> {
     KafkaLog::connect(options).with_context(|| format!("connecting to the Kafka cluster at {servers}"))
 }
 
-/// The committed contents of a store, with a hint when it has no changelog.
-fn store_contents(log: &dyn Log, app: &str, store: &str) -> Result<std::collections::BTreeMap<Vec<u8>, Vec<u8>>> {
+/// The committed contents of a store, with a hint when it has no changelog;
+/// with `--windowed time`, a time-window store's, whose changelog keys carry
+/// Kafka Streams' sequence number.
+fn store_contents(
+    log: &dyn Log,
+    app: &str,
+    store: &str,
+    windowed: Option<WindowedLayout>,
+) -> Result<std::collections::BTreeMap<Vec<u8>, Vec<u8>>> {
     let topic = eddy_host::store::changelog_topic(app, store);
     if log.partitions(&topic)?.is_none() {
         bail!(
             "application '{app}' has no store '{store}' (no changelog topic '{topic}'; `eddy topic list` shows the changelogs); a global table's store has none: read its topic with `eddy consume`"
         );
     }
-    Ok(committed_contents(log, app, store)?)
+    Ok(committed_contents(log, app, store, windowed == Some(WindowedLayout::Time))?)
 }
 
 fn produce(log: &dyn Log, args: ProduceArgs) -> Result<()> {

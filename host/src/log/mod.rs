@@ -243,6 +243,18 @@ pub trait Log: Send + Sync {
     /// tasks.
     fn join(&self, group: &str, tasks: u32, local: &[u32]) -> Result<Box<dyn Member>, LogError>;
 
+    /// The members of `group` (joined with [`Log::join`]) and the tasks each
+    /// owns, as the group's coordinator last assigned them: for placing
+    /// standby replicas. Empty on a log without a coordinator.
+    fn members(&self, _group: &str) -> Result<Vec<GroupMember>, LogError> {
+        Ok(Vec::new())
+    }
+
+    /// The name this process's group members go by in [`Log::members`].
+    fn instance(&self) -> Option<String> {
+        None
+    }
+
     /// Compacts a partition of a keyed topic (a changelog): drops each record
     /// a later record with the same key supersedes, and records without a
     /// key, keeping every other record's offset. With a `retention` (ms), it
@@ -254,6 +266,14 @@ pub trait Log: Send + Sync {
     /// records it dropped. A backend whose broker compacts by itself does
     /// nothing.
     fn compact(&self, tp: &TopicPartition, min_dirty: f64, retention: Option<i64>) -> Result<u64, LogError>;
+
+    /// Deletes the records of `tp` before offset `before`: a repartition
+    /// topic's records once the group has committed past them, as Kafka
+    /// Streams purges them (`deleteRecords`). A backend that cannot does
+    /// nothing.
+    fn purge(&self, _tp: &TopicPartition, _before: u64) -> Result<(), LogError> {
+        Ok(())
+    }
 }
 
 /// Reads committed records from assigned partitions.
@@ -310,6 +330,8 @@ pub fn read_to_end<E: From<LogError>>(
             }
         }
         for (i, (tp, _)) in from.iter().enumerate() {
+            // Asking moves the position past records the log deleted.
+            consumer.behind(tp)?;
             if let Some(p) = consumer.position(tp) {
                 positions[i] = positions[i].max(p.min(ends[i]));
             }
@@ -319,6 +341,16 @@ pub fn read_to_end<E: From<LogError>>(
         }
     }
     Ok(positions)
+}
+
+/// A member of an application's group, as [`Log::members`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMember {
+    /// The instance (process) it belongs to: every worker thread of one
+    /// instance has the same.
+    pub instance: String,
+    /// The tasks it owns.
+    pub tasks: Vec<u32>,
 }
 
 /// A change of the tasks a group member owns.

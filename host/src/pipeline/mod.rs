@@ -27,19 +27,18 @@ mod stateless;
 mod stream_join;
 mod suppress;
 mod table;
+mod tasks;
 mod versioned_join;
 mod window;
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
-use std::sync::Arc;
 
 use crate::app::{App, ErrorPolicy};
 use crate::log::{Fetched, Log, LogError, LogRecord, Producer, TopicPartition};
 use crate::plugin::{FunctionKind, Outcome, PUNCTUATION_HEADER, PluginError};
 use crate::record::Record;
 use crate::serdes::Serde;
-use crate::store::{GlobalStore, StoreError, TaskStore, changelog_topic};
+use crate::store::{StoreError, changelog_topic};
 use crate::task::{self, TaskId};
 use crate::topology::{JoinKind, Op, PunctuationTime, StoreSpec, Timestamps, Topology};
 use crate::window::Windows;
@@ -353,76 +352,6 @@ impl Pipeline {
     /// Counts so far.
     pub fn stats(&self) -> PipelineStats {
         self.shared.stats
-    }
-
-    /// Opens (and restores) the stores of `tasks`, joining the tasks it
-    /// has, and gives processors the global tables' stores. Each new store's
-    /// cache gets an even share of `cache_bytes` over the stores of all its
-    /// tasks. Without a state directory, only tasks without stores can run.
-    pub fn open_tasks(
-        &mut self,
-        tasks: &[TaskId],
-        state_dir: Option<&Path>,
-        cache_bytes: usize,
-        globals: &[Arc<GlobalStore>],
-        log: &dyn Log,
-    ) -> Result<(), ProcessError> {
-        for task in tasks {
-            if !self.tasks.contains(task) {
-                self.tasks.push(*task);
-            }
-        }
-        let stores = &mut self.shared.stores;
-        stores.globals = globals.iter().map(|g| (g.name().to_owned(), g.clone())).collect();
-        let of_task = |task: &TaskId| stores.subtopology.iter().filter(|s| **s == Some(task.subtopology)).count();
-        let count = self.tasks.iter().map(of_task).sum::<usize>().max(1);
-        for &task in tasks {
-            for (id, (spec, _)) in stores.specs.iter().enumerate() {
-                if stores.subtopology[id] != Some(task.subtopology) || stores.open.contains_key(&(task.partition, id)) {
-                    continue;
-                }
-                let Some(state_dir) = state_dir else {
-                    return Err(ProcessError::NoStore(spec.name.clone(), task.partition));
-                };
-                let store = TaskStore::open(state_dir, &self.app_id, spec, task, cache_bytes / count, log)?;
-                stores.open.insert((task.partition, id), store);
-            }
-        }
-        // Every store a processor names is its own or a global table's.
-        for (node, name) in &self.global_uses {
-            if !stores.globals.contains_key(name) {
-                return Err(ProcessError::UnknownStore { node: self.shared.names[*node].clone(), store: name.clone() });
-            }
-        }
-        Ok(())
-    }
-
-    /// Closes `tasks`, whose work is committed (`clean`: their stores record
-    /// a clean stop) or must be dropped (not `clean`: their stores are
-    /// rebuilt from their changelogs when they open again).
-    pub fn close_tasks(&mut self, tasks: &[TaskId], clean: bool, log: &dyn Log) -> Result<(), ProcessError> {
-        let subtopology_of = &self.subtopology_of;
-        let closing = |partition: u32, node: usize| {
-            tasks.iter().any(|t| t.partition == partition && subtopology_of[node] == Some(t.subtopology))
-        };
-        self.tasks.retain(|t| !tasks.contains(t));
-        self.stream_time.retain(|&(p, node), _| !closing(p, node));
-        self.next_punctuation.retain(|&(p, node), _| !closing(p, node));
-        let stores = &mut self.shared.stores;
-        let ids: Vec<(u32, usize)> = stores
-            .open
-            .keys()
-            .filter(|(p, id)| tasks.iter().any(|t| t.partition == *p && stores.subtopology[*id] == Some(t.subtopology)))
-            .copied()
-            .collect();
-        for key in ids {
-            if let Some(mut store) = stores.open.remove(&key)
-                && clean
-            {
-                store.checkpoint(log)?;
-            }
-        }
-        Ok(())
     }
 
     /// Pushes records fetched from one partition through every source that
@@ -743,14 +672,6 @@ impl Pipeline {
                 };
                 self.forward_flushed(task, id, flushed, out)?;
             }
-        }
-        Ok(())
-    }
-
-    /// Records a clean stop in every store. Call after the final commit.
-    pub fn checkpoint(&mut self, log: &dyn Log) -> Result<(), ProcessError> {
-        for store in self.shared.stores.open.values_mut() {
-            store.checkpoint(log)?;
         }
         Ok(())
     }

@@ -21,6 +21,7 @@ use crate::pipeline::ProcessError;
 use crate::store::{GlobalStore, StoreError, changelog_topic};
 use crate::task::{self, Task};
 
+mod standby;
 mod worker;
 
 use worker::{Context, Idle, Worker};
@@ -305,6 +306,7 @@ pub fn run_with_stats(
     };
     let idle = &idle;
     let workers_done = AtomicBool::new(false);
+    let standbys = standby::Standbys::default();
     let changelogs: Vec<(TopicPartition, Option<i64>)> = changelogs
         .iter()
         .flat_map(|(topic, n, retention)| (0..*n).map(move |p| (TopicPartition::new(topic, p), *retention)))
@@ -333,6 +335,17 @@ pub fn run_with_stats(
                 tracing::warn!("cannot start the changelog compaction thread: {e}");
             }
         }
+        if app.num_standby_replicas > 0
+            && let Some(state_dir) = options.state_dir.as_deref()
+        {
+            let (log, stop, done, standbys) = (log.clone(), options.stop.clone(), &workers_done, &standbys);
+            let keeper = std::thread::Builder::new().name("eddy-standby".into()).spawn_scoped(scope, move || {
+                standby::keep(app, &*log, state_dir, all_tasks, standbys, &stop, done);
+            });
+            if let Err(e) = keeper {
+                tracing::warn!("cannot start the standby replicas' thread: {e}");
+            }
+        }
         if !globals.is_empty() {
             let (log, globals, stop, first_error, done) =
                 (log.clone(), &globals, options.stop.clone(), first_error.clone(), &workers_done);
@@ -359,9 +372,10 @@ pub fn run_with_stats(
                 let (log, options, stats, first_error) =
                     (log.clone(), options.clone(), stats.clone(), first_error.clone());
                 let thread = std::thread::Builder::new().name(format!("eddy-worker-{i}"));
-                let globals = &globals;
+                let (globals, standbys) = (&globals, &standbys);
                 let handle = thread.spawn_scoped(scope, move || {
-                    let context = Context { app, log: &*log, options: &options, stats: &stats, idle, globals };
+                    let context =
+                        Context { app, log: &*log, options: &options, stats: &stats, idle, globals, standbys };
                     let result = Worker::new(context, all_tasks, &local).and_then(|mut w| w.run());
                     if let Err(e) = result {
                         options.stop.store(true, Ordering::SeqCst);

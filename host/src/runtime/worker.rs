@@ -3,9 +3,11 @@
 //!
 //! The loop: poll the group (a change of tasks is applied between batches:
 //! revoked tasks are committed and closed before the group may move them,
-//! assigned ones opened and restored), fetch, take runs in timestamp order
-//! per task ([`Interleave`]), push them through the [`Pipeline`], and every
-//! commit interval commit outputs, changelog records and input offsets.
+//! assigned ones opened), restore a batch of the new tasks' stores from their
+//! changelogs ([`Restorer`]: a task starts once its stores caught up, and the
+//! others run meanwhile), fetch, take runs in timestamp order per task
+//! ([`Interleave`]), push them through the [`Pipeline`], and every commit
+//! interval commit outputs, changelog records and input offsets.
 //! When the log refuses a commit ([`LogError::Fenced`]), everything since
 //! the last commit is dropped and the tasks open again from there.
 
@@ -14,11 +16,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use super::standby::Standbys;
 use super::{RunError, RunOptions, RunStats};
 use crate::app::App;
 use crate::interleave::Interleave;
 use crate::log::{Log, LogError, Member, Rebalance, TopicPartition};
 use crate::pipeline::{Pipeline, PipelineStats, ProcessError};
+use crate::store::restore::Restorer;
 use crate::store::{GlobalStore, StoreError};
 use crate::task::{Task, TaskId};
 
@@ -31,6 +35,8 @@ pub(super) struct Context<'a> {
     pub stats: &'a RunStats,
     pub idle: &'a Idle,
     pub globals: &'a [Arc<GlobalStore>],
+    /// The instance's standby replicas, told which tasks run here.
+    pub standbys: &'a Standbys,
 }
 
 /// One worker thread: its group membership, the tasks it owns, their
@@ -52,9 +58,25 @@ pub(super) struct Worker<'a> {
     pipeline: Pipeline,
     reported: PipelineStats,
     marked_idle: bool,
+    /// Tasks this thread owns whose stores are catching up with their
+    /// changelogs, and since when.
+    restorer: Restorer,
+    restoring: BTreeMap<u32, Restoring>,
+    last_purge: Instant,
     /// Declared last, so dropped last: the thread leaves its group (and its
     /// tasks go to other members) only once its stores are closed.
     member: Box<dyn Member>,
+}
+
+/// How often a worker deletes the records of repartition topics it has
+/// committed past (Kafka Streams' `repartition.purge.interval.ms`).
+const PURGE_INTERVAL: Duration = Duration::from_secs(30);
+
+/// A task whose stores are catching up: since when, and from which
+/// changelog offset each (a standby copy or a checkpoint here starts late).
+struct Restoring {
+    since: Instant,
+    from: Vec<u64>,
 }
 
 /// How many worker threads of an `until_idle` run have nothing left to do.
@@ -103,6 +125,9 @@ impl<'a> Worker<'a> {
             pipeline,
             reported: PipelineStats::default(),
             marked_idle: false,
+            restorer: Restorer::default(),
+            restoring: BTreeMap::new(),
+            last_purge: Instant::now(),
         })
     }
 
@@ -122,7 +147,8 @@ impl<'a> Worker<'a> {
                 return self.finish();
             }
             // A thread without tasks waits on its group instead of its consumer.
-            let group_wait = if self.owned.is_empty() { poll_timeout } else { Duration::ZERO };
+            let group_wait =
+                if self.owned.is_empty() && self.restoring.is_empty() { poll_timeout } else { Duration::ZERO };
             if let Some(change) = self.member.poll(group_wait)? {
                 self.rebalance(change)?;
                 continue;
@@ -162,6 +188,9 @@ impl<'a> Worker<'a> {
     /// Fetches and processes what the owned tasks can take now. Returns
     /// whether there was nothing to do.
     fn step(&mut self, poll_timeout: Duration) -> Result<bool, RunError> {
+        if !self.restoring.is_empty() {
+            self.restore(poll_timeout)?;
+        }
         let fetched = if self.owned.is_empty() {
             Vec::new()
         } else {
@@ -195,26 +224,98 @@ impl<'a> Worker<'a> {
     fn rebalance(&mut self, change: Rebalance) -> Result<(), RunError> {
         let (app, log) = (self.cx.app, self.cx.log);
         let ids = |indices: &[u32]| -> Vec<TaskId> { indices.iter().map(|&i| self.all_tasks[i as usize].id).collect() };
-        if !change.revoked.is_empty() {
-            let revoked = ids(&change.revoked);
+        // Tasks still restoring hold only committed state: they close where
+        // they stand, for whoever opens them next here.
+        for &i in &change.revoked {
+            if self.restoring.remove(&i).is_some() {
+                self.restorer.close(log, self.all_tasks[i as usize].id).map_err(ProcessError::from)?;
+            }
+        }
+        let revoked_all = change.revoked.clone();
+        let revoked: Vec<u32> = change.revoked.iter().copied().filter(|i| self.owned.contains(i)).collect();
+        if !revoked.is_empty() {
+            let indices = revoked;
+            let revoked = ids(&indices);
             if change.lost {
                 // Another member owns these tasks already: nothing since the
                 // last commit may be committed, of them or of the others.
                 self.pipeline.close_tasks(&revoked, false, log)?;
-                self.owned.retain(|i| !change.revoked.contains(i));
+                self.owned.retain(|i| !indices.contains(i));
                 self.go_back(&format!("tasks {} were lost to another member", show(&revoked)))?;
             } else {
                 self.commit()?;
                 self.pipeline.close_tasks(&revoked, true, log)?;
-                self.owned.retain(|i| !change.revoked.contains(i));
+                self.owned.retain(|i| !indices.contains(i));
             }
             tracing::info!("{}: gave up tasks {}", app.id, show(&revoked));
         }
+        for i in revoked_all {
+            self.cx.standbys.set_active(i, false);
+        }
         self.member.complete(&change)?;
         if !change.assigned.is_empty() {
-            self.open(&change.assigned)?;
+            self.start(&change.assigned)?;
             tracing::info!("{}: took tasks {}", app.id, show(&ids(&change.assigned)));
         }
+        self.reassign()
+    }
+
+    /// Starts tasks: those with stores restore them first (see
+    /// [`Worker::restore`]), the others open at once.
+    fn start(&mut self, tasks: &[u32]) -> Result<(), RunError> {
+        let (app, log) = (self.cx.app, self.cx.log);
+        let mut ready = Vec::new();
+        for &i in tasks {
+            let task = self.all_tasks[i as usize].id;
+            // A standby copy here closes, so that this opens it.
+            self.cx.standbys.set_active(i, true);
+            let stores = match self.cx.options.state_dir.as_deref() {
+                Some(dir) => self.pipeline.open_stores(task, dir, app.cache_max_bytes)?,
+                None => Vec::new(),
+            };
+            if stores.is_empty() {
+                ready.push(i);
+            } else {
+                let from = stores.iter().map(|(_, s)| s.restored_to()).collect();
+                self.restorer.add(log, task, stores).map_err(ProcessError::from)?;
+                self.restoring.insert(i, Restoring { since: Instant::now(), from });
+            }
+        }
+        self.open(&ready)
+    }
+
+    /// Reads a batch of the restoring tasks' changelogs into their stores
+    /// (waiting for it only when there is nothing else to do); tasks whose
+    /// stores caught up open and start processing.
+    fn restore(&mut self, poll_timeout: Duration) -> Result<(), RunError> {
+        let log = self.cx.log;
+        let wait = if self.owned.is_empty() { poll_timeout } else { Duration::ZERO };
+        self.restorer.step(self.cx.options.max_poll_records, wait).map_err(ProcessError::from)?;
+        let done = self.restorer.caught_up().map_err(ProcessError::from)?;
+        if done.is_empty() {
+            return Ok(());
+        }
+        let mut ready = Vec::new();
+        for task in done {
+            let stores = self.restorer.remove(log, task).map_err(ProcessError::from)?;
+            let Some(i) = self.all_tasks.iter().position(|t| t.id == task) else { continue };
+            if let Some(r) = self.restoring.remove(&(i as u32)) {
+                let ranges: Vec<String> = stores
+                    .iter()
+                    .zip(&r.from)
+                    .map(|((_, s), from)| format!("{} from offset {from} to {}", s.changelog(), s.restored_to()))
+                    .collect();
+                tracing::info!(
+                    "{}: restored task {task} in {:.1?}: {}",
+                    self.cx.app.id,
+                    r.since.elapsed(),
+                    ranges.join(", ")
+                );
+            }
+            self.pipeline.adopt_stores(task, stores);
+            ready.push(i as u32);
+        }
+        self.open(&ready)?;
         self.reassign()
     }
 
@@ -283,6 +384,9 @@ impl<'a> Worker<'a> {
     }
 
     fn caught_up(&mut self) -> Result<bool, RunError> {
+        if !self.restoring.is_empty() {
+            return Ok(false);
+        }
         for tp in &self.partitions {
             if self.inputs.holds(tp) || self.consumer.behind(tp)? {
                 return Ok(false);
@@ -294,7 +398,9 @@ impl<'a> Worker<'a> {
     /// The final commit of a clean stop, and the stores' checkpoints.
     fn finish(&mut self) -> Result<(), RunError> {
         self.commit()?;
+        self.purge();
         self.pipeline.checkpoint(self.cx.log)?;
+        self.restorer.close_all(self.cx.log).map_err(ProcessError::from)?;
         Ok(())
     }
 
@@ -337,7 +443,25 @@ impl<'a> Worker<'a> {
             *m = false;
         }
         self.cx.stats.commits.fetch_add(1, Ordering::Relaxed);
+        if self.last_purge.elapsed() >= PURGE_INTERVAL {
+            self.last_purge = Instant::now();
+            self.purge();
+        }
         Ok(())
+    }
+
+    /// Deletes what the group has committed past in the internal topics
+    /// this thread reads (repartition topics): nobody reads it again.
+    fn purge(&self) {
+        let internal = &self.cx.app.topology.internal_topics;
+        for (tp, (offset, _)) in &self.positions {
+            if *offset > 0
+                && internal.iter().any(|t| *t.name == *tp.topic)
+                && let Err(e) = self.cx.log.purge(tp, *offset)
+            {
+                tracing::warn!("{}: cannot purge {tp}: {e}", self.cx.app.id);
+            }
+        }
     }
 
     /// After a commit the group refused (its tasks moved on, or it was
@@ -355,7 +479,7 @@ impl<'a> Worker<'a> {
         self.pipeline.close_tasks(&ids, false, self.cx.log)?;
         self.positions.clear();
         self.inputs.set_tasks(Vec::new());
-        self.open(&owned)?;
+        self.start(&owned)?;
         self.reassign()
     }
 

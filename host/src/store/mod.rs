@@ -24,6 +24,7 @@ mod cache;
 mod claim;
 mod global;
 mod memory;
+pub mod restore;
 mod rocks;
 mod segmented;
 mod versioned;
@@ -41,7 +42,7 @@ pub use rocks::RocksStore;
 pub use segmented::{KeyTime, SegmentedStore, Segments};
 pub use versioned::{PutOutcome, Version, VersionedStore};
 
-use crate::log::{Log, LogError, Producer, TopicPartition, read_to_end};
+use crate::log::{Log, LogError, LogRecord, Producer, TopicPartition, read_to_end};
 use crate::record::Record;
 use crate::task::TaskId;
 
@@ -127,6 +128,14 @@ impl StoreSpec {
         StoreSpec { name: name.into(), kind, segments: None }
     }
 
+    /// True for a time-window store, whose changelog keys carry a 4-byte
+    /// sequence number (always 0) after the window start, as Kafka Streams'
+    /// window store changelogs do (`WindowKeySchema`), so that its users can
+    /// read them; the local store's keys end at the window start.
+    pub fn changelog_sequence(&self) -> bool {
+        matches!(self.segments, Some(Segments { time: KeyTime::WindowStart, .. }))
+    }
+
     /// How long the store's changelog keeps records: for a window store,
     /// its retention plus a day (Kafka Streams'
     /// `windowstore.changelog.additional.retention.ms`), so a restore finds
@@ -146,8 +155,15 @@ pub fn changelog_topic(app: &str, store: &str) -> String {
 
 /// The committed contents of store `store` of application `app`, read from
 /// its changelog: what every task's store holds as of the last commit, keys
-/// in order. Works while the application runs.
-pub fn committed_contents(log: &dyn Log, app: &str, store: &str) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, StoreError> {
+/// in order. Works while the application runs. `sequence`: the changelog's
+/// keys carry a sequence number the store's lack
+/// ([`StoreSpec::changelog_sequence`]).
+pub fn committed_contents(
+    log: &dyn Log,
+    app: &str,
+    store: &str,
+    sequence: bool,
+) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, StoreError> {
     let topic = changelog_topic(app, store);
     let partitions = log.partitions(&topic)?.ok_or_else(|| LogError::UnknownTopic(topic.clone()))?;
     let mut contents = BTreeMap::new();
@@ -158,6 +174,7 @@ pub fn committed_contents(log: &dyn Log, app: &str, store: &str) -> Result<BTree
                 continue;
             }
             let Some(key) = r.record.key else { continue };
+            let key = if sequence { without_sequence(key) } else { key };
             match r.record.value {
                 Some(v) => contents.insert(key.to_vec(), v.to_vec()),
                 None => contents.remove(&key[..]),
@@ -166,6 +183,12 @@ pub fn committed_contents(log: &dyn Log, app: &str, store: &str) -> Result<BTree
         Ok::<_, StoreError>(())
     })?;
     Ok(contents)
+}
+
+/// A window store changelog key without its sequence number.
+fn without_sequence(key: Bytes) -> Bytes {
+    let end = key.len().saturating_sub(4);
+    key.slice(..end)
 }
 
 /// The header that marks a changelog record as the owner's clock
@@ -229,6 +252,12 @@ pub struct TaskStore {
     clock_dirty: bool,
     /// For a window store: how long its changelog keeps records.
     changelog_retention: Option<i64>,
+    /// Whether changelog keys carry a sequence number the local store's keys
+    /// lack ([`StoreSpec::changelog_sequence`]).
+    changelog_sequence: bool,
+    /// The changelog offset the local store holds up to, while it is being
+    /// restored (or kept as a standby); meaningless once the task writes.
+    restored_to: u64,
     /// Declared last, so released once the local store is closed.
     _claim: claim::DirClaim,
 }
@@ -257,6 +286,22 @@ impl TaskStore {
         task: TaskId,
         cache_bytes: usize,
         log: &dyn Log,
+    ) -> Result<TaskStore, StoreError> {
+        let mut store = TaskStore::open_unrestored(state_dir, app, spec, task, cache_bytes)?;
+        store.restore(log)?;
+        Ok(store)
+    }
+
+    /// Opens the store as [`TaskStore::open`] does, without restoring it:
+    /// it holds its changelog up to [`TaskStore::restored_to`] (its
+    /// checkpoint, or nothing), and catches up through
+    /// [`TaskStore::apply_changelog`] (see [`restore`]).
+    pub fn open_unrestored(
+        state_dir: &Path,
+        app: &str,
+        spec: &StoreSpec,
+        task: TaskId,
+        cache_bytes: usize,
     ) -> Result<TaskStore, StoreError> {
         let (name, kind) = (spec.name.as_str(), spec.kind);
         let dir = state_dir.join(app).join(task.to_string()).join(name);
@@ -291,7 +336,7 @@ impl TaskStore {
             (StoreKind::InMemory, None) => Box::new(MemoryStore::default()),
         };
         let changelog = TopicPartition::new(&changelog_topic(app, name), task.partition);
-        let mut store = TaskStore {
+        Ok(TaskStore {
             name: name.to_owned(),
             dir,
             local,
@@ -300,28 +345,19 @@ impl TaskStore {
             clock,
             clock_dirty: false,
             changelog_retention: spec.changelog_retention(),
+            changelog_sequence: spec.changelog_sequence(),
+            restored_to: checkpoint.unwrap_or(0),
             _claim: claim,
-        };
-        store.restore(log, checkpoint.unwrap_or(0))?;
-        Ok(store)
+        })
     }
 
-    /// Replays the changelog from `from` to its end into the local store.
-    fn restore(&mut self, log: &dyn Log, from: u64) -> Result<(), StoreError> {
+    /// Replays the changelog from where the local store is to its end.
+    fn restore(&mut self, log: &dyn Log) -> Result<(), StoreError> {
+        let from = self.restored_to;
         let end = read_to_end(log, &[(self.changelog.clone(), from)], |fetched| {
-            let mut batch = Vec::new();
-            for r in fetched.into_iter().flat_map(|f| f.records) {
-                if let Some(clock) = clock_of(&r.record) {
-                    self.clock = clock;
-                    continue;
-                }
-                if let Some(key) = r.record.key {
-                    let value = r.record.value.map(|v| stamped::encode(Some(&v), r.record.timestamp));
-                    batch.push((key, value));
-                }
-            }
-            self.local.write(&batch)
+            fetched.into_iter().try_for_each(|f| self.apply_changelog(f.records))
         })?[0];
+        self.restored_to = end;
         if end > from {
             tracing::debug!(
                 "restored store {} of task {} from offset {from} to {end}",
@@ -329,6 +365,38 @@ impl TaskStore {
                 self.changelog.partition
             );
         }
+        Ok(())
+    }
+
+    /// The partition of the changelog this store restores from.
+    pub fn changelog(&self) -> &TopicPartition {
+        &self.changelog
+    }
+
+    /// The changelog offset the local store holds up to (see
+    /// [`TaskStore::open_unrestored`]).
+    pub fn restored_to(&self) -> u64 {
+        self.restored_to
+    }
+
+    /// Writes changelog records, read from [`TaskStore::changelog`] at
+    /// [`TaskStore::restored_to`] onwards, into the local store.
+    pub fn apply_changelog(&mut self, records: Vec<LogRecord>) -> Result<(), StoreError> {
+        let Some(last) = records.last().map(|r| r.offset) else { return Ok(()) };
+        let mut batch = Vec::with_capacity(records.len());
+        for r in records {
+            if let Some(clock) = clock_of(&r.record) {
+                self.clock = clock;
+                continue;
+            }
+            if let Some(key) = r.record.key {
+                let key = if self.changelog_sequence { without_sequence(key) } else { key };
+                let value = r.record.value.map(|v| stamped::encode(Some(&v), r.record.timestamp));
+                batch.push((key, value));
+            }
+        }
+        self.local.write(&batch)?;
+        self.restored_to = last + 1;
         Ok(())
     }
 
@@ -454,7 +522,12 @@ impl TaskStore {
         for (key, stamped) in updates {
             let (value, timestamp) = stamped.as_ref().map_or((None, 0), stamped::decode);
             let record = Record { key: Some(key), value, timestamp, headers: Vec::new() };
-            out.send(&self.changelog, record.clone())?;
+            if self.changelog_sequence {
+                let key = record.key.as_deref().map(|k| Bytes::from([k, &[0u8; 4][..]].concat()));
+                out.send(&self.changelog, Record { key, ..record.clone() })?;
+            } else {
+                out.send(&self.changelog, record.clone())?;
+            }
             records.push(record);
         }
         Ok(records)
@@ -484,11 +557,24 @@ impl TaskStore {
         self.local.persist()?;
         log.compact(&self.changelog, 0.0, self.changelog_retention)?;
         let end = log.end_offset(&self.changelog)?;
+        self.write_checkpoint(end)
+    }
+
+    /// Records where a store that was only restored (never written by its
+    /// task: a standby, or a task that moved before it caught up) stands,
+    /// so that its next owner here goes on from there. What it holds came
+    /// from the changelog, so it never runs ahead of what was committed.
+    pub fn checkpoint_restored(&mut self) -> Result<(), StoreError> {
+        self.local.persist()?;
+        self.write_checkpoint(self.restored_to)
+    }
+
+    fn write_checkpoint(&mut self, offset: u64) -> Result<(), StoreError> {
         let path = self.dir.join(CLOCK);
         let clock: Vec<String> = self.clock.iter().map(i64::to_string).collect();
         std::fs::write(&path, clock.join(" ")).map_err(|source| StoreError::Io { path, source })?;
         let path = self.dir.join(CHECKPOINT);
-        std::fs::write(&path, end.to_string()).map_err(|source| StoreError::Io { path, source })
+        std::fs::write(&path, offset.to_string()).map_err(|source| StoreError::Io { path, source })
     }
 }
 
@@ -577,7 +663,43 @@ mod tests {
             store.set_clock(&[10, 1]);
             drop(store);
             assert_eq!(open().clock(), [9, 1], "{kind:?}: as of the last commit after a crash");
-            assert!(committed_contents(&log, "app", name).unwrap().is_empty(), "a clock is no entry");
+            assert!(committed_contents(&log, "app", name, false).unwrap().is_empty(), "a clock is no entry");
         }
+    }
+
+    #[test]
+    fn window_changelog_keys_carry_kafka_streams_sequence_number() {
+        use crate::log::EmbeddedLog;
+        let dir = tempfile::tempdir().unwrap();
+        let log = EmbeddedLog::open(dir.path().join("log"), false).unwrap();
+        let task = TaskId { subtopology: 0, partition: 0 };
+        let state = dir.path().join("state");
+        log.create_topic(&changelog_topic("app", "w"), 1).unwrap();
+        let spec = StoreSpec {
+            segments: Some(Segments { time: KeyTime::WindowStart, retention: 60_000 }),
+            ..StoreSpec::new("w", StoreKind::Persistent)
+        };
+        assert!(spec.changelog_sequence());
+        // Key "k", window start 1000: the store's key is key ++ start.
+        let key = Bytes::from([&b"k"[..], &1000i64.to_be_bytes()].concat());
+        let mut store = TaskStore::open(&state, "app", &spec, task, 1 << 20, &log).unwrap();
+        let mut out = log.producer().unwrap();
+        store.put(key.clone(), Some(Bytes::from_static(b"v")), 1000, &mut *out).unwrap();
+        store.flush(&mut *out).unwrap();
+        out.commit(None, &[]).unwrap();
+        drop(store);
+        // The changelog's key is key ++ start ++ sequence number 0, as
+        // Kafka Streams' WindowKeySchema writes it.
+        let mut logged = Vec::new();
+        read_to_end(&log, &[(TopicPartition::new(&changelog_topic("app", "w"), 0), 0)], |fetched| {
+            logged.extend(fetched.into_iter().flat_map(|f| f.records).filter_map(|r| r.record.key));
+            Ok::<_, LogError>(())
+        })
+        .unwrap();
+        assert_eq!(logged, [Bytes::from([&key[..], &[0, 0, 0, 0]].concat())]);
+        // A restore and the committed contents give the store's key back.
+        let mut store = TaskStore::open(&state, "app", &spec, task, 1 << 20, &log).unwrap();
+        assert_eq!(store.get(&key).unwrap(), Some(Bytes::from_static(b"v")));
+        assert_eq!(committed_contents(&log, "app", "w", true).unwrap().into_keys().collect::<Vec<_>>(), [key.to_vec()]);
     }
 }

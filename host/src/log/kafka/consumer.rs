@@ -47,8 +47,8 @@ pub(super) struct KafkaConsumer {
     consumer: BaseConsumer,
     /// Per assigned partition: the next offset to read.
     positions: HashMap<TopicPartition, u64>,
-    /// Per assigned partition: its end offset as last asked, and when.
-    ends: HashMap<TopicPartition, (u64, Instant)>,
+    /// Per assigned partition: its first and end offsets as last asked, and when.
+    ends: HashMap<TopicPartition, (u64, u64, Instant)>,
     /// Topic names handed out, shared by the records' partitions.
     topics: HashMap<String, Arc<str>>,
 }
@@ -57,6 +57,19 @@ impl KafkaConsumer {
     pub(super) fn new(options: &KafkaOptions) -> Result<Self, LogError> {
         let consumer = config(options).create().map_err(kafka("creating a consumer"))?;
         Ok(KafkaConsumer { consumer, positions: HashMap::new(), ends: HashMap::new(), topics: HashMap::new() })
+    }
+
+    /// The position of `tp`, moved up to the partition's first offset
+    /// `start` where the broker deleted the records before it (retention, a
+    /// purge): librdkafka then reads from `start` (offset reset), but
+    /// reports no position until it delivers a record, and a partition with
+    /// none left would look behind for ever.
+    fn skip_deleted(&mut self, tp: &TopicPartition, position: u64, start: u64) -> u64 {
+        if position >= start {
+            return position;
+        }
+        self.positions.insert(tp.clone(), start);
+        start
     }
 
     /// Takes the positions librdkafka has moved past control records.
@@ -166,18 +179,18 @@ impl Consumer for KafkaConsumer {
 
     fn behind(&mut self, tp: &TopicPartition) -> Result<bool, LogError> {
         let Some(&position) = self.positions.get(tp) else { return Ok(false) };
-        if let Some(&(end, at)) = self.ends.get(tp) {
+        if let Some(&(start, end, at)) = self.ends.get(tp) {
             // An end offset once seen stays true: a partition behind it is
             // behind without asking again.
             if position < end || at.elapsed() < END_OFFSET_TTL {
-                return Ok(position < end);
+                return Ok(self.skip_deleted(tp, position, start) < end);
             }
         }
-        let (_, high) = retry(format!("reading the end offset of {tp}"), || {
+        let (low, high) = retry(format!("reading the end offset of {tp}"), || {
             self.consumer.fetch_watermarks(&tp.topic, tp.partition as i32, REQUEST_TIMEOUT)
         })?;
-        let end = high.max(0) as u64;
-        self.ends.insert(tp.clone(), (end, Instant::now()));
-        Ok(position < end)
+        let (start, end) = (low.max(0) as u64, high.max(0) as u64);
+        self.ends.insert(tp.clone(), (start, end, Instant::now()));
+        Ok(self.skip_deleted(tp, position, start) < end)
     }
 }

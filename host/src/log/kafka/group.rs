@@ -17,6 +17,11 @@
 //! (in a transaction, with `sendOffsetsToTransaction`), so a member the
 //! group has dropped (a zombie: paused past its session timeout) cannot
 //! commit.
+//!
+//! Every member of one instance goes by the same `client.id` (the
+//! instance's name, its transactional id prefix), so [`members`] can tell
+//! from the coordinator's description which instance owns which task: the
+//! runtime places standby replicas with it.
 
 use std::any::Any;
 use std::collections::VecDeque;
@@ -31,7 +36,7 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientConfig, ClientContext};
 
 use super::{KafkaOptions, kafka};
-use crate::log::{LogError, Member, Rebalance};
+use crate::log::{GroupMember, LogError, Member, Rebalance};
 
 /// How long the coordinator waits for a silent member before it gives the
 /// member's tasks to others.
@@ -93,6 +98,7 @@ impl KafkaMember {
         let mut config: ClientConfig = options.client_config();
         config
             .set("group.id", group)
+            .set("client.id", &options.transactional_id_prefix)
             .set("partition.assignment.strategy", "cooperative-sticky")
             .set("session.timeout.ms", SESSION_TIMEOUT_MS.to_string())
             .set("heartbeat.interval.ms", "1000")
@@ -175,5 +181,72 @@ impl Member for KafkaMember {
 
     fn as_any(&self) -> &dyn Any {
         self
+    }
+}
+
+/// The members of `group` and their tasks, from the coordinator's
+/// description of the group (DescribeGroups): each member's `client.id` is
+/// its instance, its assignment (Kafka's consumer protocol encoding) its
+/// partitions of the tasks topic.
+pub(super) fn members(client: &BaseConsumer, group: &str, timeout: Duration) -> Result<Vec<GroupMember>, LogError> {
+    let list = super::retry(format!("describing group {group}"), || client.fetch_group_list(Some(group), timeout))?;
+    let topic = tasks_topic(group);
+    let mut members = Vec::new();
+    for info in list.groups().iter().filter(|g| g.name() == group) {
+        for m in info.members() {
+            let tasks = m.assignment().and_then(|bytes| assigned_partitions(bytes, &topic)).unwrap_or_default();
+            members.push(GroupMember { instance: m.client_id().to_owned(), tasks });
+        }
+    }
+    Ok(members)
+}
+
+/// The partitions of `topic` in a consumer protocol assignment (version,
+/// then an array of topic name and partition array, then user data; the
+/// same layout in every version); `None` if the bytes are not one.
+fn assigned_partitions(bytes: &[u8], topic: &str) -> Option<Vec<u32>> {
+    let mut at = 0usize;
+    let mut take = |n: usize| -> Option<&[u8]> {
+        let slice = bytes.get(at..at + n)?;
+        at += n;
+        Some(slice)
+    };
+    let _version = take(2)?;
+    let topics = i32::from_be_bytes(take(4)?.try_into().ok()?);
+    let mut partitions = Vec::new();
+    for _ in 0..topics.max(0) {
+        let len = i16::from_be_bytes(take(2)?.try_into().ok()?);
+        let name = take(len.max(0) as usize)?.to_vec();
+        let count = i32::from_be_bytes(take(4)?.try_into().ok()?);
+        for _ in 0..count.max(0) {
+            let p = i32::from_be_bytes(take(4)?.try_into().ok()?);
+            if name == topic.as_bytes() && p >= 0 {
+                partitions.push(p as u32);
+            }
+        }
+    }
+    Some(partitions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_partitions_of_a_consumer_protocol_assignment() {
+        // Version 1; topics "other" [7] and "app-eddy-tasks" [0, 3]; no user data.
+        let mut bytes = vec![0, 1, 0, 0, 0, 2];
+        for (name, partitions) in [("other", &[7i32][..]), ("app-eddy-tasks", &[0, 3][..])] {
+            bytes.extend((name.len() as i16).to_be_bytes());
+            bytes.extend(name.as_bytes());
+            bytes.extend((partitions.len() as i32).to_be_bytes());
+            for p in partitions {
+                bytes.extend((*p).to_be_bytes());
+            }
+        }
+        bytes.extend((-1i32).to_be_bytes());
+        assert_eq!(assigned_partitions(&bytes, "app-eddy-tasks"), Some(vec![0, 3]));
+        assert_eq!(assigned_partitions(&bytes[..9], "app-eddy-tasks"), None, "cut short");
+        assert_eq!(assigned_partitions(&[], "app-eddy-tasks"), None);
     }
 }

@@ -31,7 +31,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use super::{Consumer, Log, LogError, Member, Producer, TopicInfo, TopicPartition, TopicRole, check_new_topic};
+use super::{
+    Consumer, GroupMember, Log, LogError, Member, Producer, TopicInfo, TopicPartition, TopicRole, check_new_topic,
+};
 
 /// How long a request to the cluster may take before it fails.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -378,6 +380,27 @@ impl Log for KafkaLog {
             None => return Err(LogError::UnknownTopic(topic)),
         }
         Ok(Box::new(group::KafkaMember::join(&self.options, group)?))
+    }
+
+    fn members(&self, group: &str) -> Result<Vec<GroupMember>, LogError> {
+        group::members(&self.meta, group, REQUEST_TIMEOUT)
+    }
+
+    fn instance(&self) -> Option<String> {
+        Some(self.options.transactional_id_prefix.clone())
+    }
+
+    fn purge(&self, tp: &TopicPartition, before: u64) -> Result<(), LogError> {
+        let mut list = TopicPartitionList::new();
+        list.add_partition_offset(&tp.topic, tp.partition as i32, Offset::Offset(before as i64))
+            .map_err(kafka(format!("purging {tp}")))?;
+        let options = AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT));
+        let result = self.runtime.block_on(self.admin.delete_records(&list, &options));
+        let deleted = result.map_err(kafka(format!("purging {tp} before offset {before}")))?;
+        match deleted.elements().first().map(|e| e.error()) {
+            Some(Err(e)) => Err(LogError::Kafka { op: format!("purging {tp} before offset {before}"), source: e }),
+            _ => Ok(()),
+        }
     }
 
     /// The broker's log cleaner compacts changelogs (`cleanup.policy=compact`).

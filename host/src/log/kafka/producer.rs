@@ -59,28 +59,44 @@ pub(super) struct KafkaProducer {
     warned_timestamp: bool,
 }
 
-/// Wraps a commit's error: [`LogError::Fenced`] where the group or a newer
-/// producer refused it, or the transaction must abort, else
-/// [`LogError::Kafka`].
+/// Wraps a commit's error. Going back to the last commit and redoing the
+/// work is always safe, so every error is [`LogError::Fenced`] (the group or
+/// a newer producer refused it, the transaction must abort, a coordinator
+/// timed out while a broker restarts) except those that redoing cannot cure
+/// ([`is_permanent`]), which are [`LogError::Kafka`].
 fn commit_error(op: impl Into<String>) -> impl FnOnce(KafkaError) -> LogError {
     let op = op.into();
     move |source| {
-        use RDKafkaErrorCode::*;
-        let code = match &source {
-            // A transaction that must abort (a broker went away mid-way, a
-            // record timed out) is refused as a whole: go back and redo it.
-            KafkaError::Transaction(e) if e.txn_requires_abort() => return LogError::Fenced { op, source },
-            KafkaError::Transaction(e) => Some(e.code()),
-            e => e.rdkafka_error_code(),
-        };
-        match code {
-            Some(
-                IllegalGeneration | UnknownMemberId | RebalanceInProgress | FencedInstanceId | ProducerFenced
-                | InvalidProducerEpoch | Fenced,
-            ) => LogError::Fenced { op, source },
-            _ => LogError::Kafka { op, source },
-        }
+        if is_permanent(&source) { LogError::Kafka { op, source } } else { LogError::Fenced { op, source } }
     }
+}
+
+/// True for errors that the same work would meet again: access refused,
+/// a broker too old, a record the cluster cannot take.
+fn is_permanent(e: &KafkaError) -> bool {
+    use RDKafkaErrorCode::*;
+    let code = match e {
+        KafkaError::Transaction(e) => Some(e.code()),
+        e => e.rdkafka_error_code(),
+    };
+    matches!(
+        code,
+        Some(
+            TopicAuthorizationFailed
+                | GroupAuthorizationFailed
+                | ClusterAuthorizationFailed
+                | TransactionalIdAuthorizationFailed
+                | UnsupportedVersion
+                | UnsupportedForMessageFormat
+                | MessageSizeTooLarge
+                | InvalidMessageSize
+                | MessageBatchTooLarge
+                | InvalidRecord
+                | PolicyViolation
+                | InvalidConfig
+                | InvalidArgument
+        )
+    )
 }
 
 /// The Kafka member `member` is, or an error saying it is not one.
@@ -238,7 +254,16 @@ impl Producer for KafkaProducer {
                 .map_err(kafka(format!("committing the offset of {tp}")))?;
         }
         if self.transactional_id.is_some() {
-            self.commit_transaction(member, &list)?;
+            if let Err(e) = self.commit_transaction(member, &list) {
+                // An aborted transaction whose records the cluster refused
+                // for good (too large, not allowed) would fail again.
+                return Err(match self.take_failed() {
+                    Some(failed) if is_permanent(&failed) => {
+                        LogError::Kafka { op: "delivering records".to_owned(), source: failed }
+                    }
+                    _ => e,
+                });
+            }
         } else {
             self.flush()?;
         }

@@ -30,7 +30,7 @@ fn counting_app(env: &Env, extra: &str) -> std::path::PathBuf {
 /// markers included: enough to tell progress).
 fn output_progress(env: &Env) -> u64 {
     let topic = env.topic("counts");
-    env.eddy(&["topic", "list"])
+    env.eddy(&["topic", "list", &topic])
         .lines()
         .find(|l| l.split('\t').next() == Some(topic.as_str()))
         .and_then(|l| l.rsplit("records=").next()?.trim().parse().ok())
@@ -230,4 +230,33 @@ fn a_rolling_restart_of_the_brokers_loses_nothing() {
     let out = env.terminate(app);
     assert!(out.status.success(), "the application failed:\n{}", log_tail(&env, 30));
     run.check_exactly_once(&env);
+}
+
+#[test]
+fn a_standby_replica_takes_over_without_restoring_the_whole_changelog() {
+    let a = Env::kafka();
+    let b = a.sibling();
+    let run = setup(&a, 600_000, "num-standby-replicas: 1\n");
+    let mut first = a.spawn(&["-v", "run", run.app(), "--until-idle"]);
+    let other = b.spawn(&["-v", "run", run.app(), "--until-idle"]);
+    // Each instance keeps warm copies of the other's tasks.
+    let keeps =
+        |env: &Env| std::fs::read_to_string(env.path("eddy-run.log")).unwrap_or_default().contains("keeping a standby");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(keeps(&a) && keeps(&b)) {
+        assert!(Instant::now() < deadline, "no standbys:\n{}\n---\n{}", log_tail(&a, 20), log_tail(&b, 20));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Early enough that the first instance has work left in each of its tasks.
+    run.wait_for_progress(&a, 0.1);
+    // The first dies; the other takes its tasks over from its standbys:
+    // their stores start where the copies stood, not at offset 0.
+    first.kill().unwrap();
+    wait_bounded(first, "the killed instance", Duration::from_secs(30));
+    assert!(output_progress(&a) < run.records, "the run ended before the kill: use more records");
+    wait_for(&b, other, "the other instance");
+    let log = std::fs::read_to_string(b.path("eddy-run.log")).unwrap_or_default();
+    let warm = log.lines().filter(|l| l.contains("restored task") && !l.contains("from offset 0 ")).count();
+    assert!(warm > 0, "no task was taken over from a standby:\n{}", log_tail(&b, 40));
+    run.check_exactly_once(&a);
 }
