@@ -133,6 +133,9 @@ impl KafkaProducer {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "5")
+            // Records waiting to be sent: enough for a commit interval's
+            // worth at full speed, not librdkafka's 100,000.
+            .set("queue.buffering.max.messages", "50000")
             // Partitions are chosen by Eddy (Kafka's murmur2, as Java's
             // clients do); this only matters for records sent without one.
             .set("partitioner", "murmur2_random");
