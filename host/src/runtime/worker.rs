@@ -231,10 +231,8 @@ impl<'a> Worker<'a> {
                 self.restorer.close(log, self.all_tasks[i as usize].id).map_err(ProcessError::from)?;
             }
         }
-        let revoked_all = change.revoked.clone();
-        let revoked: Vec<u32> = change.revoked.iter().copied().filter(|i| self.owned.contains(i)).collect();
-        if !revoked.is_empty() {
-            let indices = revoked;
+        let indices: Vec<u32> = change.revoked.iter().copied().filter(|i| self.owned.contains(i)).collect();
+        if !indices.is_empty() {
             let revoked = ids(&indices);
             if change.lost {
                 // Another member owns these tasks already: nothing since the
@@ -249,7 +247,7 @@ impl<'a> Worker<'a> {
             }
             tracing::info!("{}: gave up tasks {}", app.id, show(&revoked));
         }
-        for i in revoked_all {
+        for &i in &change.revoked {
             self.cx.standbys.set_active(i, false);
         }
         self.member.complete(&change)?;
