@@ -113,7 +113,13 @@ impl Counting {
         for (key, n) in &self.expected {
             let counts = &seen[key];
             let want: Vec<i64> = (1..=*n).collect();
-            assert!(counts == &want, "key {key}: {} outputs, expected 1..={n}", counts.len());
+            let at = counts.iter().zip(&want).position(|(a, b)| a != b).unwrap_or(counts.len().min(want.len()));
+            assert!(
+                counts == &want,
+                "key {key}: {} outputs, expected 1..={n}; from output {at} on: {:?}",
+                counts.len(),
+                &counts[at..(at + 5).min(counts.len())]
+            );
         }
         assert_eq!(super::store_counts(env, "counting", "counts"), self.expected);
     }
@@ -258,5 +264,7 @@ fn a_standby_replica_takes_over_without_restoring_the_whole_changelog() {
     let log = std::fs::read_to_string(b.path("eddy-run.log")).unwrap_or_default();
     let warm = log.lines().filter(|l| l.contains("restored task") && !l.contains("from offset 0 ")).count();
     assert!(warm > 0, "no task was taken over from a standby:\n{}", log_tail(&b, 40));
+    // Shown if the check fails.
+    eprintln!("--- the killed instance:\n{}\n--- the other:\n{}", log_tail(&a, 60), log_tail(&b, 80));
     run.check_exactly_once(&a);
 }
