@@ -22,6 +22,10 @@ pub struct Restorer {
     consumer: Option<Box<dyn Consumer>>,
     /// The stores, by task, each with its store id in the pipeline.
     tasks: BTreeMap<TaskId, Vec<(usize, TaskStore)>>,
+    /// Each store's changelog end (last stable offset) when its task came:
+    /// the task has caught up once it has read that far, as a blocking
+    /// restore ([`crate::log::read_to_end`]) does.
+    ends: BTreeMap<TaskId, Vec<u64>>,
 }
 
 impl Restorer {
@@ -42,6 +46,8 @@ impl Restorer {
 
     /// Starts restoring `task`'s stores (store id, store).
     pub fn add(&mut self, log: &dyn Log, task: TaskId, stores: Vec<(usize, TaskStore)>) -> Result<(), StoreError> {
+        let ends = stores.iter().map(|(_, s)| log.end_offset(s.changelog())).collect::<Result<Vec<u64>, _>>()?;
+        self.ends.insert(task, ends);
         self.tasks.insert(task, stores);
         self.reassign(log)
     }
@@ -49,6 +55,7 @@ impl Restorer {
     /// Takes `task`'s stores out, where they stand.
     pub fn remove(&mut self, log: &dyn Log, task: TaskId) -> Result<Vec<(usize, TaskStore)>, StoreError> {
         let stores = self.tasks.remove(&task).unwrap_or_default();
+        self.ends.remove(&task);
         self.reassign(log)?;
         Ok(stores)
     }
@@ -87,14 +94,20 @@ impl Restorer {
         Ok(read)
     }
 
-    /// The tasks whose stores have all reached the end of their changelogs.
+    /// The tasks whose stores have all read their changelogs up to where
+    /// they ended when the task came (transaction markers included).
     pub fn caught_up(&mut self) -> Result<Vec<TaskId>, StoreError> {
         let Some(consumer) = self.consumer.as_mut() else { return Ok(Vec::new()) };
         let mut done = Vec::new();
         for (task, stores) in &self.tasks {
+            let ends = self.ends.get(task).map(Vec::as_slice).unwrap_or_default();
             let mut all = true;
-            for (_, store) in stores {
-                if consumer.behind(store.changelog())? {
+            for ((_, store), &end) in stores.iter().zip(ends) {
+                let tp = store.changelog();
+                // Asking moves the position past records the log deleted.
+                consumer.behind(tp)?;
+                let at = consumer.position(tp).unwrap_or(0).max(store.restored_to());
+                if at < end {
                     all = false;
                     break;
                 }
