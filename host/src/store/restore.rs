@@ -139,3 +139,51 @@ impl Restorer {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::log::EmbeddedLog;
+    use crate::store::{StoreKind, StoreSpec, changelog_topic};
+
+    #[test]
+    fn a_task_starts_once_its_stores_read_their_changelogs_to_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EmbeddedLog::open(dir.path().join("log"), false).unwrap();
+        let state = dir.path().join("state");
+        let spec = StoreSpec::new("s", StoreKind::Persistent);
+        log.create_topic(&changelog_topic("app", "s"), 2).unwrap();
+        let (full, empty) = (TaskId { subtopology: 0, partition: 0 }, TaskId { subtopology: 0, partition: 1 });
+        // Task 0_0's changelog holds 1000 updates of 10 keys; then its
+        // directory is lost (no checkpoint), so all of it must be read.
+        let mut store = TaskStore::open(&state, "app", &spec, full, 1 << 20, &log).unwrap();
+        let mut out = log.producer().unwrap();
+        for i in 0..1000u32 {
+            let key = Bytes::from(format!("k{}", i % 10));
+            store.put(key, Some(Bytes::from(i.to_string())), i64::from(i), &mut *out).unwrap();
+            store.flush(&mut *out).unwrap();
+        }
+        out.commit(None, &[]).unwrap();
+        drop(store);
+        let mut restorer = Restorer::default();
+        let open = |task| vec![(0, TaskStore::open_unrestored(&state, "app", &spec, task, 0).unwrap())];
+        restorer.add(&log, full, open(full)).unwrap();
+        restorer.add(&log, empty, open(empty)).unwrap();
+        // An empty changelog is caught up at once; the other after its reads.
+        assert_eq!(restorer.caught_up().unwrap(), [empty]);
+        let mut read = 0;
+        while !restorer.caught_up().unwrap().contains(&full) {
+            let n = restorer.step(100, std::time::Duration::from_millis(50)).unwrap();
+            assert!(n <= 100, "a step reads at most its batch");
+            read += n;
+            assert!(read <= 1000, "read past the changelog's end");
+        }
+        assert_eq!(read, 1000);
+        let mut stores = restorer.remove(&log, full).unwrap();
+        assert_eq!(stores[0].1.get(b"k3").unwrap(), Some(Bytes::from("993")));
+        assert_eq!(stores[0].1.restored_to(), 1000);
+        assert!(!restorer.contains(full) && restorer.contains(empty));
+    }
+}
