@@ -34,3 +34,11 @@ if ! command -v kcat >/dev/null; then
     $sudo_cmd apt-get update && $sudo_cmd apt-get install -y --no-install-recommends kcat
   }
 fi
+# Headless Chromium, for the test that loads the server's web console.
+if ! command -v chromium >/dev/null; then
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get install -y --no-install-recommends chromium || {
+    $sudo_cmd apt-get update && $sudo_cmd apt-get install -y --no-install-recommends chromium
+  }
+fi

@@ -107,6 +107,10 @@ pub enum AppError {
     },
 }
 
+/// Resolves an application document's `plugin:` reference to a loaded
+/// plugin, given the limits the document asks for.
+pub type PluginLoader<'a> = dyn Fn(&Path, Limits) -> Result<WasmPlugin, AppError> + 'a;
+
 /// A loaded application: a plugin and a topology checked against it.
 #[derive(Clone)]
 pub struct App {
@@ -144,15 +148,23 @@ impl App {
     /// Loads an application file and its plugin, and checks the topology.
     pub fn load(path: &Path) -> Result<App, AppError> {
         let text = std::fs::read_to_string(path).map_err(|source| AppError::Read { path: path.to_owned(), source })?;
-        let invalid = |problem: String| AppError::Invalid { path: path.to_owned(), problem };
-        let mut doc: AppDoc = serde_yaml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
-        let plugin_path = path.parent().unwrap_or(Path::new(".")).join(&doc.plugin);
+        let dir = path.parent().unwrap_or(Path::new(".")).to_owned();
+        App::parse(&text, path, &|plugin: &Path, limits| Ok(WasmPlugin::load(&dir.join(plugin), limits)?))
+    }
+
+    /// Parses an application document (`origin` names it in errors) whose
+    /// `plugin:` reference `load_plugin` resolves, given the limits the
+    /// document asks for: `eddy run` reads a file next to the document, the
+    /// server a plugin its tenant uploaded.
+    pub fn parse(text: &str, origin: &Path, load_plugin: &PluginLoader<'_>) -> Result<App, AppError> {
+        let invalid = |problem: String| AppError::Invalid { path: origin.to_owned(), problem };
+        let mut doc: AppDoc = serde_yaml::from_str(text).map_err(|e| invalid(e.to_string()))?;
         let defaults = Limits::default();
         let limits = Limits {
             memory_bytes: doc.memory_limit_mb.map_or(defaults.memory_bytes, |mb| mb << 20),
             call_timeout: doc.call_timeout_ms.map_or(defaults.call_timeout, Duration::from_millis),
         };
-        let plugin = WasmPlugin::load(&plugin_path, limits)?;
+        let plugin = load_plugin(&doc.plugin, limits)?;
         let topology = match doc.topology.take() {
             Some(nodes) => Topology::parse(nodes),
             None => match &plugin.manifest().topology {
@@ -160,17 +172,31 @@ impl App {
                 None => {
                     return Err(invalid(format!(
                         "no topology: add a `topology:` section, or build one in the plugin ({} has none)",
-                        plugin_path.display()
+                        doc.plugin.display()
                     )));
                 }
             },
         }
-        .map_err(|source| AppError::Topology { path: path.to_owned(), source: Box::new(source) })?;
+        .map_err(|source| AppError::Topology { path: origin.to_owned(), source: Box::new(source) })?;
         App::new(doc, Arc::new(plugin), topology).map_err(|e| match e {
             AppError::Invalid { problem, .. } => invalid(problem),
-            AppError::Topology { source, .. } => AppError::Topology { path: path.to_owned(), source },
+            AppError::Topology { source, .. } => AppError::Topology { path: origin.to_owned(), source },
             other => other,
         })
+    }
+
+    /// The `plugin:` reference of an application document, without loading
+    /// anything (the server checks it names an uploaded plugin).
+    pub fn plugin_reference(text: &str, origin: &Path) -> Result<(String, PathBuf), AppError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "kebab-case")]
+        struct Head {
+            application_id: String,
+            plugin: PathBuf,
+        }
+        let head: Head = serde_yaml::from_str(text)
+            .map_err(|e| AppError::Invalid { path: origin.to_owned(), problem: e.to_string() })?;
+        Ok((head.application_id, head.plugin))
     }
 
     /// Builds an application from a plugin and topology already in hand

@@ -5,14 +5,27 @@ mod cli;
 use std::process::ExitCode;
 
 use clap::Parser;
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    let filter = if args.verbose { "eddy_host=debug,info" } else { "warn" };
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("EDDY_LOG").unwrap_or_else(|_| filter.into()))
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = if args.verbose {
+        "eddy_host=debug,info"
+    } else if args.is_server() {
+        "info"
+    } else {
+        "warn"
+    };
+    let env_filter = || tracing_subscriber::EnvFilter::try_from_env("EDDY_LOG").unwrap_or_else(|_| filter.into());
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(env_filter());
+    // The server keeps each app's log lines for `eddy app logs`, whatever
+    // its own log shows.
+    let capture = args
+        .is_server()
+        .then(|| eddy_host::server::logs::CaptureLayer.with_filter(tracing_subscriber::filter::LevelFilter::INFO));
+    tracing_subscriber::registry().with(fmt).with(capture).init();
     match cli::run(args) {
         Ok(code) => code,
         Err(e) => {

@@ -1,6 +1,7 @@
 //! The `eddy` commands: argument parsing and what each command does.
 
 mod plugin;
+mod remote;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
@@ -38,6 +39,10 @@ pub struct Cli {
     /// `bootstrap-servers`; state stores stay under --data-dir.
     #[arg(long, global = true, env = "EDDY_BOOTSTRAP_SERVERS", value_name = "HOST:PORT,...")]
     bootstrap_servers: Option<String>,
+    /// `topic`, `produce` and `consume` act on the Eddy server of your
+    /// `eddy login` profile instead.
+    #[arg(long, global = true, env = "EDDY_REMOTE")]
+    remote: bool,
     /// Log more (or set EDDY_LOG, e.g. EDDY_LOG=debug).
     #[arg(short, long, global = true)]
     pub verbose: bool,
@@ -75,6 +80,45 @@ enum Command {
     /// Read an application's state stores (committed contents, from their changelogs).
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Run the multi-tenant Eddy server (REST API, web console, metrics).
+    Server(remote::ServerArgs),
+    /// Save a profile (server URL and token) for the commands that use a server.
+    Login {
+        /// The server's URL, e.g. http://127.0.0.1:8080.
+        #[arg(long)]
+        server: String,
+        /// Your API token.
+        #[arg(long, env = "EDDY_TOKEN", hide_env_values = true)]
+        token: String,
+    },
+    /// Manage tenants and tokens on a server (admin token).
+    #[command(subcommand)]
+    Admin(remote::AdminCommand),
+    /// Deploy and manage apps on the server of your profile.
+    #[command(subcommand)]
+    App(remote::AppCommand),
+    /// Look up a key in a running app's store (interactive query).
+    Query {
+        /// The app (on the server of your profile).
+        app: String,
+        /// Store name.
+        store: String,
+        /// The key, in the key serde's JSON form (text for string keys).
+        key: String,
+        /// Only these fields of a JSON value (`a,b.c`).
+        #[arg(long)]
+        fields: Option<String>,
+        /// Ask `eddy run --listen` at this URL instead of the server.
+        #[arg(long)]
+        url: Option<String>,
+    },
+}
+
+impl SerdeArgs {
+    /// The serdes as the server's query string.
+    fn query_string(&self) -> String {
+        format!("key-serde={}&value-serde={}", self.key_serde, self.value_serde)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -212,6 +256,12 @@ struct RunArgs {
     /// Worker threads (default: the application's `threads`).
     #[arg(long)]
     threads: Option<usize>,
+    /// Serve interactive queries of the app's state stores over HTTP at this
+    /// address (`127.0.0.1:8080`; port 0 picks a free one), while it runs:
+    /// `GET /v1/stores`, `/v1/stores/{store}/keys/{key}`, `.../range`,
+    /// `.../windows/{key}`, `.../metadata/{key}`.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Args)]
@@ -228,6 +278,13 @@ struct TestArgs {
     interleaved: Option<PathBuf>,
 }
 
+impl Cli {
+    /// True for `eddy server`, which logs at info and keeps apps' log lines.
+    pub fn is_server(&self) -> bool {
+        matches!(self.command, Command::Server(_))
+    }
+}
+
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let data_dir = cli.data_dir;
@@ -238,7 +295,28 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             None => Arc::new(open_embedded(&data_dir)?),
         })
     };
+    if cli.remote {
+        match cli.command {
+            Command::Topic(TopicCommand::Create { name, partitions, if_not_exists }) => {
+                remote::create_topic(&name, partitions, if_not_exists)?
+            }
+            Command::Topic(TopicCommand::List { prefix }) => remote::list_topics(&prefix.unwrap_or_default())?,
+            Command::Produce(args) => {
+                remote::produce(&args.topic, remote::read_input(args.file.as_deref())?, &args.serdes.query_string())?
+            }
+            Command::Consume(args) => remote::consume(&args.topic, args.max, &args.serdes.query_string())?,
+            _ => bail!("--remote applies to `topic`, `produce` and `consume`"),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     match cli.command {
+        Command::Server(args) => remote::serve(args)?,
+        Command::Login { server, token } => remote::login(&server, &token)?,
+        Command::Admin(cmd) => remote::admin(cmd)?,
+        Command::App(cmd) => remote::app(cmd)?,
+        Command::Query { app, store, key, fields, url } => {
+            remote::query(url.as_deref(), &app, &store, &key, fields.as_deref())?
+        }
         Command::Topic(TopicCommand::Create { name, partitions, if_not_exists }) => {
             let log = open()?;
             match log.create_topic(&name, partitions) {
@@ -464,11 +542,22 @@ fn run_app(bootstrap: Option<String>, data_dir: &Path, args: RunArgs) -> Result<
             (Arc::new(log), Some(lock))
         }
     };
+    // Interactive queries see the stores of the tasks running here.
+    let queries = args.listen.map(|_| eddy_host::query::Queryable::new(&app));
+    let server = match (args.listen, &queries) {
+        (Some(addr), Some(queries)) => {
+            let server = eddy_host::query::http::Server::start(addr, queries.clone())?;
+            eprintln!("listening on http://{}", server.local_addr());
+            Some(server)
+        }
+        _ => None,
+    };
     let stats = Arc::new(RunStats::default());
     let options = RunOptions {
         threads: args.threads,
         until_idle: args.until_idle,
         state_dir: Some(data_dir.join("state")),
+        queries,
         ..Default::default()
     };
     // Ctrl-C or SIGTERM: stop cleanly (commit, checkpoint stores). Killing
@@ -479,6 +568,9 @@ fn run_app(bootstrap: Option<String>, data_dir: &Path, args: RunArgs) -> Result<
     let progress = Progress::start(app.clone(), log.clone(), stats.clone(), options.stop.clone());
     let result = run_with_stats(&app, log.clone(), options, stats.clone());
     progress.finish();
+    if let Some(server) = server {
+        server.stop();
+    }
     let report = result.with_context(|| format!("application {} ({})", app.id, args.app.display()))?;
     let secs = started.elapsed().as_secs_f64();
     eprintln!(

@@ -34,6 +34,17 @@ pub enum PluginCommand {
         #[arg(long)]
         sdk: Option<PathBuf>,
     },
+    /// Upload a component to the server of your `eddy login` profile (a new
+    /// version of the plugin named after the file, or --name).
+    Upload {
+        /// The component file.
+        file: PathBuf,
+        /// The plugin's name on the server (default: the file's stem).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List the plugin versions uploaded to the server of your profile.
+    List,
     /// Build a plugin crate to a WebAssembly component (wasm32-wasip2).
     Build {
         /// The crate's directory.
@@ -48,6 +59,13 @@ pub enum PluginCommand {
 pub fn run(cmd: PluginCommand) -> Result<()> {
     match cmd {
         PluginCommand::Inspect { file } => inspect(&file),
+        PluginCommand::Upload { file, name } => {
+            let (name, version) =
+                super::remote::upload(&super::remote::Client::from_profile()?, &file, name.as_deref())?;
+            println!("uploaded {} as plugin {name}@{version}", file.display());
+            Ok(())
+        }
+        PluginCommand::List => super::remote::list_plugins(&super::remote::Client::from_profile()?),
         PluginCommand::New { name, dir, sdk } => new(&name, dir, sdk),
         PluginCommand::Build { dir, out } => {
             let wasm = build(&dir)?;

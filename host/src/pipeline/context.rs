@@ -69,6 +69,8 @@ pub(crate) struct Shared {
     /// Reused outcome buffer.
     scratch: Vec<Outcome>,
     pub stores: Stores,
+    /// Set when the run stops: a batch run record by record gives up.
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Shared {
@@ -90,6 +92,15 @@ impl Shared {
             stats: PipelineStats::default(),
             scratch: Vec::new(),
             stores,
+            stop: None,
+        }
+    }
+
+    /// [`ProcessError::Stopped`] once the run is stopping.
+    fn check_stop(&self) -> Result<(), ProcessError> {
+        match &self.stop {
+            Some(stop) if stop.load(std::sync::atomic::Ordering::SeqCst) => Err(ProcessError::Stopped),
+            _ => Ok(()),
         }
     }
 
@@ -206,6 +217,7 @@ impl Cx<'_> {
             }
         }
         for r in records {
+            self.shared.check_stop()?;
             if let Err(e) = self.shared.instance()?.call(function, kind, std::slice::from_ref(r), &mut out) {
                 self.shared.drop_instance();
                 out.push(Outcome::Failed(RecordError::Failed(e.to_string())));
@@ -232,6 +244,7 @@ impl Cx<'_> {
             }
         }
         for r in records {
+            self.shared.check_stop()?;
             let mut current = None;
             let mut done = None;
             for (i, step) in steps.iter().enumerate() {

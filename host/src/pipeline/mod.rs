@@ -57,6 +57,11 @@ pub const PARTITION_HEADER: &str = "eddy.partition";
 /// Why processing stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
+    /// The run was asked to stop while a batch that trapped was being run
+    /// again record by record (a runaway plugin takes its call timeout per
+    /// record): nothing since the last commit is kept.
+    #[error("stopped in the middle of a batch; it runs again from the last commit")]
+    Stopped,
     /// A record failed under the `fail` error policy.
     #[error(
         "node '{node}' failed on {source_partition} offset {offset}: {error} (error-policy: fail; use skip or dead-letter to go on past such records)"
@@ -449,6 +454,12 @@ impl Pipeline {
         }
         let kept = records.into_iter().zip(&failed).filter(|(_, f)| f.is_none()).map(|(r, _)| r).collect();
         Ok(Some(Fetched { partition: input.partition.clone(), records: kept }))
+    }
+
+    /// Makes a batch that is being run again record by record give up
+    /// ([`ProcessError::Stopped`]) once `stop` is set.
+    pub fn set_stop(&mut self, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+        self.shared.stop = Some(stop);
     }
 
     /// Fixes the wall clock: the time is `now`, and a punctuator runs if the

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::{Pipeline, ProcessError};
 use crate::log::Log;
-use crate::store::{GlobalStore, TaskStore};
+use crate::store::{GlobalStore, TaskStore, TaskStoreReader};
 use crate::task::TaskId;
 
 impl Pipeline {
@@ -107,6 +107,22 @@ impl Pipeline {
             }
         }
         Ok(())
+    }
+
+    /// Readers, for other threads, of the stores named `names` that `task`
+    /// has open (see [`TaskStoreReader`]).
+    pub fn readers(&mut self, task: TaskId, names: &[String]) -> Result<Vec<(String, TaskStoreReader)>, ProcessError> {
+        let stores = &mut self.shared.stores;
+        let mut readers = Vec::new();
+        for (id, (spec, _)) in stores.specs.iter().enumerate() {
+            if stores.subtopology[id] != Some(task.subtopology) || !names.contains(&spec.name) {
+                continue;
+            }
+            if let Some(store) = stores.open.get_mut(&(task.partition, id)) {
+                readers.push((spec.name.clone(), store.reader()?));
+            }
+        }
+        Ok(readers)
     }
 
     /// Records a clean stop in every store. Call after the final commit.

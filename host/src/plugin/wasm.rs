@@ -320,7 +320,13 @@ impl WasmPlugin {
             plugin: self.name.clone(),
             wasi,
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new().memory_size(self.limits.memory_bytes).instances(64).build(),
+            // A plugin that asks for more memory than its limit traps at once
+            // (and says so), instead of failing an allocation it may not check.
+            limits: StoreLimitsBuilder::new()
+                .memory_size(self.limits.memory_bytes)
+                .instances(64)
+                .trap_on_grow_failure(true)
+                .build(),
             stderr,
             access: None,
             call: 0,
@@ -451,6 +457,10 @@ fn trap_message(e: &wasmtime::Error, store: &Store<HostState>) -> String {
     let mut msg = match e.downcast_ref::<wasmtime::Trap>() {
         Some(wasmtime::Trap::Interrupt) => "the call ran past its timeout".to_owned(),
         Some(trap) => trap.to_string(),
+        // wasmtime's words when the limiter refuses to grow a memory.
+        None if format!("{e:#}").contains("growing memory") => {
+            format!("the plugin went past its memory limit ({e:#})")
+        }
         None => format!("{e:#}"),
     };
     let said = String::from_utf8_lossy(&store.data().stderr.contents()).trim().to_owned();

@@ -57,6 +57,9 @@ pub struct RunOptions {
     /// clock crossed a multiple of its interval since `start` (the test
     /// driver's clock). `None`: the system clock.
     pub wall_clock: Option<(i64, i64)>,
+    /// Where the run makes its tasks' stores readable for interactive
+    /// queries, while they run here ([`crate::query`]). `None`: nowhere.
+    pub queries: Option<Arc<crate::query::Queryable>>,
 }
 
 impl Default for RunOptions {
@@ -69,6 +72,7 @@ impl Default for RunOptions {
             stop: Arc::new(AtomicBool::new(false)),
             state_dir: None,
             wall_clock: None,
+            queries: None,
         }
     }
 }
@@ -311,12 +315,16 @@ pub fn run_with_stats(
         .iter()
         .flat_map(|(topic, n, retention)| (0..*n).map(move |p| (TopicPartition::new(topic, p), *retention)))
         .collect();
+    // The run's threads log in the caller's span (the server's
+    // `deployment` span names the app whose lines they are).
+    let span = &tracing::Span::current();
     std::thread::scope(|scope| {
         if !changelogs.is_empty() {
             // Changelogs are compacted as they grow, as Kafka's log cleaner
             // does, so a restore after a crash reads each key about once.
             let (log, stop, done, changelogs) = (log.clone(), options.stop.clone(), &workers_done, &changelogs);
             let compactor = std::thread::Builder::new().name("eddy-compact".into()).spawn_scoped(scope, move || {
+                let _entered = span.enter();
                 let mut last = Instant::now();
                 while !stop.load(Ordering::SeqCst) && !done.load(Ordering::SeqCst) {
                     std::thread::sleep(COMPACT_TICK);
@@ -340,6 +348,7 @@ pub fn run_with_stats(
         {
             let (log, stop, done, standbys) = (log.clone(), options.stop.clone(), &workers_done, &standbys);
             let keeper = std::thread::Builder::new().name("eddy-standby".into()).spawn_scoped(scope, move || {
+                let _entered = span.enter();
                 standby::keep(app, &*log, state_dir, all_tasks, standbys, &stop, done);
             });
             if let Err(e) = keeper {
@@ -350,6 +359,7 @@ pub fn run_with_stats(
             let (log, globals, stop, first_error, done) =
                 (log.clone(), &globals, options.stop.clone(), first_error.clone(), &workers_done);
             let updater = std::thread::Builder::new().name("eddy-global".into()).spawn_scoped(scope, move || {
+                let _entered = span.enter();
                 while !stop.load(Ordering::SeqCst) && !done.load(Ordering::SeqCst) {
                     std::thread::sleep(GLOBAL_POLL);
                     for g in globals {
@@ -374,6 +384,7 @@ pub fn run_with_stats(
                 let thread = std::thread::Builder::new().name(format!("eddy-worker-{i}"));
                 let (globals, standbys) = (&globals, &standbys);
                 let handle = thread.spawn_scoped(scope, move || {
+                    let _entered = span.enter();
                     let context =
                         Context { app, log: &*log, options: &options, stats: &stats, idle, globals, standbys };
                     let result = Worker::new(context, all_tasks, &local).and_then(|mut w| w.run());
@@ -412,6 +423,16 @@ pub fn run_with_stats(
         tasks: tasks.len(),
         threads,
     })
+}
+
+/// Checks `app` against `log` as [`run`] does before it starts (its topics
+/// exist, joined topics are co-partitioned; internal topics are created),
+/// and returns its tasks: what a server checks before it deploys an app.
+pub fn prepare(app: &App, log: &dyn Log) -> Result<Vec<Task>, RunError> {
+    create_internal_topics(app, log)?;
+    app.topology.check_topics(log)?;
+    check_copartitioned(app, log)?;
+    Ok(task::plan(&app.topology, log)?)
 }
 
 /// Records not yet processed and committed by `app`'s group, summed over its

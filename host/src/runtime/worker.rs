@@ -112,6 +112,10 @@ impl<'a> Worker<'a> {
         let mut pipeline = Pipeline::new(app, log)?;
         pipeline.open_tasks(&[], cx.options.state_dir.as_deref(), app.cache_max_bytes, cx.globals, log)?;
         pipeline.set_wall_clock(cx.options.wall_clock);
+        pipeline.set_stop(cx.options.stop.clone());
+        if let Some(queries) = &cx.options.queries {
+            queries.set_tasks(all_tasks);
+        }
         Ok(Worker {
             cx,
             all_tasks,
@@ -136,7 +140,29 @@ impl<'a> Worker<'a> {
         if result.is_err() {
             self.producer.abort();
         }
+        let owned = self.owned.clone();
+        self.unregister(&owned);
         result
+    }
+
+    /// Makes the stores of `tasks`, which start processing, readable by
+    /// interactive queries.
+    fn register(&mut self, tasks: &[TaskId]) -> Result<(), RunError> {
+        if let Some(queries) = &self.cx.options.queries {
+            for &task in tasks {
+                queries.register(task, self.pipeline.readers(task, &queries.stores_of(task.subtopology))?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes the stores of `tasks` (indices into all tasks), which stop
+    /// processing, away from interactive queries.
+    fn unregister(&self, tasks: &[u32]) {
+        if let Some(queries) = &self.cx.options.queries {
+            let ids: Vec<TaskId> = tasks.iter().map(|&i| self.all_tasks[i as usize].id).collect();
+            queries.unregister(&ids);
+        }
     }
 
     fn run_loop(&mut self) -> Result<(), RunError> {
@@ -155,6 +181,7 @@ impl<'a> Worker<'a> {
             }
             let idle = match self.step(poll_timeout) {
                 Ok(idle) => idle,
+                Err(RunError::Process(ProcessError::Stopped)) => return self.abandon(),
                 Err(e) => match refused(&e) {
                     Some(why) => {
                         self.go_back(&why)?;
@@ -233,6 +260,7 @@ impl<'a> Worker<'a> {
         }
         let indices: Vec<u32> = change.revoked.iter().copied().filter(|i| self.owned.contains(i)).collect();
         if !indices.is_empty() {
+            self.unregister(&indices);
             let revoked = ids(&indices);
             if change.lost {
                 // Another member owns these tasks already: nothing since the
@@ -329,6 +357,7 @@ impl<'a> Worker<'a> {
             self.cx.globals,
             log,
         )?;
+        self.register(&ids)?;
         for &i in tasks {
             for tp in &self.all_tasks[i as usize].inputs {
                 // A group with no committed offset starts at the beginning
@@ -398,6 +427,21 @@ impl<'a> Worker<'a> {
         self.commit()?;
         self.purge();
         self.pipeline.checkpoint(self.cx.log)?;
+        self.restorer.close_all(self.cx.log).map_err(ProcessError::from)?;
+        Ok(())
+    }
+
+    /// Stops without committing the batch in progress (a stop came while a
+    /// runaway plugin's batch was being run record by record): what it did
+    /// is dropped, and its tasks' stores are rebuilt from their changelogs
+    /// the next time they open.
+    fn abandon(&mut self) -> Result<(), RunError> {
+        tracing::warn!("{}: stopped in the middle of a batch; it runs again from the last commit", self.cx.app.id);
+        self.producer.abort();
+        let owned: Vec<TaskId> = self.owned.iter().map(|&i| self.all_tasks[i as usize].id).collect();
+        self.unregister(&self.owned.clone());
+        self.pipeline.close_tasks(&owned, false, self.cx.log)?;
+        self.owned.clear();
         self.restorer.close_all(self.cx.log).map_err(ProcessError::from)?;
         Ok(())
     }
@@ -473,6 +517,7 @@ impl<'a> Worker<'a> {
         // transactional id, so a restarted instance fences all of its own).
         self.producer.reset()?;
         let owned = std::mem::take(&mut self.owned);
+        self.unregister(&owned);
         let ids: Vec<TaskId> = owned.iter().map(|&i| self.all_tasks[i as usize].id).collect();
         self.pipeline.close_tasks(&ids, false, self.cx.log)?;
         self.positions.clear();

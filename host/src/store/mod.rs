@@ -18,12 +18,19 @@
 //!   a start without one (a crash, a lost directory) wipes the local store and
 //!   restores it from the whole changelog, so local state never runs ahead of
 //!   what was committed.
+//!
+//! Other threads read a task's stores through a [`TaskStoreReader`]
+//! ([`TaskStore::reader`]), never through the worker that owns them: it
+//! sees each store as of its last flush (the entries flushed but not yet in
+//! the local store, then the local store through a [`StoreReader`]), so it
+//! never sees an update before it went to the changelog.
 
 mod access;
 mod cache;
 mod claim;
 mod global;
 mod memory;
+mod reader;
 pub mod restore;
 mod rocks;
 mod segmented;
@@ -31,6 +38,7 @@ mod versioned;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -38,9 +46,11 @@ pub use access::{SlotStore, StoreAccess, WriteError};
 pub use cache::RecordCache;
 pub use global::GlobalStore;
 pub use memory::MemoryStore;
+pub use reader::{StoreReader, TaskStoreReader};
 pub use rocks::RocksStore;
 pub use segmented::{KeyTime, SegmentedStore, Segments};
 pub use versioned::{PutOutcome, Version, VersionedStore};
+pub(crate) use versioned::{decode_version, version_bounds};
 
 use crate::log::{Log, LogError, LogRecord, Producer, TopicPartition, read_to_end};
 use crate::record::Record;
@@ -71,6 +81,10 @@ pub enum StoreError {
     /// Another thread of this process kept the store's directory too long.
     #[error("store {0}: another worker thread of this process still holds it after two minutes")]
     Held(PathBuf),
+    /// A reader's store was closed (its task stopped or moved): read the
+    /// task's new reader instead.
+    #[error("store {0} was closed (its task stopped or moved)")]
+    Closed(PathBuf),
 }
 
 /// A key and its value, as stores return them.
@@ -96,6 +110,11 @@ pub trait KeyValueStore: Send {
 
     /// Removes every entry.
     fn clear(&mut self) -> Result<(), StoreError>;
+
+    /// A handle that reads the store from any thread while its owner goes on
+    /// writing: it sees every write the store has completed, and fails with
+    /// [`StoreError::Closed`] once a persistent store is closed.
+    fn reader(&self) -> Arc<dyn StoreReader>;
 }
 
 /// Which local storage a store uses.
@@ -258,6 +277,9 @@ pub struct TaskStore {
     /// The changelog offset the local store holds up to, while it is being
     /// restored (or kept as a standby); meaningless once the task writes.
     restored_to: u64,
+    /// Once the store has a [`TaskStoreReader`]: the entries flushed but not
+    /// yet written to the local store, which readers see first.
+    flushed: Option<Arc<reader::Flushed>>,
     /// Declared last, so released once the local store is closed.
     _claim: claim::DirClaim,
 }
@@ -347,6 +369,7 @@ impl TaskStore {
             changelog_retention: spec.changelog_retention(),
             changelog_sequence: spec.changelog_sequence(),
             restored_to: checkpoint.unwrap_or(0),
+            flushed: None,
             _claim: claim,
         })
     }
@@ -511,6 +534,10 @@ impl TaskStore {
             self.clock_dirty = false;
         }
         let updates = self.cache.drain();
+        if let Some(flushed) = &self.flushed {
+            let mut flushed = flushed.write().unwrap_or_else(|p| p.into_inner());
+            flushed.extend(updates.iter().cloned());
+        }
         if self.cache.is_over() {
             self.sync()?;
             self.cache.clear();
@@ -545,8 +572,32 @@ impl TaskStore {
         if !entries.is_empty() {
             LOCAL_WRITES.fetch_add(entries.len() as u64, std::sync::atomic::Ordering::Relaxed);
             self.local.write(&entries)?;
+            // Readers find them in the local store now (written first, so a
+            // reader always finds them in one place or the other).
+            if let Some(flushed) = &self.flushed {
+                let mut flushed = flushed.write().unwrap_or_else(|p| p.into_inner());
+                for (k, _) in &entries {
+                    flushed.remove(k);
+                }
+            }
         }
         Ok(())
+    }
+
+    /// A reader of the store for other threads (see [`TaskStoreReader`]).
+    /// The first call writes the entries already flushed to the local store,
+    /// so that from then on the reader sees each flush as it happens.
+    pub fn reader(&mut self) -> Result<TaskStoreReader, StoreError> {
+        let flushed = match &self.flushed {
+            Some(flushed) => flushed.clone(),
+            None => {
+                self.sync()?;
+                let flushed = Arc::<reader::Flushed>::default();
+                self.flushed = Some(flushed.clone());
+                flushed
+            }
+        };
+        Ok(TaskStoreReader::new(flushed, self.local.reader()))
     }
 
     /// Records a clean stop: the local store holds the changelog up to its
@@ -584,6 +635,8 @@ mod tests {
 
     pub(super) fn exercise(store: &mut dyn KeyValueStore) {
         let b = |s: &str| Bytes::copy_from_slice(s.as_bytes());
+        // A reader taken before the writes sees them, from another thread.
+        let reader = store.reader();
         store.write(&[(b("b"), Some(b("2"))), (b("a"), Some(b("1"))), (b("c"), Some(b("3")))]).unwrap();
         store.write(&[(b("c"), None), (b("a"), Some(b("one")))]).unwrap();
         assert_eq!(store.get(b"a").unwrap(), Some(b"one".to_vec()));
@@ -593,8 +646,16 @@ mod tests {
         assert_eq!(store.range(None, None, 1).unwrap(), [(b"a".to_vec(), b"one".to_vec())]);
         assert_eq!(store.range(Some(b"b"), None, usize::MAX).unwrap().len(), 1);
         assert_eq!(store.range(None, Some(b"b"), usize::MAX).unwrap().len(), 1);
+        let (got, scanned) = std::thread::scope(|s| {
+            s.spawn(|| (reader.get(b"a").unwrap(), reader.range(Some(b"a"), Some(b"c"), 10).unwrap())).join().unwrap()
+        });
+        assert_eq!(got, Some(b"one".to_vec()));
+        assert_eq!(scanned, all);
+        assert_eq!(reader.range(None, None, 1).unwrap().len(), 1);
+        assert!(reader.range(Some(b"b"), Some(b"a"), 10).unwrap().is_empty(), "an empty range");
         store.clear().unwrap();
         assert!(store.range(None, None, usize::MAX).unwrap().is_empty());
+        assert_eq!(reader.get(b"a").unwrap(), None, "the reader sees the clear");
     }
 
     #[test]

@@ -3,18 +3,60 @@
 //! RocksDB's write-ahead log is off, as in Kafka Streams: the changelog topic
 //! is what makes the store durable. A clean stop flushes the memtables to
 //! disk before the checkpoint is written.
+//!
+//! Readers on other threads share the database until the store closes: the
+//! store then takes it from them (waiting for reads under way), so that the
+//! database is closed when the store is, and its directory can be opened
+//! again at once.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use rocksdb::{BlockBasedOptions, DB, Direction, FlushOptions, IteratorMode, Options, WriteBatch, WriteOptions};
 
-use super::{Entry, KeyValueStore, StoreError};
+use super::{Entry, KeyValueStore, StoreError, StoreReader};
 
 /// A store in a RocksDB database.
 pub struct RocksStore {
     path: PathBuf,
-    db: DB,
+    db: Arc<DB>,
+    /// The database as readers see it, until the store closes.
+    shared: Arc<RocksReader>,
+}
+
+/// Reads a [`RocksStore`] from other threads while it is open.
+struct RocksReader {
+    path: PathBuf,
+    db: RwLock<Option<Arc<DB>>>,
+}
+
+impl Drop for RocksStore {
+    fn drop(&mut self) {
+        // Readers let go of the database, so it closes with the store.
+        self.shared.db.write().unwrap_or_else(|p| p.into_inner()).take();
+    }
+}
+
+fn rocks_error(path: &Path, e: rocksdb::Error) -> StoreError {
+    StoreError::Rocks { path: path.to_owned(), detail: e.to_string() }
+}
+
+/// The first `limit` entries of `db` with `from <= key < to`.
+fn range(db: &DB, path: &Path, from: Option<&[u8]>, to: Option<&[u8]>, limit: usize) -> Result<Vec<Entry>, StoreError> {
+    let mode = match from {
+        Some(f) => IteratorMode::From(f, Direction::Forward),
+        None => IteratorMode::Start,
+    };
+    let mut out = Vec::new();
+    for item in db.iterator(mode) {
+        let (k, v) = item.map_err(|e| rocks_error(path, e))?;
+        if out.len() >= limit || to.is_some_and(|t| &k[..] >= t) {
+            break;
+        }
+        out.push((k.into_vec(), v.into_vec()));
+    }
+    Ok(out)
 }
 
 impl RocksStore {
@@ -36,13 +78,13 @@ impl RocksStore {
         // it is flushed, flushes sooner.
         options.set_write_buffer_size(16 << 20);
         options.set_max_write_buffer_number(3);
-        let db =
-            DB::open(&options, path).map_err(|e| StoreError::Rocks { path: path.to_owned(), detail: e.to_string() })?;
-        Ok(RocksStore { path: path.to_owned(), db })
+        let db = Arc::new(DB::open(&options, path).map_err(|e| rocks_error(path, e))?);
+        let shared = Arc::new(RocksReader { path: path.to_owned(), db: RwLock::new(Some(db.clone())) });
+        Ok(RocksStore { path: path.to_owned(), db, shared })
     }
 
     fn error(&self, e: rocksdb::Error) -> StoreError {
-        StoreError::Rocks { path: self.path.clone(), detail: e.to_string() }
+        rocks_error(&self.path, e)
     }
 }
 
@@ -65,19 +107,7 @@ impl KeyValueStore for RocksStore {
     }
 
     fn range(&self, from: Option<&[u8]>, to: Option<&[u8]>, limit: usize) -> Result<Vec<Entry>, StoreError> {
-        let mode = match from {
-            Some(f) => IteratorMode::From(f, Direction::Forward),
-            None => IteratorMode::Start,
-        };
-        let mut out = Vec::new();
-        for item in self.db.iterator(mode) {
-            let (k, v) = item.map_err(|e| self.error(e))?;
-            if out.len() >= limit || to.is_some_and(|t| &k[..] >= t) {
-                break;
-            }
-            out.push((k.into_vec(), v.into_vec()));
-        }
-        Ok(out)
+        range(&self.db, &self.path, from, to, limit)
     }
 
     fn persist(&mut self) -> Result<(), StoreError> {
@@ -94,6 +124,24 @@ impl KeyValueStore for RocksStore {
         }
         self.db.write(wb).map_err(|e| self.error(e))
     }
+
+    fn reader(&self) -> Arc<dyn StoreReader> {
+        self.shared.clone()
+    }
+}
+
+impl StoreReader for RocksReader {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let db = self.db.read().unwrap_or_else(|p| p.into_inner());
+        let db = db.as_ref().ok_or_else(|| StoreError::Closed(self.path.clone()))?;
+        db.get(key).map_err(|e| rocks_error(&self.path, e))
+    }
+
+    fn range(&self, from: Option<&[u8]>, to: Option<&[u8]>, limit: usize) -> Result<Vec<Entry>, StoreError> {
+        let db = self.db.read().unwrap_or_else(|p| p.into_inner());
+        let db = db.as_ref().ok_or_else(|| StoreError::Closed(self.path.clone()))?;
+        range(db, &self.path, from, to, limit)
+    }
 }
 
 #[cfg(test)]
@@ -106,8 +154,12 @@ mod tests {
         let mut store = RocksStore::open(dir.path()).unwrap();
         super::super::tests::exercise(&mut store);
         store.write(&[(Bytes::from_static(b"k"), Some(Bytes::from_static(b"v")))]).unwrap();
+        let reader = store.reader();
         drop(store);
+        assert!(matches!(reader.get(b"k"), Err(StoreError::Closed(_))), "a closed store's reader fails");
+        // The readers let go of the database: it opens again at once.
         let again = RocksStore::open(dir.path()).unwrap();
         assert_eq!(again.get(b"k").unwrap(), Some(b"v".to_vec()));
+        assert!(reader.range(None, None, 1).is_err(), "an old reader does not see the new store");
     }
 }

@@ -8,15 +8,20 @@
 //!
 //! The changelog is not segmented: it holds the same keys, and a restore
 //! writes them through here, so expired windows never come back.
+//!
+//! Readers on other threads see the segments through a shared view, which
+//! the store updates as it opens and drops segments: a segment leaves the
+//! view before it is closed and its directory removed.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 
 use super::memory::MemoryStore;
 use super::rocks::RocksStore;
-use super::{Entry, KeyValueStore, StoreError, StoreKind};
+use super::{Entry, KeyValueStore, StoreError, StoreKind, StoreReader};
 
 /// Where a window store's keys carry the time that places them in a
 /// segment (see [`crate::window`] for the layouts).
@@ -74,20 +79,31 @@ pub struct SegmentedStore {
     open: BTreeMap<i64, Box<dyn KeyValueStore>>,
     /// The latest time of a key written.
     observed: i64,
+    /// Readers of the open segments, by id, as readers see them.
+    view: Arc<SegmentView>,
+}
+
+/// What readers of a [`SegmentedStore`] see: how keys place entries in
+/// segments, and a reader of each open segment.
+struct SegmentView {
+    segments: Segments,
+    readers: RwLock<BTreeMap<i64, Arc<dyn StoreReader>>>,
 }
 
 impl SegmentedStore {
     /// Opens the segments under `dir` (RocksDB databases named
     /// `segment-<id>`, for a persistent store).
     pub fn open(dir: &Path, kind: StoreKind, segments: Segments) -> Result<SegmentedStore, StoreError> {
-        let mut store = SegmentedStore { segments, kind, dir: dir.to_owned(), open: BTreeMap::new(), observed: -1 };
+        let view = Arc::new(SegmentView { segments, readers: RwLock::default() });
+        let mut store =
+            SegmentedStore { segments, kind, dir: dir.to_owned(), open: BTreeMap::new(), observed: -1, view };
         if kind == StoreKind::Persistent && dir.exists() {
             let entries = std::fs::read_dir(dir).map_err(|source| StoreError::Io { path: dir.to_owned(), source })?;
             for entry in entries {
                 let entry = entry.map_err(|source| StoreError::Io { path: dir.to_owned(), source })?;
                 let name = entry.file_name().to_string_lossy().into_owned();
                 if let Some(id) = name.strip_prefix("segment-").and_then(|id| id.parse::<i64>().ok()) {
-                    store.open.insert(id, Box::new(RocksStore::open(&entry.path())?));
+                    store.add(id, Box::new(RocksStore::open(&entry.path())?));
                 }
             }
             // The latest segment's start: never past what the store saw, so
@@ -119,9 +135,21 @@ impl SegmentedStore {
                 StoreKind::Persistent => Box::new(RocksStore::open(&self.segment_path(id))?),
                 StoreKind::InMemory => Box::new(MemoryStore::default()),
             };
-            self.open.insert(id, store);
+            self.add(id, store);
         }
         Ok(self.open.get_mut(&id).expect("opened above"))
+    }
+
+    /// Takes an open segment in, readers too.
+    fn add(&mut self, id: i64, segment: Box<dyn KeyValueStore>) {
+        self.view.readers.write().unwrap_or_else(|p| p.into_inner()).insert(id, segment.reader());
+        self.open.insert(id, segment);
+    }
+
+    /// Takes segment `id` out of the readers' view, then out of the store.
+    fn remove(&mut self, id: i64) -> Option<Box<dyn KeyValueStore>> {
+        self.view.readers.write().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        self.open.remove(&id)
     }
 
     /// Drops every segment older than the first live one.
@@ -129,7 +157,8 @@ impl SegmentedStore {
         let first_live = self.first_live();
         let expired: Vec<i64> = self.open.range(..first_live).map(|(&id, _)| id).collect();
         for id in expired {
-            self.open.remove(&id);
+            // Closed before its directory goes.
+            drop(self.remove(id));
             let path = self.segment_path(id);
             if path.exists() {
                 std::fs::remove_dir_all(&path).map_err(|source| StoreError::Io { path, source })?;
@@ -186,8 +215,13 @@ impl KeyValueStore for SegmentedStore {
         self.open.values_mut().try_for_each(|s| s.persist())
     }
 
+    fn reader(&self) -> Arc<dyn StoreReader> {
+        self.view.clone()
+    }
+
     fn clear(&mut self) -> Result<(), StoreError> {
         self.observed = -1;
+        self.view.readers.write().unwrap_or_else(|p| p.into_inner()).clear();
         for (id, mut segment) in std::mem::take(&mut self.open) {
             segment.clear()?;
             drop(segment);
@@ -197,6 +231,27 @@ impl KeyValueStore for SegmentedStore {
             }
         }
         Ok(())
+    }
+}
+
+impl StoreReader for SegmentView {
+    /// Holds the view for the read, so no segment is dropped meanwhile.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(time) = self.segments.time.of(key) else { return Ok(None) };
+        let readers = self.readers.read().unwrap_or_else(|p| p.into_inner());
+        match readers.get(&self.segments.segment_of(time)) {
+            Some(segment) => segment.get(key),
+            None => Ok(None),
+        }
+    }
+
+    fn range(&self, from: Option<&[u8]>, to: Option<&[u8]>, limit: usize) -> Result<Vec<Entry>, StoreError> {
+        let readers = self.readers.read().unwrap_or_else(|p| p.into_inner());
+        let mut merged = BTreeMap::new();
+        for segment in readers.values() {
+            merged.extend(segment.range(from, to, limit)?);
+        }
+        Ok(merged.into_iter().take(limit).collect())
     }
 }
 
@@ -220,16 +275,23 @@ mod tests {
             let segments = Segments { time: KeyTime::WindowStart, retention: 10 * MIN };
             assert_eq!(segments.interval(), 5 * MIN);
             let mut store = SegmentedStore::open(dir.path(), kind, segments).unwrap();
+            let reader = store.reader();
             put(&mut store, "a", 0);
             put(&mut store, "b", 4 * MIN);
             put(&mut store, "a", 6 * MIN);
             assert_eq!(store.segment_ids(), [0, 1]);
             assert_eq!(store.range(None, None, 10).unwrap().len(), 3, "{kind:?}: ranges span segments");
+            assert_eq!(reader.range(None, None, 10).unwrap(), store.range(None, None, 10).unwrap());
+            assert_eq!(reader.get(&windowed_key(b"a", 0)).unwrap(), Some(b"a@0".to_vec()), "{kind:?}");
             // Time 16 min: everything before minute 6 has expired, so segment
             // 0 (minutes 0-5) goes as a whole.
             put(&mut store, "c", 16 * MIN);
             assert_eq!(store.segment_ids(), [1, 3], "{kind:?}");
             assert_eq!(store.get(&windowed_key(b"a", 0)).unwrap(), None);
+            assert_eq!(reader.get(&windowed_key(b"a", 0)).unwrap(), None, "{kind:?}: the reader lost the segment");
+            let c = windowed_key(b"c", 16 * MIN);
+            assert_eq!(reader.get(&c).unwrap(), Some(b"c@960000".to_vec()), "{kind:?}: and saw the new one");
+            assert_eq!(reader.range(None, None, 10).unwrap().len(), 2, "{kind:?}");
             assert_eq!(store.get(&windowed_key(b"a", 6 * MIN)).unwrap(), Some(b"a@360000".to_vec()));
             put(&mut store, "late", MIN);
             assert_eq!(store.get(&windowed_key(b"late", MIN)).unwrap(), None, "{kind:?}: too old to keep");

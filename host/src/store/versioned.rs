@@ -255,6 +255,22 @@ pub(crate) fn version_key(key: &[u8], timestamp: i64) -> Bytes {
     b.freeze()
 }
 
+/// The entry keys that hold `key`'s versions: from (inclusive) and to
+/// (exclusive), for readers of a versioned store.
+pub(crate) fn version_bounds(key: &[u8]) -> (Bytes, Bytes) {
+    let mut to = BytesMut::from(&version_key(key, i64::MAX)[..]);
+    to.put_u8(0);
+    (version_key(key, i64::MIN), to.freeze())
+}
+
+/// A versioned store's entry as a reader sees it: the user key, the time the
+/// version became valid and its value (`None`: a tombstone); `None` if the
+/// entry is not a version.
+pub(crate) fn decode_version<'k>(k: &'k [u8], v: &[u8]) -> Option<(&'k [u8], i64, Option<Bytes>)> {
+    let (key, ts) = decode_key(k)?;
+    Some((key, ts, decode_value(v)?))
+}
+
 /// The user key and timestamp of an entry key.
 fn decode_key(k: &[u8]) -> Option<(&[u8], i64)> {
     let len = u32::from_be_bytes(k.get(..4)?.try_into().ok()?) as usize;

@@ -134,6 +134,43 @@ impl Topology {
     }
 }
 
+impl Topology {
+    /// The topology as JSON for drawing (the server's console): its
+    /// sub-topologies, each with its nodes in order (name, `source`,
+    /// `processor` or `sink`, what it does, its topics, stores and inputs),
+    /// and the global tables.
+    pub fn describe_graph(&self) -> serde_json::Value {
+        use serde_json::json;
+        let node = |i: usize| {
+            let n = &self.nodes[i];
+            let (kind, topics) = match &n.op {
+                Op::Source { topics, .. } => ("source", topics.clone()),
+                Op::Sink { topic, .. } => ("sink", vec![topic.clone()]),
+                _ => ("processor", Vec::new()),
+            };
+            json!({
+                "name": n.name,
+                "kind": kind,
+                "what": what(&n.op),
+                "topics": topics,
+                "stores": node_stores(&n.op),
+                "inputs": n.inputs.iter().map(|&i| self.nodes[i].name.as_str()).collect::<Vec<_>>(),
+            })
+        };
+        let subtopologies: Vec<_> = self
+            .subtopologies()
+            .iter()
+            .map(|sub| json!({ "id": sub.id, "nodes": sub.nodes.iter().map(|&i| node(i)).collect::<Vec<_>>() }))
+            .collect();
+        let globals: Vec<_> = self
+            .global_tables()
+            .into_iter()
+            .map(|(i, topic, store)| json!({ "name": self.nodes[i].name, "topic": topic, "store": store.name }))
+            .collect();
+        json!({ "subtopologies": subtopologies, "global_tables": globals })
+    }
+}
+
 /// A windowed aggregation's windows, as `, window: ...`.
 fn window(windows: &Windows) -> String {
     let grace = |g: i64| if g > 0 { format!(", grace {g} ms") } else { String::new() };

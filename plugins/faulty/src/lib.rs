@@ -7,7 +7,9 @@
 //! seen and counts records per key, forwarding the count to the child
 //! `counts` and the value to every child; it writes before it fails on
 //! "bad", traps on "boom", and forwards to a child that does not exist on
-//! "stray". `tick` (a punctuator) forwards one record per call.
+//! "stray". `tick` (a punctuator) forwards one record per call. `hog`
+//! allocates without end on values containing "hog" (a memory bomb);
+//! `flood` turns a value containing "flood" into 100 000 records of 1 KiB.
 
 use eddy_sdk::{Context, Error, OwnedRecord, Plugin, Record, Registry, Result, Store};
 
@@ -33,6 +35,24 @@ fn spin(rec: &Record) -> Result<bool> {
         std::hint::black_box(n);
     }
     Ok(true)
+}
+
+fn hog(rec: &Record) -> Result<String> {
+    let v = rec.value_str()?;
+    let mut kept: Vec<Vec<u8>> = Vec::new();
+    while v.contains("hog") {
+        kept.push(Vec::with_capacity(8 << 20));
+        std::hint::black_box(&kept);
+    }
+    Ok(v.to_owned())
+}
+
+fn flood(rec: &Record) -> Result<Vec<OwnedRecord>> {
+    let v = rec.value_str()?;
+    let key = rec.key().unwrap_or_default();
+    let copies = if v.contains("flood") { 100_000 } else { 1 };
+    let value = if v.contains("flood") { "x".repeat(1024) } else { v.to_owned() };
+    (0..copies).map(|_| OwnedRecord::new(key, value.as_str())).collect()
 }
 
 fn fragile_sum(current: Option<&[u8]>, rec: &Record) -> Result<String> {
@@ -77,6 +97,8 @@ impl Plugin for Faulty {
         r.map_values("checked_upper", checked_upper).doc("uppercases; error on 'bad'");
         r.map_values("panicky_upper", panicky_upper).doc("uppercases; traps on 'boom'");
         r.predicate("spin", spin).doc("true; loops forever on 'spin'");
+        r.map_values("hog", hog).doc("allocates without end on 'hog'");
+        r.flat_map("flood", flood).doc("100 000 records of 1 KiB for 'flood'");
         r.map_values("lower", |rec: &Record| Ok(rec.value_str()?.to_lowercase())).doc("lowercases");
         r.aggregate("fragile_sum", fragile_sum).doc("sums integers; error on 'bad', traps on 'boom'");
         r.processor("fragile_tally", fragile_tally)
