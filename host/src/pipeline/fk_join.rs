@@ -34,6 +34,7 @@ use sha2::{Digest, Sha256};
 
 use crate::plugin::{FunctionKind, JOIN_RIGHT_HEADER, Outcome};
 use crate::record::{Header, Record};
+use crate::store::prefix_end;
 
 use super::context::{Cx, failure};
 use super::join::join;
@@ -182,19 +183,6 @@ fn combined_key(foreign_key: &[u8], primary_key: &[u8]) -> Bytes {
     b.put_slice(foreign_key);
     b.put_slice(primary_key);
     b.freeze()
-}
-
-/// The smallest key after every key that starts with `prefix`, or none if
-/// there is none (all bytes 0xff).
-fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return Some(end);
-        }
-    }
-    None
 }
 
 /// The left side: turns each left update into subscription instructions.

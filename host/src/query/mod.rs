@@ -40,7 +40,7 @@ use serde_json::{Value, json};
 use crate::app::App;
 use crate::partition::partition_for_key;
 use crate::serdes::{Serde, hex};
-use crate::store::{StoreError, TaskStoreReader, TimestampedEntry, decode_version, version_bounds};
+use crate::store::{StoreError, TaskStoreReader, TimestampedEntry, decode_version, prefix_end, version_bounds};
 use crate::task::{Task, TaskId};
 use crate::window::{Windows, session_key, split_session_key, split_windowed_key, windowed_key};
 
@@ -709,19 +709,6 @@ fn prefix_bytes(info: &StoreInfo, prefix: &str) -> Result<Vec<u8>, QueryError> {
         ))),
         _ => Ok(key_bytes(info, prefix)?.to_vec()),
     }
-}
-
-/// The smallest key past every key starting with `prefix`; `None` if there
-/// is none (the prefix is all 0xff).
-fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return Some(end);
-        }
-    }
-    None
 }
 
 /// Bytes from lowercase or uppercase hex.

@@ -296,6 +296,49 @@ pub fn local_writes() -> u64 {
     LOCAL_WRITES.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// The first `limit` entries of a range: `pending` updates (stamped
+/// values; `None` or a stamped tombstone deletes) over the local entries
+/// `read_local(n)` returns (the first `n` of the same range), decoded.
+pub(crate) fn merge_pending(
+    pending: Vec<(Bytes, Option<Bytes>)>,
+    limit: usize,
+    read_local: impl FnOnce(usize) -> Result<Vec<Entry>, StoreError>,
+) -> Result<Vec<TimestampedEntry>, StoreError> {
+    let decode = |(k, v): (Vec<u8>, Bytes)| match stamped::decode(&v) {
+        (Some(value), ts) => Some((k, value.to_vec(), ts)),
+        (None, _) => None,
+    };
+    if pending.is_empty() {
+        // Nothing pending here: the local store's entries as they are.
+        let local = read_local(limit)?;
+        return Ok(local.into_iter().filter_map(|(k, v)| decode((k, Bytes::from(v)))).take(limit).collect());
+    }
+    // Pending deletes may hide local entries: read enough to still fill `limit`.
+    let deletes = pending.iter().filter(|(_, v)| v.as_ref().is_none_or(|b| stamped::decode(b).0.is_none())).count();
+    let mut merged: BTreeMap<Vec<u8>, Bytes> =
+        read_local(limit.saturating_add(deletes))?.into_iter().map(|(k, v)| (k, Bytes::from(v))).collect();
+    for (k, v) in pending {
+        match v {
+            Some(v) => merged.insert(k.to_vec(), v),
+            None => merged.remove(&k[..]),
+        };
+    }
+    Ok(merged.into_iter().filter_map(decode).take(limit).collect())
+}
+
+/// The smallest key after every key that starts with `prefix`, or none if
+/// there is none (all bytes 0xff).
+pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
 impl TaskStore {
     /// Opens the store `name` of task `task` under `state_dir`
     /// (`<state-dir>/<app>/<task>/<store>`), restoring it from partition
@@ -474,30 +517,8 @@ impl TaskStore {
     ) -> Result<Vec<TimestampedEntry>, StoreError> {
         let dirty: Vec<(Bytes, Option<Bytes>)> =
             self.cache.unsynced_range(from, to).map(|(k, v)| (k.clone(), v.clone())).collect();
-        let decode = |(k, v): (Vec<u8>, Bytes)| match stamped::decode(&v) {
-            (Some(value), ts) => Some((k, value.to_vec(), ts)),
-            (None, _) => None,
-        };
-        if dirty.is_empty() {
-            // Nothing pending here: the local store's entries as they are.
-            let local = self.local.range(from, to, limit)?;
-            return Ok(local.into_iter().filter_map(|(k, v)| decode((k, Bytes::from(v)))).take(limit).collect());
-        }
-        // Pending deletes may hide local entries: read enough to still fill `limit`.
-        let deletes = dirty.iter().filter(|(_, v)| v.as_ref().is_none_or(|b| stamped::decode(b).0.is_none())).count();
-        let mut merged: BTreeMap<Vec<u8>, Bytes> = self
-            .local
-            .range(from, to, limit.saturating_add(deletes))?
-            .into_iter()
-            .map(|(k, v)| (k, Bytes::from(v)))
-            .collect();
-        for (k, v) in dirty {
-            match v {
-                Some(v) => merged.insert(k.to_vec(), v),
-                None => merged.remove(&k[..]),
-            };
-        }
-        Ok(merged.into_iter().filter_map(decode).take(limit).collect())
+        let local = &self.local;
+        merge_pending(dirty, limit, |n| local.range(from, to, n))
     }
 
     /// The clock of the operator that owns the store (its stream time and

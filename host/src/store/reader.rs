@@ -74,29 +74,8 @@ impl TaskStoreReader {
             }
             flushed.range::<[u8], _>((lower, upper)).map(|(k, v)| (k.clone(), v.clone())).collect()
         };
-        let is_delete = |v: &Option<Bytes>| v.as_ref().is_none_or(|b| stamped::decode(b).0.is_none());
-        // Pending deletes may hide local entries: read enough to still fill `limit`.
-        let deletes = pending.iter().filter(|(_, v)| is_delete(v)).count();
-        let mut merged: BTreeMap<Vec<u8>, Bytes> = self
-            .local
-            .range(from, to, limit.saturating_add(deletes))?
-            .into_iter()
-            .map(|(k, v)| (k, Bytes::from(v)))
-            .collect();
-        for (k, v) in pending {
-            match v {
-                Some(v) => merged.insert(k.to_vec(), v),
-                None => merged.remove(&k[..]),
-            };
-        }
-        Ok(merged
-            .into_iter()
-            .filter_map(|(k, v)| match stamped::decode(&v) {
-                (Some(value), ts) => Some((k, value.to_vec(), ts)),
-                (None, _) => None,
-            })
-            .take(limit)
-            .collect())
+        let local = &self.local;
+        super::merge_pending(pending, limit, |n| local.range(from, to, n))
     }
 }
 
