@@ -510,9 +510,21 @@ fn consume(log: &dyn Log, args: ConsumeArgs) -> Result<()> {
 
 fn run_app(bootstrap: Option<String>, data_dir: &Path, args: RunArgs) -> Result<()> {
     let app = App::load(&args.app)?;
+    // Interactive queries see the stores of the tasks running here.
+    let queries = args.listen.map(|_| eddy_host::query::Queryable::new(&app));
+    let server = match (args.listen, &queries) {
+        (Some(addr), Some(queries)) => {
+            let server = eddy_host::query::http::Server::start(addr, queries.clone())?;
+            eprintln!("listening on http://{}", server.local_addr());
+            Some(server)
+        }
+        _ => None,
+    };
+    let query_address = server.as_ref().map(|s| s.local_addr().to_string());
     let (log, _instance): (Arc<dyn Log>, _) = match bootstrap.or_else(|| app.bootstrap_servers.clone()) {
         Some(servers) => {
             let mut options = KafkaOptions::new(&servers);
+            options.query_address = query_address.clone();
             options.guarantee = app.processing_guarantee;
             options.transactional_id_prefix = format!("{}-{}", app.id, instance_id(data_dir, &app.id)?);
             if app.profile == Profile::Production {
@@ -542,16 +554,10 @@ fn run_app(bootstrap: Option<String>, data_dir: &Path, args: RunArgs) -> Result<
             (Arc::new(log), Some(lock))
         }
     };
-    // Interactive queries see the stores of the tasks running here.
-    let queries = args.listen.map(|_| eddy_host::query::Queryable::new(&app));
-    let server = match (args.listen, &queries) {
-        (Some(addr), Some(queries)) => {
-            let server = eddy_host::query::http::Server::start(addr, queries.clone())?;
-            eprintln!("listening on http://{}", server.local_addr());
-            Some(server)
-        }
-        _ => None,
-    };
+    // Other instances run the tasks this one does not: queries go there.
+    if let (Some(queries), Some(address)) = (&queries, query_address) {
+        queries.set_directory(eddy_host::query::directory::Directory::new(log.clone(), &app.id, address));
+    }
     let stats = Arc::new(RunStats::default());
     let options = RunOptions {
         threads: args.threads,

@@ -353,6 +353,14 @@ pub struct GroupMember {
     pub tasks: Vec<u32>,
 }
 
+impl GroupMember {
+    /// Where the member's instance answers interactive queries: the part of
+    /// its instance name after `@` (`eddy run --listen`), if any.
+    pub fn query_address(&self) -> Option<&str> {
+        self.instance.split_once('@').map(|(_, address)| address).filter(|a| !a.is_empty())
+    }
+}
+
 /// A change of the tasks a group member owns.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rebalance {

@@ -12,7 +12,11 @@
 //! store or an absent key, 400 for a malformed key or parameter, 503
 //! (retryable, with `Retry-After`) while the task that holds the data is
 //! restoring or moving, 500 if a store fails to read (the detail goes to the
-//! log, not the client). [`router`] mounts the routes; the functions
+//! log, not the client). Where another instance of the application runs
+//! the task (on Kafka, instances started with `--listen`), the router
+//! forwards a key, window or metadata query there and relays its answer;
+//! a forwarded query is not forwarded again, and a range scan, which reads
+//! every partition, answers 421 naming the instance. [`router`] mounts the routes; the functions
 //! [`stores`], [`key`], [`range`], [`windows`] and [`metadata`] answer them
 //! for handlers that mount them elsewhere. They read stores on the calling
 //! thread: call them from a blocking context, as the router does.
@@ -25,7 +29,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
@@ -39,6 +43,10 @@ impl IntoResponse for QueryError {
             Fault::NotFound => (StatusCode::NOT_FOUND, self.to_string()),
             Fault::BadRequest => (StatusCode::BAD_REQUEST, self.to_string()),
             Fault::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, self.to_string()),
+            Fault::Elsewhere => (
+                StatusCode::MISDIRECTED_REQUEST,
+                format!("{self}: ask it (a range scan reads only the partitions of the instance it asks)"),
+            ),
             Fault::Internal => {
                 tracing::warn!("interactive query failed: {self}");
                 let store = match &self {
@@ -58,6 +66,43 @@ impl IntoResponse for QueryError {
         }
         response
     }
+}
+
+/// The header that marks a query one instance forwarded to another.
+const FORWARDED: &str = "x-eddy-forwarded";
+
+/// How long a forwarded query may take.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `answer` unless the data is in another instance: then the query (path
+/// and query string `target`) goes there once, and its answer comes back.
+fn answer_or_forward<T: Serialize>(result: Result<T, QueryError>, target: &str, forwarded: bool) -> Response {
+    let address = match &result {
+        Err(QueryError::Elsewhere { address, .. }) if !forwarded => address.clone(),
+        _ => return answer(result),
+    };
+    let agent: ureq::Agent =
+        ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(FORWARD_TIMEOUT)).build().into();
+    match agent.get(&format!("http://{address}{target}")).header(FORWARDED, "1").call() {
+        Ok(mut relayed) => {
+            let status = StatusCode::from_u16(relayed.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+            let body = relayed.body_mut().read_to_string().unwrap_or_default();
+            (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+        }
+        Err(e) => {
+            let message =
+                format!("{}; it did not answer: {e}", result.err().map(|e| e.to_string()).unwrap_or_default());
+            let body = json!({ "error": message, "retryable": true });
+            (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "1")], axum::Json(body)).into_response()
+        }
+    }
+}
+
+/// The path and query string of a request, and whether another instance
+/// forwarded it.
+fn target(uri: &Uri, headers: &HeaderMap) -> (String, bool) {
+    let target = uri.path_and_query().map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned());
+    (target, headers.contains_key(FORWARDED))
 }
 
 /// `200` with `answer` as JSON, or the error's answer.
@@ -127,11 +172,16 @@ fn bad(what: impl std::fmt::Display) -> Response {
 
 async fn key_route(
     State(q): State<Arc<Queryable>>,
+    uri: Uri,
+    headers: HeaderMap,
     path: Result<Path<(String, String)>, PathRejection>,
     params: Result<Query<KeyParams>, QueryRejection>,
 ) -> Response {
+    let (target, forwarded) = target(&uri, &headers);
     match (path, params) {
-        (Ok(Path((store, k))), Ok(Query(params))) => blocking(move || key(&q, &store, &k, &params)).await,
+        (Ok(Path((store, k))), Ok(Query(params))) => {
+            blocking(move || answer_or_forward(q.get(&store, &k, &params), &target, forwarded)).await
+        }
         (Err(e), _) => bad(format!("path: {}", e.body_text())),
         (_, Err(e)) => bad(e.body_text()),
     }
@@ -151,11 +201,16 @@ async fn range_route(
 
 async fn windows_route(
     State(q): State<Arc<Queryable>>,
+    uri: Uri,
+    headers: HeaderMap,
     path: Result<Path<(String, String)>, PathRejection>,
     params: Result<Query<WindowParams>, QueryRejection>,
 ) -> Response {
+    let (target, forwarded) = target(&uri, &headers);
     match (path, params) {
-        (Ok(Path((store, k))), Ok(Query(params))) => blocking(move || windows(&q, &store, &k, &params)).await,
+        (Ok(Path((store, k))), Ok(Query(params))) => {
+            blocking(move || answer_or_forward(q.windows(&store, &k, &params), &target, forwarded)).await
+        }
         (Err(e), _) => bad(format!("path: {}", e.body_text())),
         (_, Err(e)) => bad(e.body_text()),
     }

@@ -27,6 +27,7 @@
 //! ([`Fields`]). [`http`] serves all of it.
 
 mod catalog;
+pub mod directory;
 mod fields;
 pub mod http;
 
@@ -63,6 +64,8 @@ pub enum Fault {
     Unavailable,
     /// A store failed to read.
     Internal,
+    /// Another instance holds the data (forward the query there).
+    Elsewhere,
 }
 
 /// Why a query failed.
@@ -136,6 +139,20 @@ pub enum QueryError {
         /// The task that holds the data.
         task: TaskId,
     },
+    /// The task holding the data runs in another instance (the group says
+    /// which): the HTTP layer forwards the query there.
+    #[error(
+        "task {task} (partition {partition} of store '{store}') runs in the instance at {address}",
+        partition = task.partition
+    )]
+    Elsewhere {
+        /// The store.
+        store: String,
+        /// The task that holds the data.
+        task: TaskId,
+        /// Where that instance answers queries.
+        address: String,
+    },
     /// Reading the store failed.
     #[error("store '{store}': {source}")]
     Store {
@@ -155,6 +172,7 @@ impl QueryError {
             }
             QueryError::BadKey { .. } | QueryError::BadRequest(_) | QueryError::Unsupported { .. } => Fault::BadRequest,
             QueryError::Starting { .. } | QueryError::NotRunning { .. } => Fault::Unavailable,
+            QueryError::Elsewhere { .. } => Fault::Elsewhere,
             QueryError::Store { source, .. } if matches!(**source, StoreError::Closed(_)) => Fault::Unavailable,
             QueryError::Store { .. } => Fault::Internal,
         }
@@ -283,8 +301,8 @@ pub struct KeyMetadata {
     pub task: String,
     /// True if that task is running in this instance now.
     pub hosted_here: bool,
-    /// The address of the instance that runs the task, where known (this
-    /// version knows only about itself: `null`).
+    /// The address of the instance that runs the task, where known (on
+    /// Kafka, instances run with `--listen`; `null` on the embedded log).
     pub active_host: Option<String>,
     /// Instances that keep a standby copy, where known.
     pub standby_hosts: Vec<String>,
@@ -321,6 +339,8 @@ struct Registry {
     partitions: Option<BTreeMap<usize, u32>>,
     /// By store name and partition.
     readers: HashMap<(String, u32), TaskStoreReader>,
+    /// Every task, in the order the group numbers them.
+    order: Vec<TaskId>,
 }
 
 /// The queryable stores of one run of an application (see the module
@@ -330,6 +350,8 @@ pub struct Queryable {
     stores: Vec<StoreInfo>,
     internal: Vec<InternalStore>,
     registry: RwLock<Registry>,
+    /// Who runs the tasks not running here (instances on Kafka).
+    directory: std::sync::OnceLock<directory::Directory>,
 }
 
 impl std::fmt::Debug for Queryable {
@@ -343,7 +365,19 @@ impl Queryable {
     /// The stores of `app`, with no task running yet.
     pub fn new(app: &App) -> Arc<Queryable> {
         let (stores, internal) = catalog(&app.topology);
-        Arc::new(Queryable { app: app.id.clone(), stores, internal, registry: RwLock::default() })
+        Arc::new(Queryable {
+            app: app.id.clone(),
+            stores,
+            internal,
+            registry: RwLock::default(),
+            directory: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// Lets queries about tasks that run in other instances find them
+    /// (set once, before the run; later calls are ignored).
+    pub fn set_directory(&self, directory: directory::Directory) {
+        let _ = self.directory.set(directory);
     }
 
     /// The application id.
@@ -391,7 +425,9 @@ impl Queryable {
             let n = partitions.entry(t.id.subtopology).or_insert(0);
             *n = (*n).max(t.id.partition + 1);
         }
-        self.registry_mut().partitions = Some(partitions);
+        let mut registry = self.registry_mut();
+        registry.partitions = Some(partitions);
+        registry.order = tasks.iter().map(|t| t.id).collect();
     }
 
     /// The task count of `store`'s sub-topology, once the run planned it.
@@ -594,13 +630,22 @@ impl Queryable {
         let bytes = key_bytes(info, key)?;
         let partition = self.partition(info, &bytes)?;
         let hosted_here = self.registry().readers.contains_key(&(info.name.clone(), partition));
+        let task = TaskId { subtopology: info.subtopology, partition };
+        let active_host = match (&self.directory.get(), hosted_here) {
+            (Some(d), true) => Some(d.own().to_owned()),
+            (Some(d), false) => match d.owner(task, &self.registry().order) {
+                directory::Owner::At(address) => Some(address),
+                directory::Owner::Here | directory::Owner::Unknown => None,
+            },
+            (None, _) => None,
+        };
         Ok(KeyMetadata {
             store: info.name.clone(),
             key: info.key_serde.to_json(&bytes),
             partition,
-            task: TaskId { subtopology: info.subtopology, partition }.to_string(),
+            task: task.to_string(),
             hosted_here,
-            active_host: None,
+            active_host,
             standby_hosts: Vec::new(),
         })
     }
@@ -614,9 +659,10 @@ impl Queryable {
     /// The reader of `info` in the task of `partition`, if it runs here.
     fn reader(&self, info: &StoreInfo, partition: u32) -> Result<TaskStoreReader, QueryError> {
         let found = self.registry().readers.get(&(info.name.clone(), partition)).cloned();
-        found.ok_or_else(|| QueryError::NotRunning {
-            store: info.name.clone(),
-            task: TaskId { subtopology: info.subtopology, partition },
+        let task = TaskId { subtopology: info.subtopology, partition };
+        found.ok_or_else(|| match self.directory.get().map(|d| d.owner(task, &self.registry().order)) {
+            Some(directory::Owner::At(address)) => QueryError::Elsewhere { store: info.name.clone(), task, address },
+            _ => QueryError::NotRunning { store: info.name.clone(), task },
         })
     }
 }

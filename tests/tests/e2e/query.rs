@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::{Env, app_file};
 
 /// A background `eddy run`, killed if the test fails before it stops it.
-struct Running(Option<Child>);
+pub(crate) struct Running(Option<Child>);
 
 impl Running {
     /// The process, to stop it.
@@ -33,7 +33,7 @@ impl Drop for Running {
 
 /// `eddy run APP --listen 127.0.0.1:0` in the background, and the address
 /// it says it listens on.
-fn spawn_listening(env: &Env, app: &std::path::Path) -> (Running, String) {
+pub(crate) fn spawn_listening(env: &Env, app: &std::path::Path) -> (Running, String) {
     let running = Running(Some(env.spawn(&["run", app.to_str().unwrap(), "--listen", "127.0.0.1:0"])));
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -47,13 +47,13 @@ fn spawn_listening(env: &Env, app: &std::path::Path) -> (Running, String) {
 }
 
 /// GETs over HTTP, whatever the status.
-struct Client {
+pub(crate) struct Client {
     base: String,
     agent: ureq::Agent,
 }
 
 impl Client {
-    fn new(addr: &str) -> Client {
+    pub(crate) fn new(addr: &str) -> Client {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(10)))
@@ -63,7 +63,7 @@ impl Client {
     }
 
     /// The status and JSON body of `GET path`.
-    fn get(&self, path: &str) -> (u16, Value) {
+    pub(crate) fn get(&self, path: &str) -> (u16, Value) {
         let mut response = self.agent.get(format!("{}{path}", self.base)).call().unwrap();
         let status = response.status().as_u16();
         let body = response.body_mut().read_json::<Value>().unwrap_or_else(|e| panic!("GET {path}: {e}"));
@@ -72,7 +72,7 @@ impl Client {
 
     /// Polls `GET path` until `done` holds for its answer (for up to a
     /// minute); returns the answer.
-    fn until(&self, path: &str, done: impl Fn(u16, &Value) -> bool) -> Value {
+    pub(crate) fn until(&self, path: &str, done: impl Fn(u16, &Value) -> bool) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let (status, body) = self.get(path);

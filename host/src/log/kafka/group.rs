@@ -98,7 +98,7 @@ impl KafkaMember {
         let mut config: ClientConfig = options.client_config();
         config
             .set("group.id", group)
-            .set("client.id", &options.transactional_id_prefix)
+            .set("client.id", options.instance_name())
             .set("partition.assignment.strategy", "cooperative-sticky")
             .set("session.timeout.ms", SESSION_TIMEOUT_MS.to_string())
             .set("heartbeat.interval.ms", "1000")

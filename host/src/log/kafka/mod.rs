@@ -76,6 +76,10 @@ pub struct KafkaOptions {
     /// More librdkafka client properties (`security.protocol`, ...), applied
     /// to every client.
     pub properties: Vec<(String, String)>,
+    /// Where this instance answers interactive queries (`host:port`), if it
+    /// does: its group members are then named `<prefix>@<address>`, so
+    /// other instances can send it queries about its tasks.
+    pub query_address: Option<String>,
 }
 
 impl KafkaOptions {
@@ -96,6 +100,16 @@ impl KafkaOptions {
             replication_factor: -1,
             min_insync_replicas: None,
             properties,
+            query_address: None,
+        }
+    }
+
+    /// The instance's name in the group (every member's `client.id`): the
+    /// transactional id prefix, with `@<query address>` where it has one.
+    pub fn instance_name(&self) -> String {
+        match &self.query_address {
+            Some(address) => format!("{}@{address}", self.transactional_id_prefix),
+            None => self.transactional_id_prefix.clone(),
         }
     }
 
@@ -387,7 +401,7 @@ impl Log for KafkaLog {
     }
 
     fn instance(&self) -> Option<String> {
-        Some(self.options.transactional_id_prefix.clone())
+        Some(self.options.instance_name())
     }
 
     fn purge(&self, tp: &TopicPartition, before: u64) -> Result<(), LogError> {

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use crate::{Env, app_file};
 
 mod failover;
+mod queries;
 
 /// The test cluster's bootstrap servers.
 pub fn bootstrap() -> String {
