@@ -226,6 +226,16 @@ impl App {
         App::new(doc, plugin, topology)
     }
 
+    /// Puts the application in the namespace `prefix` on a shared cluster:
+    /// its id (so its group, internal topics and changelogs), every topic it
+    /// reads and writes, and its dead-letter topic get the prefix (the
+    /// server gives each tenant its own, `<tenant>.`).
+    pub fn namespace(&mut self, prefix: &str) {
+        self.id = format!("{prefix}{}", self.id);
+        self.dead_letter_topic = format!("{prefix}{}", self.dead_letter_topic);
+        self.topology.prefix_topics(prefix);
+    }
+
     fn new(doc: AppDoc, plugin: Arc<dyn Plugin>, mut topology: Topology) -> Result<App, AppError> {
         topology.qualify_internal_topics(&doc.application_id);
         let invalid = |problem: String| AppError::Invalid { path: PathBuf::from("(application)"), problem };

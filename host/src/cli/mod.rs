@@ -310,7 +310,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     match cli.command {
-        Command::Server(args) => remote::serve(args)?,
+        Command::Server(args) => remote::serve(args, bootstrap)?,
         Command::Login { server, token } => remote::login(&server, &token)?,
         Command::Admin(cmd) => remote::admin(cmd)?,
         Command::App(cmd) => remote::app(cmd)?,

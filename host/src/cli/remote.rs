@@ -218,8 +218,13 @@ impl Client {
 }
 
 /// `eddy server`: runs until Ctrl-C or SIGTERM, then stops every app cleanly.
-pub fn serve(args: ServerArgs) -> Result<()> {
-    let config = ServerConfig { dir: args.dir, admin_token: args.admin_token, default_quotas: Quotas::default() };
+pub fn serve(args: ServerArgs, bootstrap_servers: Option<String>) -> Result<()> {
+    let config = ServerConfig {
+        dir: args.dir,
+        admin_token: args.admin_token,
+        default_quotas: Quotas::default(),
+        bootstrap_servers,
+    };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let tx = std::sync::Mutex::new(Some(tx));
     ctrlc::set_handler(move || {

@@ -4,9 +4,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::stats::PipelineMetrics;
 use super::{PipelineStats, ProcessError};
 use crate::app::ErrorPolicy;
 use crate::log::{Fetched, Producer, TopicPartition};
@@ -66,6 +68,8 @@ pub(crate) struct Shared {
     /// The dead-letter topic's partitions, under the dead-letter policy.
     dead_letter: Option<Vec<TopicPartition>>,
     pub stats: PipelineStats,
+    /// Records per node, plugin call latency and traps, end-to-end latency.
+    pub metrics: PipelineMetrics,
     /// Reused outcome buffer.
     scratch: Vec<Outcome>,
     pub stores: Stores,
@@ -83,6 +87,7 @@ impl Shared {
         stores: Stores,
     ) -> Self {
         Shared {
+            metrics: PipelineMetrics::new(names.len()),
             names,
             children,
             plugin,
@@ -124,9 +129,22 @@ impl Shared {
         self.stores.open.get_mut(&(task, id)).ok_or_else(missing)
     }
 
+    /// Runs `call` on the plugin instance (made first if need be), timed as
+    /// one plugin call.
+    pub fn timed<T>(&mut self, call: impl FnOnce(&mut dyn Instance) -> T) -> Result<T, ProcessError> {
+        let instance = self.instance()?;
+        let start = Instant::now();
+        let result = call(&mut **instance);
+        let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.metrics.plugin_calls.observe(ns);
+        Ok(result)
+    }
+
     /// Drops the instance after a trap: the next call makes a new one.
+    /// Every failed call comes here, so here traps are counted.
     pub fn drop_instance(&mut self) {
         self.instance = None;
+        self.metrics.traps += 1;
     }
 }
 
@@ -204,7 +222,7 @@ impl Cx<'_> {
     ) -> Result<Vec<Outcome>, ProcessError> {
         let mut out = std::mem::take(&mut self.shared.scratch);
         out.clear();
-        match self.shared.instance()?.call(function, kind, records, &mut out) {
+        match self.shared.timed(|instance| instance.call(function, kind, records, &mut out))? {
             Ok(()) => return Ok(out),
             Err(e) if records.len() == 1 => {
                 self.shared.drop_instance();
@@ -218,7 +236,9 @@ impl Cx<'_> {
         }
         for r in records {
             self.shared.check_stop()?;
-            if let Err(e) = self.shared.instance()?.call(function, kind, std::slice::from_ref(r), &mut out) {
+            if let Err(e) =
+                self.shared.timed(|instance| instance.call(function, kind, std::slice::from_ref(r), &mut out))?
+            {
                 self.shared.drop_instance();
                 out.push(Outcome::Failed(RecordError::Failed(e.to_string())));
             }
@@ -235,7 +255,7 @@ impl Cx<'_> {
     /// run again step by step, so the trap is pinned to one record and node.
     pub fn call_chain(&mut self, steps: &[ChainStep], records: &[Record]) -> Result<Vec<ChainOutcome>, ProcessError> {
         let mut out = Vec::with_capacity(records.len());
-        match self.shared.instance()?.call_chain(steps, records, &mut out) {
+        match self.shared.timed(|instance| instance.call_chain(steps, records, &mut out))? {
             Ok(()) => return Ok(out),
             Err(e) => {
                 tracing::debug!("chain over {} records failed ({e}); retrying step by step", records.len());

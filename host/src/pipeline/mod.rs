@@ -24,6 +24,7 @@ mod session;
 mod sink;
 mod sliding;
 mod stateless;
+pub mod stats;
 mod stream_join;
 mod suppress;
 mod table;
@@ -45,6 +46,7 @@ use crate::window::Windows;
 
 use context::{Cx, FailureKind, Shared, Stores, check};
 use operator::{Batch, Emit, Operator, Pass};
+pub use stats::PipelineMetrics;
 
 /// The header that marks a grouped table's record as an old value to take
 /// out of its group's aggregate.
@@ -328,6 +330,7 @@ impl Pipeline {
                     value: *value_serde,
                     next: 0,
                     windowed: node.windowed,
+                    terminal: !topology.internal_topics.iter().any(|t| t.name == *topic),
                 }),
             });
         }
@@ -357,6 +360,13 @@ impl Pipeline {
     /// Counts so far.
     pub fn stats(&self) -> PipelineStats {
         self.shared.stats
+    }
+
+    /// Hands what was measured since the last call to `publish`, then
+    /// starts the measurements over.
+    pub fn publish_metrics(&mut self, publish: impl FnOnce(&PipelineMetrics)) {
+        publish(&self.shared.metrics);
+        self.shared.metrics.clear();
     }
 
     /// Pushes records fetched from one partition through every source that
@@ -546,6 +556,7 @@ impl Pipeline {
             if !topics.iter().any(|t| **t == *input.partition.topic) {
                 continue;
             }
+            self.shared.metrics.received(node, input.records.len());
             let mut cx = Cx { shared: &mut self.shared, node, task, input, out: &mut *out, flushed: Vec::new() };
             let mut batch = Batch::with_capacity(input.records.len());
             for (i, lr) in input.records.iter().enumerate() {
@@ -585,6 +596,7 @@ impl Pipeline {
         out: &mut dyn Producer,
     ) -> Result<(), ProcessError> {
         let task = input.partition.partition;
+        self.shared.metrics.received(node, batch.len());
         let mut cx = Cx { shared: &mut self.shared, node, task, input, out: &mut *out, flushed: Vec::new() };
         let emit = self.ops[node].process(&mut cx, from, batch)?;
         let flushed = cx.flushed;

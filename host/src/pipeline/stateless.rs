@@ -129,18 +129,23 @@ pub(crate) struct Chain {
 impl Operator for Chain {
     fn process(&mut self, cx: &mut Cx<'_>, _from: usize, batch: Batch) -> Result<Emit, ProcessError> {
         let outcomes = cx.call_chain(&self.steps, &batch.records)?;
-        let mut next = Batch::with_capacity(batch.len());
+        let n = batch.len();
+        let mut next = Batch::with_capacity(n);
+        // What reached each step, for the per-node counts.
+        let (mut dropped, mut failed) = (0, Vec::new());
         for ((r, origin), outcome) in batch.records.into_iter().zip(batch.origins).zip(outcomes) {
             match outcome {
                 ChainOutcome::Passed(None) => next.push(r, origin),
                 ChainOutcome::Passed(Some(new)) => next.push(new, origin),
-                ChainOutcome::Dropped => {}
+                ChainOutcome::Dropped => dropped += 1,
                 ChainOutcome::Failed { step, error } => {
+                    failed.push(step);
                     let node = self.nodes.get(step as usize).copied().unwrap_or(cx.node);
                     cx.reject(node, origin, FailureKind::Function, error.to_string())?;
                 }
             }
         }
+        cx.shared.metrics.chain_received(&self.steps, &self.nodes, n, dropped, &failed);
         let tail = *self.nodes.last().expect("a chain has steps");
         Ok(Emit::As(tail, next))
     }

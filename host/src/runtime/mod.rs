@@ -12,12 +12,15 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::app::{App, ErrorPolicy};
 use crate::log::{Log, LogError, TopicPartition, TopicRole};
-use crate::pipeline::ProcessError;
+use crate::pipeline::stats::{
+    AtomicHistogram, E2E_LATENCY_BOUNDS_MS, E2E_LATENCY_BUCKETS, PLUGIN_CALL_BOUNDS_NS, PLUGIN_CALL_BUCKETS,
+};
+use crate::pipeline::{PipelineMetrics, ProcessError};
 use crate::store::{GlobalStore, StoreError, changelog_topic};
 use crate::task::{self, Task};
 
@@ -78,7 +81,7 @@ impl Default for RunOptions {
 }
 
 /// Counters of a run, shared with whoever shows progress.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RunStats {
     /// Records read from source topics.
     pub records_in: AtomicU64,
@@ -92,6 +95,68 @@ pub struct RunStats {
     pub dropped_late: AtomicU64,
     /// Commits made.
     pub commits: AtomicU64,
+    /// Records each node received, by node index (grown to the topology's
+    /// size by the first report; read with [`RunStats::node_records_in`]).
+    pub nodes: RwLock<Vec<AtomicU64>>,
+    /// How long plugin calls took, in nanoseconds.
+    pub plugin_calls: AtomicHistogram<PLUGIN_CALL_BUCKETS>,
+    /// Plugin calls that failed (trapped, timed out, ran out of memory).
+    pub traps: AtomicU64,
+    /// How old records were when sinks sent them out of the app, in ms.
+    pub e2e_latency: AtomicHistogram<E2E_LATENCY_BUCKETS>,
+}
+
+impl Default for RunStats {
+    /// Every counter at zero.
+    fn default() -> Self {
+        RunStats {
+            records_in: AtomicU64::new(0),
+            records_out: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
+            dead_lettered: AtomicU64::new(0),
+            dropped_late: AtomicU64::new(0),
+            commits: AtomicU64::new(0),
+            nodes: RwLock::new(Vec::new()),
+            plugin_calls: AtomicHistogram::new(&PLUGIN_CALL_BOUNDS_NS),
+            traps: AtomicU64::new(0),
+            e2e_latency: AtomicHistogram::new(&E2E_LATENCY_BOUNDS_MS),
+        }
+    }
+}
+
+impl RunStats {
+    /// Adds what a worker's pipeline measured since it last reported.
+    pub fn add_metrics(&self, m: &PipelineMetrics) {
+        let grow = self.nodes.read().unwrap_or_else(|p| p.into_inner()).len() < m.node_records_in.len();
+        if grow {
+            let mut nodes = self.nodes.write().unwrap_or_else(|p| p.into_inner());
+            let n = nodes.len().max(m.node_records_in.len());
+            nodes.resize_with(n, || AtomicU64::new(0));
+        }
+        let nodes = self.nodes.read().unwrap_or_else(|p| p.into_inner());
+        for (total, &n) in nodes.iter().zip(&m.node_records_in) {
+            if n > 0 {
+                total.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+        self.plugin_calls.add(&m.plugin_calls);
+        if m.traps > 0 {
+            self.traps.fetch_add(m.traps, Ordering::Relaxed);
+        }
+        self.e2e_latency.add(&m.e2e_latency);
+    }
+
+    /// Forgets the per-node counts (the run's topology changed; call while
+    /// it is stopped).
+    pub fn clear_nodes(&self) {
+        self.nodes.write().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// Records each node received so far, by node index (`nodes` long).
+    pub fn node_records_in(&self, nodes: usize) -> Vec<u64> {
+        let counts = self.nodes.read().unwrap_or_else(|p| p.into_inner());
+        (0..nodes).map(|i| counts.get(i).map_or(0, |c| c.load(Ordering::Relaxed))).collect()
+    }
 }
 
 /// What a finished run did.

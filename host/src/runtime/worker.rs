@@ -534,6 +534,7 @@ impl<'a> Worker<'a> {
         stats.skipped.fetch_add(now.skipped - before.skipped, Ordering::Relaxed);
         stats.dead_lettered.fetch_add(now.dead_lettered - before.dead_lettered, Ordering::Relaxed);
         stats.dropped_late.fetch_add(now.dropped_late - before.dropped_late, Ordering::Relaxed);
+        self.pipeline.publish_metrics(|m| stats.add_metrics(m));
     }
 }
 

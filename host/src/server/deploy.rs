@@ -14,6 +14,7 @@ use super::logs::{self, LogBuffer};
 use super::meta::{AppRecord, Desired};
 use crate::app::App;
 use crate::log::Log;
+use crate::pipeline::stats::{E2eLatencyHistogram, PluginCallHistogram};
 use crate::query::Queryable;
 use crate::runtime::{RunOptions, RunStats, lag, run_with_stats};
 
@@ -69,6 +70,68 @@ pub struct Status {
     pub recent_errors: usize,
     /// Its state stores.
     pub stores: Vec<String>,
+    /// Each node of its topology with the records it received.
+    pub nodes: Vec<NodeStatus>,
+    /// Plugin calls made (one per operator per batch, more when a batch
+    /// trapped and ran again record by record).
+    pub plugin_calls: u64,
+    /// Milliseconds spent in plugin calls.
+    pub plugin_ms_total: f64,
+    /// Plugin calls that failed: a trap, a timeout, the memory limit.
+    pub traps: u64,
+    /// How long plugin calls took (ns), for `/metrics`.
+    #[serde(skip)]
+    pub plugin_call_latency: PluginCallHistogram,
+    /// How old records were when sinks sent them out of the app (ms), for
+    /// `/metrics`.
+    #[serde(skip)]
+    pub e2e_latency: E2eLatencyHistogram,
+}
+
+/// A node of an app's topology and what it received.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeStatus {
+    /// The node's name, as in the topology's graph.
+    pub name: String,
+    /// Records it received since the server started the app (a source: the
+    /// records it read).
+    pub records_in: u64,
+    /// Records in per second, over the last few seconds.
+    pub records_per_second: f64,
+}
+
+/// Records-in rates, measured over a few seconds.
+struct Rates {
+    /// When the counts below were taken.
+    at: Instant,
+    /// The app's records in then.
+    records_in: u64,
+    /// Each node's records in then.
+    nodes: Vec<u64>,
+    /// The app's rate since the measurement before.
+    rate: f64,
+    /// Each node's.
+    node_rates: Vec<f64>,
+}
+
+impl Rates {
+    /// Takes `records_in` and `nodes` as the counts now; after a second or
+    /// more since the last measurement, measures the rates anew.
+    fn update(&mut self, records_in: u64, nodes: &[u64]) {
+        if self.node_rates.len() != nodes.len() {
+            self.node_rates = vec![0.0; nodes.len()];
+        }
+        let elapsed = self.at.elapsed().as_secs_f64();
+        if elapsed < 1.0 {
+            return;
+        }
+        let per_second = |now: u64, before: u64| now.saturating_sub(before) as f64 / elapsed;
+        self.rate = per_second(records_in, self.records_in);
+        for (i, (&now, rate)) in nodes.iter().zip(&mut self.node_rates).enumerate() {
+            *rate = per_second(now, self.nodes.get(i).copied().unwrap_or(0));
+        }
+        (self.at, self.records_in, self.nodes) = (Instant::now(), records_in, nodes.to_vec());
+    }
 }
 
 /// A deployed app and, while it runs, its thread.
@@ -92,8 +155,8 @@ pub struct Deployment {
     state: Arc<Mutex<RunState>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
-    /// (when, records in) a few seconds ago, and the rate since.
-    rate: Mutex<(Instant, u64, f64)>,
+    /// Records in, in all and per node, a few seconds ago and the rates since.
+    rates: Mutex<Rates>,
 }
 
 impl Deployment {
@@ -119,8 +182,26 @@ impl Deployment {
             state: Arc::new(Mutex::new(RunState::Paused)),
             stop: Arc::new(AtomicBool::new(true)),
             thread: None,
-            rate: Mutex::new((Instant::now(), 0, 0.0)),
+            rates: Mutex::new(Rates {
+                at: Instant::now(),
+                records_in: 0,
+                nodes: Vec::new(),
+                rate: 0.0,
+                node_rates: Vec::new(),
+            }),
         }
+    }
+
+    /// Swaps the app it runs (an upgrade; call while stopped).
+    pub fn replace(&mut self, app: App, tasks: usize, log: Arc<dyn Log>) {
+        let names = |a: &App| a.topology.nodes.iter().map(|n| n.name.clone()).collect::<Vec<_>>();
+        if names(&self.app) != names(&app) {
+            // Per-node counts are by node index: a new topology starts them over.
+            self.stats.clear_nodes();
+        }
+        self.app = app;
+        self.tasks = tasks;
+        self.log = log;
     }
 
     /// Starts its run thread (a no-op if it runs). The run resumes from the
@@ -202,19 +283,31 @@ impl Deployment {
 
     /// Records in per second, measured over the last few seconds.
     pub fn records_per_second(&self) -> f64 {
-        let now = self.stats.records_in.load(Ordering::Relaxed);
-        let mut rate = self.rate.lock().unwrap_or_else(|p| p.into_inner());
-        let elapsed = rate.0.elapsed().as_secs_f64();
-        if elapsed >= 1.0 {
-            rate.2 = now.saturating_sub(rate.1) as f64 / elapsed;
-            *rate = (Instant::now(), now, rate.2);
-        }
-        rate.2
+        self.rates().0
+    }
+
+    /// Records in per second, in all and per node (by index), measured over
+    /// the last few seconds; with each node's records in.
+    fn rates(&self) -> (f64, Vec<f64>, Vec<u64>) {
+        let nodes = self.stats.node_records_in(self.app.topology.nodes.len());
+        let mut rates = self.rates.lock().unwrap_or_else(|p| p.into_inner());
+        rates.update(self.stats.records_in.load(Ordering::Relaxed), &nodes);
+        (rates.rate, rates.node_rates.clone(), nodes)
     }
 
     /// Its status, with the lag read from the log.
     pub fn status(&self) -> Status {
         let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        let (records_per_second, node_rates, node_records) = self.rates();
+        let nodes = self.app.topology.nodes.iter().zip(node_records).zip(node_rates);
+        let nodes = nodes
+            .map(|((n, records_in), records_per_second)| NodeStatus {
+                name: n.name.clone(),
+                records_in,
+                records_per_second,
+            })
+            .collect();
+        let plugin_call_latency = self.stats.plugin_calls.snapshot();
         Status {
             name: self.record.name.clone(),
             plugin: self.record.plugin.clone(),
@@ -229,9 +322,15 @@ impl Deployment {
             dead_lettered: load(&self.stats.dead_lettered),
             dropped_late: load(&self.stats.dropped_late),
             lag: lag(&self.app, &*self.log).ok(),
-            records_per_second: self.records_per_second(),
+            records_per_second,
             recent_errors: self.logs.count("ERROR"),
             stores: self.app.topology.stores().into_iter().map(|(_, s)| s.name.clone()).collect(),
+            nodes,
+            plugin_calls: plugin_call_latency.count(),
+            plugin_ms_total: plugin_call_latency.sum() as f64 / 1e6,
+            traps: load(&self.stats.traps),
+            plugin_call_latency,
+            e2e_latency: self.stats.e2e_latency.snapshot(),
         }
     }
 }

@@ -38,6 +38,10 @@ pub struct ServerConfig {
     pub admin_token: String,
     /// Quotas of tenants created without their own.
     pub default_quotas: Quotas,
+    /// Run apps on this Kafka cluster (`host:port,...`) instead of each
+    /// tenant's embedded log; tenants' topics and apps are then named
+    /// `<tenant>.<name>` on it.
+    pub bootstrap_servers: Option<String>,
 }
 
 /// Why a server operation failed; [`api`] maps each to an HTTP status.
@@ -76,6 +80,7 @@ pub struct Server {
     meta: Meta,
     admin_hash: String,
     tenants: Mutex<BTreeMap<String, Arc<TenantRuntime>>>,
+    kafka: Option<tenant::KafkaBackend>,
 }
 
 /// True for a name a tenant, plugin or app may have.
@@ -98,9 +103,22 @@ impl Server {
             .map_err(|e| ServerError::Internal(format!("creating {}: {e}", config.dir.display())))?;
         let meta = Meta::open(&config.dir.join("meta"))?;
         let admin_hash = auth::hash(config.admin_token.trim());
-        let server = Arc::new(Server { config, meta, admin_hash, tenants: Mutex::default() });
+        let kafka = match &config.bootstrap_servers {
+            Some(servers) => {
+                Some(tenant::KafkaBackend { bootstrap_servers: servers.clone(), instance: instance_id(&config.dir)? })
+            }
+            None => None,
+        };
+        let server = Arc::new(Server { config, meta, admin_hash, tenants: Mutex::default(), kafka });
         for tenant in server.meta.tenants()? {
-            let runtime = server.tenant_runtime(&tenant.name)?;
+            // A tenant whose log cannot open now does not keep the others down.
+            let runtime = match server.tenant_runtime(&tenant.name) {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    tracing::error!("tenant {}: {e}", tenant.name);
+                    continue;
+                }
+            };
             for record in server.meta.apps(&tenant.name)? {
                 // One app that no longer loads does not keep the others down.
                 if let Err(e) = runtime.resume_deployment(&server, record) {
@@ -192,7 +210,8 @@ impl Server {
             return Ok(t.clone());
         }
         let record = self.meta.tenant(tenant)?.ok_or_else(|| ServerError::NotFound(format!("no tenant '{tenant}'")))?;
-        let runtime = Arc::new(TenantRuntime::open(&self.config.dir.join("tenants").join(tenant), record)?);
+        let dir = self.config.dir.join("tenants").join(tenant);
+        let runtime = Arc::new(TenantRuntime::open(&dir, record, self.kafka.as_ref())?);
         tenants.insert(tenant.to_owned(), runtime.clone());
         Ok(runtime)
     }
@@ -209,6 +228,24 @@ impl Server {
             t.stop_all();
         }
     }
+}
+
+/// The server's instance id: random at its first start, then kept in
+/// `<dir>/instance-id`, so its apps' transactional ids stay the same across
+/// restarts (and fence the producers of a server that died).
+fn instance_id(dir: &Path) -> Result<String, ServerError> {
+    let path = dir.join("instance-id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        let id = id.trim();
+        if !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Ok(id.to_owned());
+        }
+    }
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|e| ServerError::Internal(format!("no random numbers: {e}")))?;
+    let id = crate::serdes::hex(&bytes);
+    std::fs::write(&path, &id).map_err(|e| ServerError::Internal(format!("writing {}: {e}", path.display())))?;
+    Ok(id)
 }
 
 /// Runs the server on `listen` until `stop` resolves; every app stops

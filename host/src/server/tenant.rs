@@ -16,7 +16,8 @@ use super::meta::{AppRecord, Desired, PluginVersion, Tenant};
 use super::{Server, ServerError, valid_name};
 use crate::app::{App, AppError};
 use crate::jsonl::{LineFormat, now_ms};
-use crate::log::{EmbeddedLog, Log, LogError, TopicPartition};
+use crate::log::kafka::KafkaOptions;
+use crate::log::{EmbeddedLog, KafkaLog, Log, LogError, TopicPartition};
 use crate::partition::partition_for_key;
 use crate::plugin::WasmPlugin;
 use crate::plugin::wasm::Limits;
@@ -25,11 +26,26 @@ use crate::runtime::{RunError, prepare};
 /// Most worker threads one app gets on the server.
 const MAX_THREADS: usize = 4;
 
+/// The Kafka cluster a server runs its apps on.
+#[derive(Debug, Clone)]
+pub struct KafkaBackend {
+    /// `host:port,...` of its brokers.
+    pub bootstrap_servers: String,
+    /// The server's instance id: apps' transactional ids are
+    /// `<tenant>.<app>-<instance>-<n>`, stable across restarts.
+    pub instance: String,
+}
+
 /// A tenant's log, apps and rate budget.
 pub struct TenantRuntime {
     /// The tenant, with its quotas.
     pub tenant: Tenant,
-    log: Arc<EmbeddedLog>,
+    /// The tenant's topics: its own embedded log, or the server's cluster.
+    log: Arc<dyn Log>,
+    /// Put before the names of its topics and apps on a shared cluster
+    /// (`<tenant>.`); empty on its own embedded log.
+    prefix: String,
+    kafka: Option<KafkaBackend>,
     state_dir: PathBuf,
     apps: Mutex<BTreeMap<String, Deployment>>,
     /// Records it may still produce or consume now, and when that was counted.
@@ -105,25 +121,49 @@ fn bad_reference(reference: &Path) -> ServerError {
 }
 
 impl TenantRuntime {
-    /// Opens the tenant's log and state directory under `dir`.
-    pub fn open(dir: &Path, tenant: Tenant) -> Result<TenantRuntime, ServerError> {
-        let log = EmbeddedLog::open(dir.join("log"), true).map_err(|e| ServerError::Internal(e.to_string()))?;
+    /// Opens the tenant's log (its own embedded log under `dir`, or the
+    /// server's Kafka cluster) and state directory.
+    pub fn open(dir: &Path, tenant: Tenant, kafka: Option<&KafkaBackend>) -> Result<TenantRuntime, ServerError> {
+        let (log, prefix): (Arc<dyn Log>, String) = match kafka {
+            None => {
+                let log = EmbeddedLog::open(dir.join("log"), true).map_err(|e| ServerError::Internal(e.to_string()))?;
+                (Arc::new(log), String::new())
+            }
+            Some(k) => {
+                let log = KafkaLog::connect(KafkaOptions::new(&k.bootstrap_servers))
+                    .map_err(|e| ServerError::Internal(format!("connecting to Kafka: {e}")))?;
+                (Arc::new(log), format!("{}.", tenant.name))
+            }
+        };
         Ok(TenantRuntime {
             budget: Mutex::new((f64::from(tenant.quotas.records_per_second), Instant::now())),
             tenant,
-            log: Arc::new(log),
+            log,
+            prefix,
+            kafka: kafka.cloned(),
             state_dir: dir.join("state"),
             apps: Mutex::default(),
         })
     }
 
-    fn name(&self) -> &str {
-        &self.tenant.name
+    /// The name topic `name` of the tenant has in its log.
+    fn topic(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
     }
 
-    /// The tenant's log.
-    pub fn log(&self) -> Arc<dyn Log> {
-        self.log.clone()
+    /// The log an app runs on: the tenant's embedded log, or on Kafka a
+    /// client of its own (its transactional ids and guarantee).
+    fn app_log(&self, app: &App) -> Result<Arc<dyn Log>, ServerError> {
+        let Some(kafka) = &self.kafka else { return Ok(self.log.clone()) };
+        let mut options = KafkaOptions::new(&kafka.bootstrap_servers);
+        options.guarantee = app.processing_guarantee;
+        options.transactional_id_prefix = format!("{}-{}", app.id, kafka.instance);
+        let log = KafkaLog::connect(options).map_err(|e| ServerError::Internal(format!("connecting to Kafka: {e}")))?;
+        Ok(Arc::new(log))
+    }
+
+    fn name(&self) -> &str {
+        &self.tenant.name
     }
 
     /// Takes `records` from the tenant's rate budget, or refuses.
@@ -227,6 +267,9 @@ impl TenantRuntime {
         let loader = |_: &Path, asked: Limits| Ok(WasmPlugin::from_bytes(&label, &bytes, self.limits(asked))?);
         let mut app = App::parse(document, Path::new(&format!("app {id}")), &loader).map_err(app_error)?;
         app.threads = app.threads.min(MAX_THREADS);
+        if !self.prefix.is_empty() {
+            app.namespace(&self.prefix);
+        }
         if app.bootstrap_servers.is_some() {
             return Err(ServerError::BadRequest(
                 "bootstrap-servers: apps on this server run on its own log; remove the setting".into(),
@@ -235,9 +278,14 @@ impl TenantRuntime {
         Ok((app, name, chosen.version))
     }
 
+    /// An app's name as the tenant knows it (its id without the namespace).
+    fn app_name<'a>(&self, app: &'a App) -> &'a str {
+        app.id.strip_prefix(&self.prefix).unwrap_or(&app.id)
+    }
+
     /// Checks an app against the tenant's log and quotas; returns its tasks.
-    fn admit(&self, app: &App, replacing: Option<&str>) -> Result<usize, ServerError> {
-        let tasks = prepare(app, &*self.log).map_err(run_error)?.len();
+    fn admit(&self, app: &App, log: &dyn Log, replacing: Option<&str>) -> Result<usize, ServerError> {
+        let tasks = prepare(app, log).map_err(run_error)?.len();
         let apps = self.apps.lock().unwrap_or_else(|p| p.into_inner());
         let others = apps.values().filter(|d| Some(d.record.name.as_str()) != replacing);
         let (count, used) = others.fold((0, 0), |(n, t), d| (n + 1, t + d.tasks));
@@ -254,23 +302,24 @@ impl TenantRuntime {
         Ok(tasks)
     }
 
-    fn deployment(&self, record: AppRecord, app: App, tasks: usize) -> Deployment {
+    fn deployment(&self, record: AppRecord, app: App, tasks: usize, log: Arc<dyn Log>) -> Deployment {
         let key = format!("{}/{}", self.name(), record.name);
-        Deployment::new(key, record, app, tasks, self.log.clone(), self.state_dir.clone())
+        Deployment::new(key, record, app, tasks, log, self.state_dir.clone())
     }
 
     /// Deploys a new app and starts it.
     pub fn deploy(&self, server: &Server, document: &str, version: Option<u32>) -> Result<Status, ServerError> {
         let (app, plugin, plugin_version) = self.load(server, document, version)?;
-        if server.meta().app(self.name(), &app.id)?.is_some() {
+        let name = self.app_name(&app).to_owned();
+        if server.meta().app(self.name(), &name)?.is_some() {
             return Err(ServerError::Conflict(format!(
-                "app '{}' is deployed; use `eddy app upgrade` to change its plugin, or delete it first",
-                app.id
+                "app '{name}' is deployed; use `eddy app upgrade` to change its plugin, or delete it first"
             )));
         }
-        let tasks = self.admit(&app, None)?;
+        let log = self.app_log(&app)?;
+        let tasks = self.admit(&app, &*log, None)?;
         let record = AppRecord {
-            name: app.id.clone(),
+            name,
             document: document.to_owned(),
             plugin,
             plugin_version,
@@ -278,7 +327,7 @@ impl TenantRuntime {
             deployed_ms: now_ms(),
         };
         server.meta().put_app(self.name(), &record)?;
-        let mut deployment = self.deployment(record, app, tasks);
+        let mut deployment = self.deployment(record, app, tasks, log);
         deployment.start().map_err(|e| ServerError::Internal(format!("starting the app: {e}")))?;
         let status = deployment.status();
         self.apps.lock().unwrap_or_else(|p| p.into_inner()).insert(status.name.clone(), deployment);
@@ -288,8 +337,9 @@ impl TenantRuntime {
     /// Loads an app the metadata has, and runs it if it should run (at start).
     pub fn resume_deployment(&self, server: &Server, record: AppRecord) -> Result<(), ServerError> {
         let (app, _, _) = self.load(server, &record.document, Some(record.plugin_version))?;
-        let tasks = prepare(&app, &*self.log).map_err(run_error)?.len();
-        let mut deployment = self.deployment(record, app, tasks);
+        let log = self.app_log(&app)?;
+        let tasks = prepare(&app, &*log).map_err(run_error)?.len();
+        let mut deployment = self.deployment(record, app, tasks, log);
         if deployment.record.desired == Desired::Running {
             deployment.start().map_err(|e| ServerError::Internal(format!("starting the app: {e}")))?;
         }
@@ -393,15 +443,15 @@ impl TenantRuntime {
                 orphaned.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ")
             )));
         }
-        let tasks = self.admit(&app, Some(name))?;
+        let log = self.app_log(&app)?;
+        let tasks = self.admit(&app, &*log, Some(name))?;
         self.with_app(name, |d| {
             d.stop();
             d.record.document = document;
             d.record.plugin = plugin_name;
             d.record.plugin_version = plugin_version;
             server.meta().put_app(self.name(), &d.record)?;
-            d.app = app;
-            d.tasks = tasks;
+            d.replace(app, tasks, log);
             if d.record.desired == Desired::Running {
                 d.start().map_err(|e| ServerError::Internal(format!("starting the app: {e}")))?;
             }
@@ -421,11 +471,12 @@ impl TenantRuntime {
     pub fn topics(&self) -> Result<Vec<TopicSummary>, ServerError> {
         let mut out = Vec::new();
         for t in self.log.topics().map_err(log_error)? {
+            let Some(name) = t.name.strip_prefix(&self.prefix) else { continue };
             let mut records = 0;
             for p in 0..t.partitions {
                 records += self.log.end_offset(&TopicPartition::new(&t.name, p)).map_err(log_error)?;
             }
-            out.push(TopicSummary { name: t.name, partitions: t.partitions, records });
+            out.push(TopicSummary { name: name.to_owned(), partitions: t.partitions, records });
         }
         Ok(out)
     }
@@ -435,7 +486,7 @@ impl TenantRuntime {
         if partitions == 0 || partitions > 64 {
             return Err(ServerError::BadRequest(format!("partitions: {partitions}; use 1 to 64")));
         }
-        match self.log.create_topic(name, partitions) {
+        match self.log.create_topic(&self.topic(name), partitions) {
             Err(LogError::TopicExists { .. }) => Err(ServerError::Conflict(format!("topic '{name}' exists"))),
             other => other.map_err(log_error),
         }
@@ -443,9 +494,10 @@ impl TenantRuntime {
 
     /// Writes JSON lines (`{"key":..,"value":..,"timestamp":..,"headers":{..}}`)
     /// to a topic, partitioned by key; returns how many.
-    pub fn produce(&self, topic: &str, format: &LineFormat, lines: &str) -> Result<usize, ServerError> {
+    pub fn produce(&self, name: &str, format: &LineFormat, lines: &str) -> Result<usize, ServerError> {
+        let topic = &self.topic(name);
         let partitions = self.log.partitions(topic).map_err(log_error)?.ok_or_else(|| {
-            ServerError::NotFound(format!("no topic '{topic}'; create it with `eddy topic create {topic}`"))
+            ServerError::NotFound(format!("no topic '{name}'; create it with `eddy --remote topic create {name}`"))
         })?;
         let mut records = Vec::new();
         for (i, line) in lines.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
@@ -467,16 +519,17 @@ impl TenantRuntime {
     /// Up to `limit` records of a topic from `offset` in each partition.
     pub fn consume(
         &self,
-        topic: &str,
+        name: &str,
         format: &LineFormat,
         offset: u64,
         limit: usize,
     ) -> Result<Vec<ConsumedRecord>, ServerError> {
+        let topic = &self.topic(name);
         let partitions = self
             .log
             .partitions(topic)
             .map_err(log_error)?
-            .ok_or_else(|| ServerError::NotFound(format!("no topic '{topic}'")))?;
+            .ok_or_else(|| ServerError::NotFound(format!("no topic '{name}'")))?;
         let mut ends = BTreeMap::new();
         let mut assignment = Vec::new();
         for p in 0..partitions {

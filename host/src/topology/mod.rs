@@ -727,6 +727,20 @@ impl Topology {
         }
     }
 
+    /// Prefixes the name of every topic the topology reads or writes,
+    /// internal ones included (see [`crate::app::App::namespace`]).
+    pub fn prefix_topics(&mut self, prefix: &str) {
+        let add = |t: &mut String| *t = format!("{prefix}{t}");
+        self.internal_topics.iter_mut().for_each(|t| add(&mut t.name));
+        for n in &mut self.nodes {
+            match &mut n.op {
+                Op::Source { topics, .. } => topics.iter_mut().for_each(add),
+                Op::Sink { topic, .. } | Op::GlobalTable { topic, .. } => add(topic),
+                _ => {}
+            }
+        }
+    }
+
     /// Every task store of the topology (one instance per task, with a
     /// changelog), with the node that owns it: for a store several
     /// processors share, the first of them.

@@ -24,8 +24,14 @@ pub struct Server {
 impl Server {
     /// Starts a server on a free loopback port with its directory in `env`.
     pub fn start(env: &Env) -> Server {
+        Server::start_with(env, &[])
+    }
+
+    /// Like [`Server::start`], with more arguments (`--bootstrap-servers`).
+    pub fn start_with(env: &Env, args: &[&str]) -> Server {
         let log = env.path("server.log");
         let mut child = Command::new(eddy_bin())
+            .args(args)
             .args(["server", "--listen", "127.0.0.1:0", "--dir"])
             .arg(env.path("server"))
             .env("EDDY_ADMIN_TOKEN", ADMIN)
@@ -196,7 +202,7 @@ fn vitals_variant(env: &Env) -> PathBuf {
     path
 }
 
-const PRESSURE_APP: &str = "\
+pub(crate) const PRESSURE_APP: &str = "\
 application-id: pressure
 plugin: vitals.wasm
 error-policy: skip
@@ -208,7 +214,7 @@ topology:
   - { name: out, to: vitals-pressure, key-serde: string, value-serde: json }
 ";
 
-fn reading(patient: &str, systolic: u32) -> String {
+pub(crate) fn reading(patient: &str, systolic: u32) -> String {
     json!({"key": "bed", "value": {"patient": patient, "heart_rate": 70, "systolic": systolic, "diastolic": 80}})
         .to_string()
 }
@@ -239,7 +245,7 @@ fn produce(env: &Env, profile: &Path, lines: &[String]) {
     );
 }
 
-fn readings_of(server: &Server, token: &str, patient: &str, expected: u64) -> Value {
+pub(crate) fn readings_of(server: &Server, token: &str, patient: &str, expected: u64) -> Value {
     let path = format!("/v1/apps/pressure/stores/pressure/keys/{patient}");
     server.wait_for(&path, token, |status, body| status == 200 && body["value"]["readings"] == json!(expected))
 }
@@ -385,6 +391,49 @@ fn tokens_guard_every_endpoint_and_tenants_see_only_their_own() {
     let (status, doc) = server.http("GET", "/v1/openapi.json", None, None);
     assert_eq!(status, 200);
     assert!(doc["paths"]["/v1/apps/{app}/upgrade"].is_object());
+    // The metrics cover every app, even one that has seen no record yet.
+    let (_, metrics) = server.http("GET", "/metrics", Some(ADMIN), None);
+    let text = metrics.as_str().unwrap_or_default();
+    for series in [
+        r#"eddy_plugin_call_seconds_bucket{app="pressure",tenant="acme",le="0.0001"}"#,
+        r#"eddy_record_e2e_latency_seconds_count{app="pressure",tenant="acme"}"#,
+        r#"eddy_node_records_in_total{app="pressure",node="valid",tenant="acme"}"#,
+        r#"eddy_plugin_traps_total{app="pressure",tenant="acme"}"#,
+    ] {
+        assert_eq!(metric(text, series), Some(0.0), "{series} in\n{text}");
+    }
+    // A plugin that traps on every record: each failing call is counted,
+    // in the app's status and its metrics, and only in its tenant's.
+    let g = Some(globex.as_str());
+    let faulty = std::fs::read(eddy_tests::FAULTY).expect("faulty");
+    assert_eq!(server.http("POST", "/v1/plugins/faulty", g, Some(&faulty)).0, 201);
+    for topic in [r#"{"name": "boom-in"}"#, r#"{"name": "boom-out"}"#] {
+        assert_eq!(server.http("POST", "/v1/topics", g, Some(topic.as_bytes())).0, 201);
+    }
+    let doc = "application-id: boom\nplugin: faulty\nerror-policy: skip\ntopology:\n  - { name: in, source: [boom-in] }\n  - { name: bad, map-values: panicky_upper }\n  - { name: out, to: boom-out }\n";
+    let body = json!({ "document": doc }).to_string();
+    assert_eq!(server.http("POST", "/v1/apps", g, Some(body.as_bytes())).0, 201);
+    let lines: String =
+        ["boom", "a boom", "boom!"].iter().map(|v| format!("{}\n", json!({"key": "k", "value": v}))).collect();
+    let path = "/v1/topics/boom-in/records?key-serde=string&value-serde=string";
+    assert_eq!(server.http("POST", path, g, Some(lines.as_bytes())).0, 200);
+    let status = server.wait_for("/v1/apps/boom", &globex, |_, s| s["skipped"] == json!(3));
+    // Each record's own call trapped (and the batch's first, if they came together).
+    let traps = status["traps"].as_u64().unwrap_or(0);
+    assert!((3..=6).contains(&traps), "{status}");
+    assert!(status["plugin_calls"].as_u64().unwrap_or(0) >= traps, "{status}");
+    let nodes: Vec<(&str, u64)> = status["nodes"]
+        .as_array()
+        .map(|ns| {
+            ns.iter().map(|n| (n["name"].as_str().unwrap_or(""), n["records_in"].as_u64().unwrap_or(0))).collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(nodes, [("in", 3), ("bad", 3), ("out", 0)], "{status}");
+    let (_, metrics) = server.http("GET", "/metrics", Some(ADMIN), None);
+    let text = metrics.as_str().unwrap_or_default();
+    assert_eq!(metric(text, r#"eddy_plugin_traps_total{app="boom",tenant="globex"}"#), Some(traps as f64), "{text}");
+    let (_, mine) = server.http("GET", "/v1/metrics", Some(&acme), None);
+    assert!(!mine.as_str().unwrap_or_default().contains("globex"), "{mine}");
 }
 
 #[test]
@@ -589,7 +638,16 @@ fn the_console_shows_a_tenants_apps_in_headless_chromium() {
     let env = Env::new();
     let server = Server::start(&env);
     let (token, profile) = deploy_pressure(&env, &server);
-    produce(&env, &profile, &[reading("p1", 120), reading("p1", 130), reading("p1", 140), reading("p2", 100)]);
+    // Two implausible readings (heart rate 400) that the filter drops.
+    let implausible = || {
+        json!({"key": "bed", "value": {"patient": "p1", "heart_rate": 400, "systolic": 120, "diastolic": 80}})
+            .to_string()
+    };
+    produce(
+        &env,
+        &profile,
+        &[reading("p1", 120), implausible(), reading("p1", 130), reading("p1", 140), implausible(), reading("p2", 100)],
+    );
     readings_of(&server, &token, "p1", 3);
     let link = format!("{}/#token={token}&app=pressure&store=pressure&key=p1&fields=readings", server.url);
     let dom = chromium_dom(&env, &link);
@@ -601,12 +659,45 @@ fn the_console_shows_a_tenants_apps_in_headless_chromium() {
         assert!(dom.contains(&format!(r#"data-node="{node}""#)), "node {node} missing: {dom}");
     }
     assert!(dom.contains("Sub-topology 0") && dom.contains("Sub-topology 1"), "{dom}");
-    // (4 readings, read again through the repartition topic: 8 records in.)
-    assert!(dom.contains("app: in 8,") && dom.contains("lag 0"), "the sources show records in: {dom}");
+    // Each node shows what it received: the filter all 6 readings, the
+    // select-key after it (fused with it in one plugin call) the 4 valid ones.
+    let counts: Vec<Option<u64>> =
+        ["readings", "valid", "by-patient", "pressure", "out"].iter().map(|n| node_records_in(&dom, n)).collect();
+    assert_eq!(counts[..3], [Some(6), Some(6), Some(4)], "{dom}");
+    assert_eq!(counts[3], Some(4), "the aggregation gets the 4 valid readings: {dom}");
+    assert!(counts[4].is_some_and(|n| (2..=4).contains(&n)), "the sink gets 2 to 4 updates (cached): {dom}");
+    assert!(dom.contains("in 6, ") && dom.contains("app lag 0"), "the source shows records in and lag: {dom}");
     // The lookup form answered.
     let result = dom.split(r#"id="lookup-result">"#).nth(1).and_then(|r| r.split("</pre>").next()).unwrap_or("");
     assert!(result.contains("\"readings\": 3") && !result.contains("systolic"), "lookup: {result}");
     // A wrong token is refused on the page.
     let dom = chromium_dom(&env, &format!("{}/#token=eddy_wrong", server.url));
     assert!(dom.contains("Sign-in failed: the token is not valid"), "{dom}");
+    // The same figures in Prometheus' format, with latencies.
+    let (_, metrics) = server.http("GET", "/metrics", Some(ADMIN), None);
+    let text = metrics.as_str().unwrap_or_default();
+    let labels = r#"app="pressure",tenant="acme""#;
+    for (node, expected) in [("readings", 6.0), ("valid", 6.0), ("by-patient", 4.0)] {
+        let series = format!(r#"eddy_node_records_in_total{{app="pressure",node="{node}",tenant="acme"}}"#);
+        assert_eq!(metric(text, &series), Some(expected), "{series} in\n{text}");
+    }
+    let calls = metric(text, &format!(r#"eddy_plugin_call_seconds_bucket{{{labels},le="+Inf"}}"#));
+    assert!(calls.is_some_and(|n| n >= 2.0), "a call per operator per batch at least:\n{text}");
+    let sent = metric(text, &format!("eddy_record_e2e_latency_seconds_count{{{labels}}}"));
+    assert!(sent.is_some_and(|n| n >= 2.0), "the sink's records are timed:\n{text}");
+    let within = metric(text, &format!(r#"eddy_record_e2e_latency_seconds_bucket{{{labels},le="60"}}"#));
+    assert_eq!(within, sent, "just produced, the records are less than a minute old:\n{text}");
+    assert_eq!(metric(text, &format!("eddy_plugin_traps_total{{{labels}}}")), Some(0.0), "{text}");
+}
+
+/// The value of the series `series` (name and labels, as written) in
+/// Prometheus text.
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// The records a node's box in the console says it received.
+fn node_records_in(dom: &str, node: &str) -> Option<u64> {
+    let rest = dom.split(&format!(r#"data-node="{node}""#)).nth(1)?;
+    rest.split("data-records-in=\"").nth(1)?.split('"').next()?.parse().ok()
 }

@@ -17,6 +17,7 @@ use crate::{Env, app_file};
 
 mod failover;
 mod queries;
+mod server;
 
 /// The test cluster's bootstrap servers.
 pub fn bootstrap() -> String {
