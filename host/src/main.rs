@@ -19,13 +19,15 @@ fn main() -> ExitCode {
         "warn"
     };
     let env_filter = || tracing_subscriber::EnvFilter::try_from_env("EDDY_LOG").unwrap_or_else(|_| filter.into());
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(env_filter());
-    // The server keeps each app's log lines for `eddy app logs`, whatever
-    // its own log shows.
-    let capture = args
-        .is_server()
-        .then(|| eddy_host::server::logs::CaptureLayer.with_filter(tracing_subscriber::filter::LevelFilter::INFO));
-    tracing_subscriber::registry().with(fmt).with(capture).init();
+    if args.is_server() {
+        // The server keeps each app's log lines for `eddy app logs`,
+        // whatever its own log shows.
+        let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(env_filter());
+        let capture = eddy_host::server::logs::CaptureLayer.with_filter(tracing_subscriber::filter::LevelFilter::INFO);
+        tracing_subscriber::registry().with(fmt).with(capture).init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(env_filter()).with_writer(std::io::stderr).init();
+    }
     match cli::run(args) {
         Ok(code) => code,
         Err(e) => {
