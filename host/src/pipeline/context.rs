@@ -4,7 +4,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// A failed plugin call that ran this long is throttled (see
+/// [`Shared::drop_instance`]).
+const THROTTLE_AFTER: Duration = Duration::from_millis(20);
+/// How often a throttled worker looks for a stop.
+const THROTTLE_SLICE: Duration = Duration::from_millis(10);
 
 use bytes::Bytes;
 
@@ -73,6 +79,8 @@ pub(crate) struct Shared {
     /// Reused outcome buffer.
     scratch: Vec<Outcome>,
     pub stores: Stores,
+    /// How long the last plugin call ran.
+    last_call: Duration,
     /// Set when the run stops: a batch run record by record gives up.
     pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
@@ -98,6 +106,7 @@ impl Shared {
             scratch: Vec::new(),
             stores,
             stop: None,
+            last_call: Duration::ZERO,
         }
     }
 
@@ -135,16 +144,27 @@ impl Shared {
         let instance = self.instance()?;
         let start = Instant::now();
         let result = call(&mut **instance);
-        let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.last_call = start.elapsed();
+        let ns = u64::try_from(self.last_call.as_nanos()).unwrap_or(u64::MAX);
         self.metrics.plugin_calls.observe(ns);
         Ok(result)
     }
 
     /// Drops the instance after a trap: the next call makes a new one.
-    /// Every failed call comes here, so here traps are counted.
+    /// Every failed call comes here, so here traps are counted. A call that
+    /// failed after running long (into its deadline, as a runaway plugin
+    /// does on every record) is followed by a pause twice as long, so that
+    /// a runaway takes at most a third of a core from the apps beside it; a
+    /// stop ends the pause.
     pub fn drop_instance(&mut self) {
         self.instance = None;
         self.metrics.traps += 1;
+        if self.last_call >= THROTTLE_AFTER {
+            let until = Instant::now() + self.last_call * 2;
+            while Instant::now() < until && self.check_stop().is_ok() {
+                std::thread::sleep(THROTTLE_SLICE.min(until.saturating_duration_since(Instant::now())));
+            }
+        }
     }
 }
 
