@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use eddy_host::partition::partition_for_key;
 use serde_json::{Value, json};
 
+use crate::windows::pressure_example;
 use crate::{Env, app_file};
 
 /// A background `eddy run`, killed if the test fails before it stops it.
@@ -214,13 +215,7 @@ const MIN: i64 = 60_000;
 #[test]
 fn window_fetches_of_the_blood_pressure_example() {
     let env = Env::new();
-    env.eddy(&["topic", "create", "vitals", "--partitions", "1"]);
-    env.eddy(&["topic", "create", "vitals-pressure", "--partitions", "1"]);
-    let app = env.path("pressure.yaml");
-    let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/vitals/pressure.yaml"))
-        .unwrap()
-        .replace("plugin: vitals.wasm ", &format!("plugin: {} ", eddy_tests::VITALS));
-    std::fs::write(&app, example).unwrap();
+    let app = pressure_example(&env);
     let (child, addr) = spawn_listening(&env, &app);
     let http = Client::new(&addr);
 

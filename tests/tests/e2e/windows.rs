@@ -13,11 +13,9 @@ use crate::Env;
 
 const MIN: i64 = 60_000;
 
-#[test]
-fn blood_pressure_averages_per_five_minutes_drop_very_late_readings() {
-    let env = Env::new();
-    // One partition and one thread: the order of the readings is the order
-    // the aggregation sees, so which readings are late is fixed.
+/// `examples/vitals/pressure.yaml` in `env`, with the built vitals plugin
+/// and its topics (one partition each).
+pub(crate) fn pressure_example(env: &Env) -> std::path::PathBuf {
     env.eddy(&["topic", "create", "vitals", "--partitions", "1"]);
     env.eddy(&["topic", "create", "vitals-pressure", "--partitions", "1"]);
     let app = env.path("pressure.yaml");
@@ -25,6 +23,15 @@ fn blood_pressure_averages_per_five_minutes_drop_very_late_readings() {
         .unwrap()
         .replace("plugin: vitals.wasm ", &format!("plugin: {} ", eddy_tests::VITALS));
     std::fs::write(&app, example).unwrap();
+    app
+}
+
+#[test]
+fn blood_pressure_averages_per_five_minutes_drop_very_late_readings() {
+    let env = Env::new();
+    // One partition and one thread: the order of the readings is the order
+    // the aggregation sees, so which readings are late is fixed.
+    let app = pressure_example(&env);
     let reading = |patient: &str, t: i64, sys: i64, dia: i64| {
         json!({"key": format!("bed-{patient}"), "timestamp": t,
             "value": {"patient": patient, "heart_rate": 70, "systolic": sys, "diastolic": dia}})
