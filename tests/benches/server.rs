@@ -67,6 +67,15 @@ impl Server {
         made["token"]["secret"].as_str().unwrap().to_owned()
     }
 
+    /// CPU seconds the server process has used (user and system), from
+    /// /proc at 100 ticks a second.
+    fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        (ticks(11) + ticks(12)) / 100.0
+    }
+
     fn rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
         status
@@ -130,9 +139,25 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
+    println!("Eddy server benchmark (one server process, loopback HTTP)\n");
+    // EDDY_BENCH_ONLY runs one part: deploys, queries or isolation.
+    let only = std::env::var("EDDY_BENCH_ONLY").unwrap_or_default();
+    let wanted = |part: &str| only.is_empty() || only == part;
+    if wanted("deploys") {
+        deploys();
+    }
+    if wanted("queries") {
+        queries();
+    }
+    if wanted("isolation") {
+        isolation();
+    }
+}
+
+/// Deploy to first output, and 100 tenants each running an app.
+fn deploys() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
-    println!("Eddy server benchmark (one server process, loopback HTTP)\n");
 
     // Deploy to first output: upload + deploy + produce one record + read it back.
     let mut firsts = Vec::new();
@@ -188,8 +213,10 @@ fn main() {
         after / 1024,
         (after.saturating_sub(before)) as f64 / 1024.0 / tenants as f64
     );
-    drop(server);
+}
 
+/// Point-query latency under a running aggregation.
+fn queries() {
     // Query latency under a running app.
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
@@ -232,60 +259,80 @@ fn main() {
         percentile(&latencies, 0.99),
         latencies[latencies.len() - 1]
     );
-    drop(server);
+}
 
-    // One tenant's throughput with and without another's runaway plugin.
+/// One tenant's throughput with and without another tenant's runaway.
+fn isolation() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
     let victim = setup(&server, "victim", 2, 100_000_000);
     deploy(&server, &victim, STATELESS);
-    let n = std::env::var("EDDY_BENCH_RECORDS").ok().and_then(|v| v.parse().ok()).unwrap_or(300_000usize);
-    let mut offset = 0;
-    let mut run = |label: &str| -> f64 {
-        server.call("POST", "/v1/apps/clean/pause", &victim, b"{}");
-        for chunk in 0..n / 5000 {
-            produce(&server, &victim, &readings(5000, offset + chunk * 5000));
-        }
-        offset += n;
-        let started = Instant::now();
-        server.call("POST", "/v1/apps/clean/resume", &victim, b"{}");
-        loop {
-            let status = server.call("GET", "/v1/apps/clean", &victim, b"");
-            if status["lag"] == json!(0) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let rate = n as f64 / started.elapsed().as_secs_f64();
-        println!("  victim, {label}: {rate:.0} records/s");
-        rate
-    };
     let evil = server.tenant("evil", 1_000_000);
     server.call("POST", "/v1/plugins/faulty", &evil, &std::fs::read(eddy_tests::FAULTY).unwrap());
     server.call("POST", "/v1/topics", &evil, br#"{"name": "in"}"#);
     server.call("POST", "/v1/topics", &evil, br#"{"name": "out"}"#);
     let spin = "application-id: spin\nplugin: faulty\nerror-policy: skip\ntopology:\n  - { name: in, source: [in] }\n  - { name: spin, filter: spin }\n  - { name: out, to: out }\n";
     deploy(&server, &evil, spin);
+    server.call("POST", "/v1/apps/spin/pause", &evil, b"{}");
+    // Each of these records spins until the 100 ms deadline and is skipped.
     let spins: String = (0..5000).map(|i| format!("{{\"key\": \"k{i}\", \"value\": \"spin\"}}\n")).collect();
     server.call("POST", "/v1/topics/in/records?key-serde=string&value-serde=string", &evil, spins.as_bytes());
-    // Rounds alternate: the runaway paused, then running (each of its
-    // records spins until the 100 ms deadline and is skipped).
-    let (mut alone, mut beside) = (Vec::new(), Vec::new());
-    for _ in 0..3 {
-        server.call("POST", "/v1/apps/spin/pause", &evil, b"{}");
-        alone.push(run("alone"));
-        server.call("POST", "/v1/apps/spin/resume", &evil, b"{}");
-        std::thread::sleep(Duration::from_millis(300));
-        beside.push(run("beside the endless loop"));
+    let phases = std::env::var("EDDY_BENCH_PHASES").ok().and_then(|v| v.parse().ok()).unwrap_or(6usize);
+    let (settle, window) = (Duration::from_millis(500), Duration::from_secs(2));
+    // A backlog for every phase, sized by a first catch-up alone (which
+    // includes starting up, so the steady rate is higher: hence 3x).
+    let mut produced = 0;
+    let mut feed = |n: usize| {
+        server.call("POST", "/v1/apps/clean/pause", &victim, b"{}");
+        for _ in 0..n.div_ceil(5000) {
+            produce(&server, &victim, &readings(5000, produced));
+            produced += 5000;
+        }
+        server.call("POST", "/v1/apps/clean/resume", &victim, b"{}");
+    };
+    feed(200_000);
+    let started = Instant::now();
+    while server.call("GET", "/v1/apps/clean", &victim, b"")["lag"] != json!(0) {
+        std::thread::sleep(Duration::from_millis(10));
     }
-    alone.sort_by(f64::total_cmp);
-    beside.sort_by(f64::total_cmp);
-    let evil_status = server.call("GET", "/v1/apps/spin", &evil, b"");
+    let first = 200_000.0 / started.elapsed().as_secs_f64();
+    let per_phase = first * (settle + window).as_secs_f64();
+    feed((per_phase * 2.0 * phases as f64 * 3.0) as usize);
+    let records_in = || server.call("GET", "/v1/apps/clean", &victim, b"")["records_in"].as_u64().unwrap();
+    let (mut alone, mut beside) = (Vec::new(), Vec::new());
+    // The server's CPU use per phase: the runaway's share is the difference.
+    let (mut cpu_alone, mut cpu_beside) = (Vec::new(), Vec::new());
+    for phase in 0..2 * phases {
+        let running = phase % 2 == 1;
+        let verb = if running { "resume" } else { "pause" };
+        server.call("POST", &format!("/v1/apps/spin/{verb}"), &evil, b"{}");
+        std::thread::sleep(settle);
+        let (before, cpu, at) = (records_in(), server.cpu_seconds(), Instant::now());
+        std::thread::sleep(window);
+        let secs = at.elapsed().as_secs_f64();
+        let (rate, cores) = ((records_in() - before) as f64 / secs, (server.cpu_seconds() - cpu) / secs);
+        let label = if running { "beside the endless loop" } else { "alone" };
+        println!("  victim, {label}: {rate:.0} records/s (server: {cores:.2} cores)");
+        if running {
+            beside.push(rate);
+            cpu_beside.push(cores);
+        } else {
+            alone.push(rate);
+            cpu_alone.push(cores);
+        }
+    }
+    let lag = server.call("GET", "/v1/apps/clean", &victim, b"")["lag"].as_u64().unwrap_or(0);
+    assert!(lag > 0, "the victim's backlog ran out before the last phase: the figures understate it");
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (alone, beside) = (median(&mut alone), median(&mut beside));
+    let runaway_cores = median(&mut cpu_beside) - median(&mut cpu_alone);
     println!(
-        "runaway isolation: victim throughput beside another tenant's endless loop = {:.2}x alone (medians of 3 alternating rounds: {:.0} vs {:.0} records/s); the runaway skipped {} record(s) meanwhile",
-        beside[1] / alone[1],
-        beside[1],
-        alone[1],
-        evil_status["skipped"]
+        "runaway isolation: victim throughput beside another tenant's endless loop = {:.3}x alone \
+         (medians of {phases} alternating {}-s phases: {beside:.0} vs {alone:.0} records/s); the runaway took {runaway_cores:.2} cores",
+        beside / alone,
+        window.as_secs(),
     );
 }

@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 /// A failed plugin call that ran this long is throttled (see
 /// [`Shared::drop_instance`]).
 const THROTTLE_AFTER: Duration = Duration::from_millis(20);
+/// The longest pause after such a call, as a multiple of its length: a
+/// plugin that fails this way on every call gets a tenth of a core.
+const THROTTLE_MAX_FACTOR: u32 = 9;
 /// How often a throttled worker looks for a stop.
 const THROTTLE_SLICE: Duration = Duration::from_millis(10);
 
@@ -81,6 +84,8 @@ pub(crate) struct Shared {
     pub stores: Stores,
     /// How long the last plugin call ran.
     last_call: Duration,
+    /// Failed calls in a row that ran long enough to be throttled.
+    slow_failures: u32,
     /// Set when the run stops: a batch run record by record gives up.
     pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
@@ -107,6 +112,7 @@ impl Shared {
             stores,
             stop: None,
             last_call: Duration::ZERO,
+            slow_failures: 0,
         }
     }
 
@@ -145,6 +151,10 @@ impl Shared {
         let start = Instant::now();
         let result = call(&mut **instance);
         self.last_call = start.elapsed();
+        if self.last_call < THROTTLE_AFTER {
+            // A quick call ends a run of slow failures.
+            self.slow_failures = 0;
+        }
         let ns = u64::try_from(self.last_call.as_nanos()).unwrap_or(u64::MAX);
         self.metrics.plugin_calls.observe(ns);
         Ok(result)
@@ -153,14 +163,18 @@ impl Shared {
     /// Drops the instance after a trap: the next call makes a new one.
     /// Every failed call comes here, so here traps are counted. A call that
     /// failed after running long (into its deadline, as a runaway plugin
-    /// does on every record) is followed by a pause twice as long, so that
-    /// a runaway takes at most a third of a core from the apps beside it; a
-    /// stop ends the pause.
+    /// does on every record) is followed by a pause: twice its length the
+    /// first time, doubling with each such failure in a row up to nine
+    /// times, so that a runaway takes about a tenth of a core from the apps
+    /// beside it while a plugin that trips once is barely held up. A stop
+    /// ends the pause.
     pub fn drop_instance(&mut self) {
         self.instance = None;
         self.metrics.traps += 1;
         if self.last_call >= THROTTLE_AFTER {
-            let until = Instant::now() + self.last_call * 2;
+            self.slow_failures = self.slow_failures.saturating_add(1);
+            let factor = 2u32.saturating_pow(self.slow_failures).min(THROTTLE_MAX_FACTOR);
+            let until = Instant::now() + self.last_call * factor;
             while Instant::now() < until && self.check_stop().is_ok() {
                 std::thread::sleep(THROTTLE_SLICE.min(until.saturating_duration_since(Instant::now())));
             }
