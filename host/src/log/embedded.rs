@@ -81,6 +81,12 @@ enum Entry {
         /// Records it kept.
         kept: u64,
     },
+    /// Topics deleted with their records and every offset committed for
+    /// them, and groups forgotten.
+    Delete {
+        topics: Vec<String>,
+        groups: Vec<String>,
+    },
 }
 
 /// A partition's new end after a commit.
@@ -151,6 +157,13 @@ impl State {
                     p.kept = kept;
                 }
             }
+            Entry::Delete { topics, groups } => {
+                for topic in &topics {
+                    self.topics.remove(topic);
+                }
+                self.offsets
+                    .retain(|(group, tp), _| !groups.contains(group) && !topics.iter().any(|t| *t == *tp.topic));
+            }
         }
     }
 
@@ -220,6 +233,31 @@ impl EmbeddedLog {
             g => format!("{partition}.{g}.log"),
         };
         self.shared.dir.join("topics").join(topic).join(name)
+    }
+
+    /// Deletes `topics` (those that exist), their files and the offsets
+    /// committed for them, and forgets `groups`' offsets, in one journal
+    /// entry.
+    fn delete(&self, topics: Vec<String>, groups: Vec<String>) -> Result<(), LogError> {
+        self.locked(|valid_len| {
+            let topics: Vec<String> = {
+                let state = self.read_state();
+                topics.into_iter().filter(|t| state.topics.contains_key(t)).collect()
+            };
+            if topics.is_empty() && groups.is_empty() {
+                return Ok(());
+            }
+            let entry = Entry::Delete { topics: topics.clone(), groups };
+            self.append_journal(valid_len, &entry)?;
+            self.write_state().apply(entry);
+            for topic in &topics {
+                let dir = self.shared.dir.join("topics").join(topic);
+                if dir.exists() {
+                    fs::remove_dir_all(&dir).map_err(io("remove directory", &dir))?;
+                }
+            }
+            Ok(())
+        })
     }
 
     fn read_state(&self) -> std::sync::RwLockReadGuard<'_, State> {
@@ -396,6 +434,14 @@ impl Log for EmbeddedLog {
             self.write_state().apply(entry);
             Ok(())
         })
+    }
+
+    fn delete_topics(&self, names: &[String]) -> Result<(), LogError> {
+        self.delete(names.to_vec(), Vec::new())
+    }
+
+    fn delete_group(&self, group: &str) -> Result<(), LogError> {
+        self.delete(Vec::new(), vec![group.to_owned()])
     }
 
     fn topics(&self) -> Result<Vec<TopicInfo>, LogError> {

@@ -221,3 +221,31 @@ fn large_records_cross_chunks() {
     assert_eq!(got[1].1.len(), big.len());
     assert_eq!(got[2], (2, "tail".into()));
 }
+
+#[test]
+fn deleted_topics_and_groups_are_gone_and_names_can_be_used_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EmbeddedLog::open(dir.path(), false).unwrap();
+    log.create_topic("changelog", 1).unwrap();
+    log.create_topic("input", 1).unwrap();
+    let (tp, input) = (TopicPartition::new("changelog", 0), TopicPartition::new("input", 0));
+    let mut p = log.producer().unwrap();
+    p.send(&tp, rec("old")).unwrap();
+    p.commit(Some(&FixedMember::new("app", &[])), &[(input.clone(), 5), (tp.clone(), 1)]).unwrap();
+    p.commit(Some(&FixedMember::new("other", &[])), &[(input.clone(), 3)]).unwrap();
+    log.delete_topics(&["changelog".to_owned(), "never-was".to_owned()]).unwrap();
+    log.delete_group("app").unwrap();
+    assert_eq!(log.topics().unwrap(), [TopicInfo { name: "input".into(), partitions: 1 }]);
+    assert_eq!(log.committed("app", &input).unwrap(), None, "the group's offsets are gone");
+    assert_eq!(log.committed("other", &input).unwrap(), Some(3), "other groups keep theirs");
+    assert!(!dir.path().join("topics").join("changelog").exists(), "its files are removed");
+    // The name is free again, empty; a handle opened later agrees.
+    log.create_topic("changelog", 1).unwrap();
+    let mut p = log.producer().unwrap();
+    p.send(&tp, rec("new")).unwrap();
+    p.commit(None, &[]).unwrap();
+    let again = EmbeddedLog::open(dir.path(), false).unwrap();
+    assert_eq!(read_all(&again, &tp, 0), [(0, "new".into())]);
+    assert_eq!(again.committed("app", &tp).unwrap(), None);
+    assert_eq!(again.committed("other", &input).unwrap(), Some(3));
+}

@@ -218,6 +218,14 @@ pub trait Log: Send + Sync {
     /// All topics, by name.
     fn topics(&self) -> Result<Vec<TopicInfo>, LogError>;
 
+    /// Deletes these topics with their records and the offsets committed
+    /// for them; names that do not exist are left alone.
+    fn delete_topics(&self, names: &[String]) -> Result<(), LogError>;
+
+    /// Forgets consumer group `group`: its committed offsets (and where the
+    /// log keeps one, the group's own coordination topic).
+    fn delete_group(&self, group: &str) -> Result<(), LogError>;
+
     /// The partition count of `topic`, or `None` if it does not exist.
     fn partitions(&self, topic: &str) -> Result<Option<u32>, LogError>;
 

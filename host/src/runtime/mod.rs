@@ -239,6 +239,19 @@ fn changelogs(app: &App, tasks: &[Task]) -> Vec<(String, u32, Option<i64>)> {
         .collect()
 }
 
+/// Deletes what an app keeps in the log besides its input and output
+/// topics, as Kafka Streams' application reset tool does: its changelog and
+/// repartition topics and its group's committed offsets. Run it with the app
+/// stopped; a later run of the same app starts over from nothing.
+pub fn delete_internal_state(app: &App, log: &dyn Log) -> Result<(), RunError> {
+    let mut topics: Vec<String> =
+        app.topology.stores().iter().map(|(_, spec)| changelog_topic(&app.id, &spec.name)).collect();
+    topics.extend(app.topology.internal_topics.iter().map(|t| t.name.clone()));
+    log.delete_topics(&topics)?;
+    log.delete_group(&app.id)?;
+    Ok(())
+}
+
 /// Creates missing repartition topics with the partitions they ask for, as
 /// many as the topics they are co-partitioned with, or as many as the largest
 /// user source topic, so they do not change the task count.

@@ -262,6 +262,14 @@ impl Deployment {
         self.join();
     }
 
+    /// Stops its run and deletes its changelog and repartition topics and
+    /// its committed offsets, for good: an app deployed later under the
+    /// same name starts from nothing.
+    pub fn remove(&mut self) -> Result<(), crate::runtime::RunError> {
+        self.stop();
+        crate::runtime::delete_internal_state(&self.app, &*self.log)
+    }
+
     fn join(&mut self) {
         if let Some(t) = self.thread.take()
             && t.join().is_err()

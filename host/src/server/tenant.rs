@@ -387,12 +387,15 @@ impl TenantRuntime {
         })
     }
 
-    /// Stops and forgets an app and its state directory. Its topics stay.
+    /// Stops and forgets an app with its state directory, its changelog and
+    /// repartition topics and its committed offsets. Its input and output
+    /// topics stay.
     pub fn delete(&self, server: &Server, name: &str) -> Result<(), ServerError> {
         let removed = self.apps.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
         let Some(mut d) = removed else { return Err(ServerError::NotFound(format!("no app '{name}'"))) };
         d.stop();
         server.meta().delete_app(self.name(), name)?;
+        d.remove().map_err(|e| ServerError::Internal(format!("deleting app {name}'s internal topics: {e}")))?;
         super::logs::forget(&d.key);
         let dir = self.state_dir.join(name);
         if dir.exists() {

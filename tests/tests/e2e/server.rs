@@ -305,10 +305,20 @@ fn a_tenant_deploys_queries_upgrades_and_deletes_an_app() {
         &["--remote", "consume", "vitals-pressure", "--key-serde", "string", "--value-serde", "json"],
     );
     assert!(out.lines().count() >= 2, "{out}");
+    let (_, topics) = server.http("GET", "/v1/topics", Some(&token), None);
+    assert!(topics.to_string().contains("pressure-pressure-changelog"), "{topics}");
     cli_ok(&env, &profile, &["app", "delete", "pressure"]);
     let (status, _) = server.http("GET", "/v1/apps/pressure", Some(&token), None);
     assert_eq!(status, 404);
     assert!(!env.path("server/tenants/acme/state/pressure").exists(), "its state is removed");
+    // Its changelog and offsets went with it; deployed again under the same
+    // name, it runs from the start of its input and counts each reading once.
+    let (_, topics) = server.http("GET", "/v1/topics", Some(&token), None);
+    assert!(!topics.to_string().contains("changelog"), "{topics}");
+    assert!(topics.to_string().contains("vitals-pressure"), "its input and output topics stay: {topics}");
+    cli_ok(&env, &profile, &["app", "deploy", "pressure.yaml"]);
+    let p1 = readings_of(&server, &token, "p1", 4);
+    assert_eq!(p1["value"]["systolic"], json!(135.0), "{p1}");
 }
 
 #[test]

@@ -249,6 +249,21 @@ impl KafkaLog {
     }
 }
 
+/// The first error among an admin deletion's results, except `absent`
+/// (what was to be deleted was not there).
+fn deleted(
+    results: Vec<Result<String, (String, RDKafkaErrorCode)>>,
+    absent: RDKafkaErrorCode,
+    what: &str,
+) -> Result<(), LogError> {
+    match results.into_iter().find_map(|r| r.err().filter(|(_, code)| *code != absent)) {
+        Some((name, code)) => {
+            Err(LogError::Kafka { op: format!("deleting {what} {name}"), source: KafkaError::AdminOp(code) })
+        }
+        None => Ok(()),
+    }
+}
+
 impl Log for KafkaLog {
     fn create_topic_as(&self, name: &str, partitions: u32, role: TopicRole) -> Result<(), LogError> {
         check_new_topic(name, partitions)?;
@@ -415,6 +430,30 @@ impl Log for KafkaLog {
             Some(Err(e)) => Err(LogError::Kafka { op: format!("purging {tp} before offset {before}"), source: e }),
             _ => Ok(()),
         }
+    }
+
+    fn delete_topics(&self, names: &[String]) -> Result<(), LogError> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let options = AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT));
+        let results = self
+            .runtime
+            .block_on(self.admin.delete_topics(&names, &options))
+            .map_err(kafka(format!("deleting topics {}", names.join(", "))))?;
+        deleted(results, RDKafkaErrorCode::UnknownTopicOrPartition, "topic")
+    }
+
+    fn delete_group(&self, group: &str) -> Result<(), LogError> {
+        self.groups.lock().unwrap_or_else(|p| p.into_inner()).remove(group);
+        let options = AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT));
+        let results = self
+            .runtime
+            .block_on(self.admin.delete_groups(&[group], &options))
+            .map_err(kafka(format!("deleting group {group}")))?;
+        deleted(results, RDKafkaErrorCode::GroupIdNotFound, "group")?;
+        self.delete_topics(&[group::tasks_topic(group)])
     }
 
     /// The broker's log cleaner compacts changelogs (`cleanup.policy=compact`).

@@ -57,4 +57,14 @@ fn a_server_on_kafka_keeps_tenants_apart_and_resumes_after_a_kill() {
     let p1 = readings_of(&server, &a, "p1", 4);
     assert_eq!(p1["value"]["systolic"], json!(135.0), "{p1}");
     readings_of(&server, &g, "p1", 1);
+    // Deleting one tenant's app deletes its internal topics on the cluster
+    // and leaves the other tenant's alone.
+    assert_eq!(server.http("DELETE", "/v1/apps/pressure", Some(&a), None).0, 204);
+    let listed = env.eddy(&["topic", "list", &env.topic("")]);
+    assert!(!listed.contains(&format!("{acme}.pressure-pressure-changelog")), "{listed}");
+    for topic in [format!("{acme}.vitals"), format!("{globex}.pressure-pressure-changelog")] {
+        assert!(listed.contains(&topic), "{topic} missing from:\n{listed}");
+    }
+    produce(&server, &g, &[reading("p1", 110)]);
+    readings_of(&server, &g, "p1", 2);
 }
