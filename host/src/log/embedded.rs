@@ -81,6 +81,16 @@ enum Entry {
         /// Records it kept.
         kept: u64,
     },
+    /// A compaction that found nothing to drop up to `compacted_at`: the
+    /// file stays as it is, and the next compaction waits for as many new
+    /// records again.
+    Examined {
+        topic: String,
+        partition: u32,
+        generation: u32,
+        compacted_at: u64,
+        kept: u64,
+    },
     /// Topics deleted with their records and every offset committed for
     /// them, and groups forgotten.
     Delete {
@@ -153,6 +163,14 @@ impl State {
                     p.generation = generation;
                     p.end_bytes = end_bytes;
                     p.seek_points = seek_points;
+                    p.compacted_at = compacted_at;
+                    p.kept = kept;
+                }
+            }
+            Entry::Examined { topic, partition, generation, compacted_at, kept } => {
+                if let Some(p) = self.topics.get_mut(&topic).and_then(|ps| ps.get_mut(partition as usize))
+                    && p.generation == generation
+                {
                     p.compacted_at = compacted_at;
                     p.kept = kept;
                 }

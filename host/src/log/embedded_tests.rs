@@ -249,3 +249,34 @@ fn deleted_topics_and_groups_are_gone_and_names_can_be_used_again() {
     assert_eq!(again.committed("app", &tp).unwrap(), None);
     assert_eq!(again.committed("other", &input).unwrap(), Some(3));
 }
+
+#[test]
+fn a_compaction_that_drops_nothing_is_remembered() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EmbeddedLog::open(dir.path(), false).unwrap();
+    log.create_topic("w", 1).unwrap();
+    let tp = TopicPartition::new("w", 0);
+    let mut p = log.producer().unwrap();
+    for i in 0..10 {
+        p.send(&tp, Record::new(Some(format!("k{i}")), Some(i.to_string()), 1)).unwrap();
+    }
+    p.commit(None, &[]).unwrap();
+    let examined = |log: &EmbeddedLog| {
+        let state = log.read_state();
+        let p = state.partition(&tp).unwrap();
+        (p.generation, p.compacted_at, p.kept)
+    };
+    // Every key is new: nothing goes, the file stays, and the log notes how
+    // far it looked (a reopened log too).
+    assert_eq!(log.compact(&tp, 0.5, None).unwrap(), 0);
+    assert_eq!(examined(&log), (0, 10, 10));
+    assert_eq!(examined(&EmbeddedLog::open(dir.path(), false).unwrap()), (0, 10, 10));
+    // So one more record is below half of the partition and waits...
+    p.send(&tp, Record::new(Some("k0"), Some("again".to_owned()), 1)).unwrap();
+    p.commit(None, &[]).unwrap();
+    assert_eq!(log.compact(&tp, 0.5, None).unwrap(), 0);
+    assert_eq!(examined(&log), (0, 10, 10), "not looked at again");
+    // ...until a full compaction, which drops k0's first record.
+    assert_eq!(log.compact(&tp, 0.0, None).unwrap(), 1);
+    assert_eq!(read_all(&log, &tp, 0).len(), 10);
+}
