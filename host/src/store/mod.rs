@@ -297,33 +297,49 @@ pub fn local_writes() -> u64 {
 }
 
 /// The first `limit` entries of a range: `pending` updates (stamped
-/// values; `None` or a stamped tombstone deletes) over the local entries
-/// `read_local(n)` returns (the first `n` of the same range), decoded.
+/// values; `None` or a stamped tombstone deletes), in key order, over the
+/// local entries `read_local(n)` returns (the first `n` of the same range,
+/// in key order), decoded. One pass merges the two sorted lists.
 pub(crate) fn merge_pending(
     pending: Vec<(Bytes, Option<Bytes>)>,
     limit: usize,
     read_local: impl FnOnce(usize) -> Result<Vec<Entry>, StoreError>,
 ) -> Result<Vec<TimestampedEntry>, StoreError> {
-    let decode = |(k, v): (Vec<u8>, Bytes)| match stamped::decode(&v) {
-        (Some(value), ts) => Some((k, value.to_vec(), ts)),
-        (None, _) => None,
-    };
-    if pending.is_empty() {
-        // Nothing pending here: the local store's entries as they are.
-        let local = read_local(limit)?;
-        return Ok(local.into_iter().filter_map(|(k, v)| decode((k, Bytes::from(v)))).take(limit).collect());
-    }
+    debug_assert!(pending.windows(2).all(|w| w[0].0 < w[1].0), "pending updates in key order");
+    let is_delete = |v: &Option<Bytes>| v.as_ref().is_none_or(|b| stamped::decode(b).0.is_none());
     // Pending deletes may hide local entries: read enough to still fill `limit`.
-    let deletes = pending.iter().filter(|(_, v)| v.as_ref().is_none_or(|b| stamped::decode(b).0.is_none())).count();
-    let mut merged: BTreeMap<Vec<u8>, Bytes> =
-        read_local(limit.saturating_add(deletes))?.into_iter().map(|(k, v)| (k, Bytes::from(v))).collect();
-    for (k, v) in pending {
-        match v {
-            Some(v) => merged.insert(k.to_vec(), v),
-            None => merged.remove(&k[..]),
+    let deletes = pending.iter().filter(|(_, v)| is_delete(v)).count();
+    let local = read_local(limit.saturating_add(deletes))?;
+    let mut out = Vec::with_capacity(limit.min(local.len() + pending.len()));
+    let mut local = local.into_iter().peekable();
+    let mut pending = pending.into_iter().peekable();
+    while out.len() < limit {
+        let from_pending = match (local.peek(), pending.peek()) {
+            (None, None) => break,
+            (Some(_), None) => false,
+            (None, Some(_)) => true,
+            (Some((l, _)), Some((p, _))) => match l.as_slice().cmp(&p[..]) {
+                std::cmp::Ordering::Less => false,
+                std::cmp::Ordering::Greater => true,
+                std::cmp::Ordering::Equal => {
+                    // The pending update replaces the local entry.
+                    local.next();
+                    true
+                }
+            },
         };
+        if from_pending {
+            let Some((key, Some(v))) = pending.next() else { continue };
+            if let (Some(value), ts) = stamped::decode(&v) {
+                out.push((key.to_vec(), value.to_vec(), ts));
+            }
+        } else if let Some((key, v)) = local.next()
+            && let (Some(value), ts) = stamped::decode(&Bytes::from(v))
+        {
+            out.push((key, value.to_vec(), ts));
+        }
     }
-    Ok(merged.into_iter().filter_map(decode).take(limit).collect())
+    Ok(out)
 }
 
 /// The smallest key after every key that starts with `prefix`, or none if
@@ -651,137 +667,4 @@ impl TaskStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    pub(super) fn exercise(store: &mut dyn KeyValueStore) {
-        let b = |s: &str| Bytes::copy_from_slice(s.as_bytes());
-        // A reader taken before the writes sees them, from another thread.
-        let reader = store.reader();
-        store.write(&[(b("b"), Some(b("2"))), (b("a"), Some(b("1"))), (b("c"), Some(b("3")))]).unwrap();
-        store.write(&[(b("c"), None), (b("a"), Some(b("one")))]).unwrap();
-        assert_eq!(store.get(b"a").unwrap(), Some(b"one".to_vec()));
-        assert_eq!(store.get(b"c").unwrap(), None);
-        let all = store.range(None, None, usize::MAX).unwrap();
-        assert_eq!(all, [(b"a".to_vec(), b"one".to_vec()), (b"b".to_vec(), b"2".to_vec())]);
-        assert_eq!(store.range(None, None, 1).unwrap(), [(b"a".to_vec(), b"one".to_vec())]);
-        assert_eq!(store.range(Some(b"b"), None, usize::MAX).unwrap().len(), 1);
-        assert_eq!(store.range(None, Some(b"b"), usize::MAX).unwrap().len(), 1);
-        let (got, scanned) = std::thread::scope(|s| {
-            s.spawn(|| (reader.get(b"a").unwrap(), reader.range(Some(b"a"), Some(b"c"), 10).unwrap())).join().unwrap()
-        });
-        assert_eq!(got, Some(b"one".to_vec()));
-        assert_eq!(scanned, all);
-        assert_eq!(reader.range(None, None, 1).unwrap().len(), 1);
-        assert!(reader.range(Some(b"b"), Some(b"a"), 10).unwrap().is_empty(), "an empty range");
-        store.clear().unwrap();
-        assert!(store.range(None, None, usize::MAX).unwrap().is_empty());
-        assert_eq!(reader.get(b"a").unwrap(), None, "the reader sees the clear");
-    }
-
-    #[test]
-    fn memory_store_behaves() {
-        exercise(&mut MemoryStore::default());
-    }
-
-    #[test]
-    fn entries_keep_their_timestamps_through_flush_sync_and_restore() {
-        use crate::log::EmbeddedLog;
-        let dir = tempfile::tempdir().unwrap();
-        let log = EmbeddedLog::open(dir.path().join("log"), false).unwrap();
-        log.create_topic("app-s-changelog", 1).unwrap();
-        let task = TaskId { subtopology: 0, partition: 0 };
-        let state = dir.path().join("state");
-        let b = |s: &str| Bytes::copy_from_slice(s.as_bytes());
-        let mut store =
-            TaskStore::open(&state, "app", &StoreSpec::new("s", StoreKind::Persistent), task, 1 << 20, &log).unwrap();
-        let mut out = log.producer().unwrap();
-        store.put(b("a"), Some(b("1")), 100, &mut *out).unwrap();
-        store.put(b("b"), Some(b("2")), 200, &mut *out).unwrap();
-        store.put(b("a"), Some(b("3")), 150, &mut *out).unwrap();
-        store.put(b("b"), None, 250, &mut *out).unwrap();
-        assert_eq!(store.get_timestamped(b"a").unwrap(), Some((b("3"), 150)));
-        assert_eq!(store.get(b"b").unwrap(), None, "a delete reads as absent");
-        let flushed: Vec<(Option<Bytes>, i64)> =
-            store.flush(&mut *out).unwrap().into_iter().map(|r| (r.value, r.timestamp)).collect();
-        assert_eq!(flushed, [(Some(b("3")), 150), (None, 250)], "downstream records carry the update's time");
-        out.commit(None, &[]).unwrap();
-        store.checkpoint(&log).unwrap();
-        assert_eq!(store.range(None, None, 10).unwrap(), [(b"a".to_vec(), b"3".to_vec())]);
-        // Without a checkpoint the store is rebuilt from the changelog, whose
-        // records carry the timestamps.
-        drop(store);
-        std::fs::remove_file(state.join("app").join("0_0").join("s").join(CHECKPOINT)).unwrap();
-        let mut store =
-            TaskStore::open(&state, "app", &StoreSpec::new("s", StoreKind::Persistent), task, 1 << 20, &log).unwrap();
-        assert_eq!(store.get_timestamped(b"a").unwrap(), Some((b("3"), 150)));
-        assert_eq!(store.get(b"b").unwrap(), None);
-    }
-
-    #[test]
-    fn the_owners_clock_survives_a_clean_stop_and_a_crash() {
-        use crate::log::EmbeddedLog;
-        let dir = tempfile::tempdir().unwrap();
-        let log = EmbeddedLog::open(dir.path().join("log"), false).unwrap();
-        let task = TaskId { subtopology: 0, partition: 0 };
-        let state = dir.path().join("state");
-        for (name, kind) in [("p", StoreKind::Persistent), ("m", StoreKind::InMemory)] {
-            log.create_topic(&changelog_topic("app", name), 1).unwrap();
-            let open = || TaskStore::open(&state, "app", &StoreSpec::new(name, kind), task, 1 << 20, &log).unwrap();
-            let mut store = open();
-            assert!(store.clock().is_empty());
-            store.set_clock(&[7, -1, i64::MAX]);
-            store.checkpoint(&log).unwrap();
-            drop(store);
-            let store = open();
-            assert_eq!(store.clock(), [7, -1, i64::MAX], "{kind:?}: back after a clean stop");
-            // No checkpoint this time: a crash. The clock that went to the
-            // changelog with the last commit comes back.
-            let mut store = store;
-            let mut out = log.producer().unwrap();
-            store.set_clock(&[9, 1]);
-            store.flush(&mut *out).unwrap();
-            out.commit(None, &[]).unwrap();
-            store.set_clock(&[10, 1]);
-            drop(store);
-            assert_eq!(open().clock(), [9, 1], "{kind:?}: as of the last commit after a crash");
-            assert!(committed_contents(&log, "app", name, false).unwrap().is_empty(), "a clock is no entry");
-        }
-    }
-
-    #[test]
-    fn window_changelog_keys_carry_kafka_streams_sequence_number() {
-        use crate::log::EmbeddedLog;
-        let dir = tempfile::tempdir().unwrap();
-        let log = EmbeddedLog::open(dir.path().join("log"), false).unwrap();
-        let task = TaskId { subtopology: 0, partition: 0 };
-        let state = dir.path().join("state");
-        log.create_topic(&changelog_topic("app", "w"), 1).unwrap();
-        let spec = StoreSpec {
-            segments: Some(Segments { time: KeyTime::WindowStart, retention: 60_000 }),
-            ..StoreSpec::new("w", StoreKind::Persistent)
-        };
-        assert!(spec.changelog_sequence());
-        // Key "k", window start 1000: the store's key is key ++ start.
-        let key = Bytes::from([&b"k"[..], &1000i64.to_be_bytes()].concat());
-        let mut store = TaskStore::open(&state, "app", &spec, task, 1 << 20, &log).unwrap();
-        let mut out = log.producer().unwrap();
-        store.put(key.clone(), Some(Bytes::from_static(b"v")), 1000, &mut *out).unwrap();
-        store.flush(&mut *out).unwrap();
-        out.commit(None, &[]).unwrap();
-        drop(store);
-        // The changelog's key is key ++ start ++ sequence number 0, as
-        // Kafka Streams' WindowKeySchema writes it.
-        let mut logged = Vec::new();
-        read_to_end(&log, &[(TopicPartition::new(&changelog_topic("app", "w"), 0), 0)], |fetched| {
-            logged.extend(fetched.into_iter().flat_map(|f| f.records).filter_map(|r| r.record.key));
-            Ok::<_, LogError>(())
-        })
-        .unwrap();
-        assert_eq!(logged, [Bytes::from([&key[..], &[0, 0, 0, 0]].concat())]);
-        // A restore and the committed contents give the store's key back.
-        let mut store = TaskStore::open(&state, "app", &spec, task, 1 << 20, &log).unwrap();
-        assert_eq!(store.get(&key).unwrap(), Some(Bytes::from_static(b"v")));
-        assert_eq!(committed_contents(&log, "app", "w", true).unwrap().into_keys().collect::<Vec<_>>(), [key.to_vec()]);
-    }
-}
+mod tests;

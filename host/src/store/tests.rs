@@ -1,0 +1,165 @@
+//! Tests of task stores: changelogs, checkpoints, restores, the record
+//! cache in front of the local store, and merged range reads.
+
+use super::*;
+
+pub(super) fn exercise(store: &mut dyn KeyValueStore) {
+    let b = |s: &str| Bytes::copy_from_slice(s.as_bytes());
+    // A reader taken before the writes sees them, from another thread.
+    let reader = store.reader();
+    store.write(&[(b("b"), Some(b("2"))), (b("a"), Some(b("1"))), (b("c"), Some(b("3")))]).unwrap();
+    store.write(&[(b("c"), None), (b("a"), Some(b("one")))]).unwrap();
+    assert_eq!(store.get(b"a").unwrap(), Some(b"one".to_vec()));
+    assert_eq!(store.get(b"c").unwrap(), None);
+    let all = store.range(None, None, usize::MAX).unwrap();
+    assert_eq!(all, [(b"a".to_vec(), b"one".to_vec()), (b"b".to_vec(), b"2".to_vec())]);
+    assert_eq!(store.range(None, None, 1).unwrap(), [(b"a".to_vec(), b"one".to_vec())]);
+    assert_eq!(store.range(Some(b"b"), None, usize::MAX).unwrap().len(), 1);
+    assert_eq!(store.range(None, Some(b"b"), usize::MAX).unwrap().len(), 1);
+    let (got, scanned) = std::thread::scope(|s| {
+        s.spawn(|| (reader.get(b"a").unwrap(), reader.range(Some(b"a"), Some(b"c"), 10).unwrap())).join().unwrap()
+    });
+    assert_eq!(got, Some(b"one".to_vec()));
+    assert_eq!(scanned, all);
+    assert_eq!(reader.range(None, None, 1).unwrap().len(), 1);
+    assert!(reader.range(Some(b"b"), Some(b"a"), 10).unwrap().is_empty(), "an empty range");
+    store.clear().unwrap();
+    assert!(store.range(None, None, usize::MAX).unwrap().is_empty());
+    assert_eq!(reader.get(b"a").unwrap(), None, "the reader sees the clear");
+}
+
+#[test]
+fn memory_store_behaves() {
+    exercise(&mut MemoryStore::default());
+}
+
+#[test]
+fn entries_keep_their_timestamps_through_flush_sync_and_restore() {
+    use crate::log::EmbeddedLog;
+    let dir = tempfile::tempdir().unwrap();
+    let log = EmbeddedLog::open(dir.path().join("log"), false).unwrap();
+    log.create_topic("app-s-changelog", 1).unwrap();
+    let task = TaskId { subtopology: 0, partition: 0 };
+    let state = dir.path().join("state");
+    let b = |s: &str| Bytes::copy_from_slice(s.as_bytes());
+    let mut store =
+        TaskStore::open(&state, "app", &StoreSpec::new("s", StoreKind::Persistent), task, 1 << 20, &log).unwrap();
+    let mut out = log.producer().unwrap();
+    store.put(b("a"), Some(b("1")), 100, &mut *out).unwrap();
+    store.put(b("b"), Some(b("2")), 200, &mut *out).unwrap();
+    store.put(b("a"), Some(b("3")), 150, &mut *out).unwrap();
+    store.put(b("b"), None, 250, &mut *out).unwrap();
+    assert_eq!(store.get_timestamped(b"a").unwrap(), Some((b("3"), 150)));
+    assert_eq!(store.get(b"b").unwrap(), None, "a delete reads as absent");
+    let flushed: Vec<(Option<Bytes>, i64)> =
+        store.flush(&mut *out).unwrap().into_iter().map(|r| (r.value, r.timestamp)).collect();
+    assert_eq!(flushed, [(Some(b("3")), 150), (None, 250)], "downstream records carry the update's time");
+    out.commit(None, &[]).unwrap();
+    store.checkpoint(&log).unwrap();
+    assert_eq!(store.range(None, None, 10).unwrap(), [(b"a".to_vec(), b"3".to_vec())]);
+    // Without a checkpoint the store is rebuilt from the changelog, whose
+    // records carry the timestamps.
+    drop(store);
+    std::fs::remove_file(state.join("app").join("0_0").join("s").join(CHECKPOINT)).unwrap();
+    let mut store =
+        TaskStore::open(&state, "app", &StoreSpec::new("s", StoreKind::Persistent), task, 1 << 20, &log).unwrap();
+    assert_eq!(store.get_timestamped(b"a").unwrap(), Some((b("3"), 150)));
+    assert_eq!(store.get(b"b").unwrap(), None);
+}
+
+#[test]
+fn the_owners_clock_survives_a_clean_stop_and_a_crash() {
+    use crate::log::EmbeddedLog;
+    let dir = tempfile::tempdir().unwrap();
+    let log = EmbeddedLog::open(dir.path().join("log"), false).unwrap();
+    let task = TaskId { subtopology: 0, partition: 0 };
+    let state = dir.path().join("state");
+    for (name, kind) in [("p", StoreKind::Persistent), ("m", StoreKind::InMemory)] {
+        log.create_topic(&changelog_topic("app", name), 1).unwrap();
+        let open = || TaskStore::open(&state, "app", &StoreSpec::new(name, kind), task, 1 << 20, &log).unwrap();
+        let mut store = open();
+        assert!(store.clock().is_empty());
+        store.set_clock(&[7, -1, i64::MAX]);
+        store.checkpoint(&log).unwrap();
+        drop(store);
+        let store = open();
+        assert_eq!(store.clock(), [7, -1, i64::MAX], "{kind:?}: back after a clean stop");
+        // No checkpoint this time: a crash. The clock that went to the
+        // changelog with the last commit comes back.
+        let mut store = store;
+        let mut out = log.producer().unwrap();
+        store.set_clock(&[9, 1]);
+        store.flush(&mut *out).unwrap();
+        out.commit(None, &[]).unwrap();
+        store.set_clock(&[10, 1]);
+        drop(store);
+        assert_eq!(open().clock(), [9, 1], "{kind:?}: as of the last commit after a crash");
+        assert!(committed_contents(&log, "app", name, false).unwrap().is_empty(), "a clock is no entry");
+    }
+}
+
+#[test]
+fn window_changelog_keys_carry_kafka_streams_sequence_number() {
+    use crate::log::EmbeddedLog;
+    let dir = tempfile::tempdir().unwrap();
+    let log = EmbeddedLog::open(dir.path().join("log"), false).unwrap();
+    let task = TaskId { subtopology: 0, partition: 0 };
+    let state = dir.path().join("state");
+    log.create_topic(&changelog_topic("app", "w"), 1).unwrap();
+    let spec = StoreSpec {
+        segments: Some(Segments { time: KeyTime::WindowStart, retention: 60_000 }),
+        ..StoreSpec::new("w", StoreKind::Persistent)
+    };
+    assert!(spec.changelog_sequence());
+    // Key "k", window start 1000: the store's key is key ++ start.
+    let key = Bytes::from([&b"k"[..], &1000i64.to_be_bytes()].concat());
+    let mut store = TaskStore::open(&state, "app", &spec, task, 1 << 20, &log).unwrap();
+    let mut out = log.producer().unwrap();
+    store.put(key.clone(), Some(Bytes::from_static(b"v")), 1000, &mut *out).unwrap();
+    store.flush(&mut *out).unwrap();
+    out.commit(None, &[]).unwrap();
+    drop(store);
+    // The changelog's key is key ++ start ++ sequence number 0, as
+    // Kafka Streams' WindowKeySchema writes it.
+    let mut logged = Vec::new();
+    read_to_end(&log, &[(TopicPartition::new(&changelog_topic("app", "w"), 0), 0)], |fetched| {
+        logged.extend(fetched.into_iter().flat_map(|f| f.records).filter_map(|r| r.record.key));
+        Ok::<_, LogError>(())
+    })
+    .unwrap();
+    assert_eq!(logged, [Bytes::from([&key[..], &[0, 0, 0, 0]].concat())]);
+    // A restore and the committed contents give the store's key back.
+    let mut store = TaskStore::open(&state, "app", &spec, task, 1 << 20, &log).unwrap();
+    assert_eq!(store.get(&key).unwrap(), Some(Bytes::from_static(b"v")));
+    assert_eq!(committed_contents(&log, "app", "w", true).unwrap().into_keys().collect::<Vec<_>>(), [key.to_vec()]);
+}
+
+#[test]
+fn a_range_merges_pending_updates_over_the_local_entries() {
+    let b = |s: &str| Bytes::copy_from_slice(s.as_bytes());
+    let stamp = |v: Option<&str>, ts: i64| Some(stamped::encode(v.map(str::as_bytes), ts));
+    let local: Vec<Entry> = ["a", "c", "e", "g"]
+        .iter()
+        .map(|k| (k.as_bytes().to_vec(), stamped::encode(Some(format!("old-{k}").as_bytes()), 1).to_vec()))
+        .collect();
+    // A new key, a replaced one, a stamped delete and a plain delete.
+    let pending = vec![
+        (b("b"), stamp(Some("new-b"), 2)),
+        (b("c"), stamp(Some("new-c"), 3)),
+        (b("e"), stamp(None, 4)),
+        (b("g"), None),
+    ];
+    let read = |n: usize| Ok(local.iter().take(n).cloned().collect());
+    let merged = merge_pending(pending.clone(), 10, read).unwrap();
+    let show: Vec<(String, String, i64)> = merged
+        .into_iter()
+        .map(|(k, v, ts)| (String::from_utf8(k).unwrap(), String::from_utf8(v).unwrap(), ts))
+        .collect();
+    assert_eq!(
+        show,
+        [("a".into(), "old-a".into(), 1), ("b".into(), "new-b".into(), 2), ("c".into(), "new-c".into(), 3)]
+    );
+    // The limit counts what is left after deletes.
+    let read = |n: usize| Ok(local.iter().take(n).cloned().collect());
+    assert_eq!(merge_pending(pending, 2, read).unwrap().len(), 2);
+}
