@@ -636,34 +636,50 @@ fn lock_app(log: &EmbeddedLog, id: &str) -> Result<std::fs::File> {
     }
 }
 
-/// A spinner with throughput and lag while `eddy run` runs (only on a terminal).
+/// Throughput and lag while `eddy run` runs: a spinner on a terminal, else
+/// a log line every [`SUMMARY_INTERVAL`] (at `info`, shown with `-v`; like
+/// Kafka Streams' `log.summary.interval.ms`).
 struct Progress {
     done: Arc<std::sync::atomic::AtomicBool>,
     handle: Option<std::thread::JoinHandle<()>>,
 }
 
+/// How often a run without a terminal logs its progress.
+const SUMMARY_INTERVAL: Duration = Duration::from_secs(30);
+
 impl Progress {
     fn start(app: App, log: Arc<dyn Log>, stats: Arc<RunStats>, stop: Arc<std::sync::atomic::AtomicBool>) -> Progress {
         let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let bar = indicatif::ProgressBar::new_spinner();
-        if bar.is_hidden() {
+        let every = if bar.is_hidden() { SUMMARY_INTERVAL } else { Duration::from_millis(500) };
+        if bar.is_hidden() && !tracing::enabled!(tracing::Level::INFO) {
             return Progress { done, handle: None };
         }
         let finished = done.clone();
         let handle = std::thread::spawn(move || {
             let (mut last_in, mut last_at) = (0u64, Instant::now());
-            while !finished.load(Ordering::SeqCst) && !stop.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(500));
+            let running = || !finished.load(Ordering::SeqCst) && !stop.load(Ordering::SeqCst);
+            while running() {
+                std::thread::sleep(Duration::from_millis(100));
+                if last_at.elapsed() < every {
+                    continue;
+                }
                 let records_in = stats.records_in.load(Ordering::Relaxed);
                 let rate = (records_in - last_in) as f64 / last_at.elapsed().as_secs_f64();
                 (last_in, last_at) = (records_in, Instant::now());
                 let lag = lag(&app, &*log).map_or_else(|_| "?".to_owned(), |l| l.to_string());
-                bar.set_message(format!(
-                    "{}: {records_in} in, {} out, {rate:.0} records/s, lag {lag}",
+                let line = format!(
+                    "{}: {records_in} in, {} out, {rate:.0} records/s, {} commits, lag {lag}",
                     app.id,
-                    stats.records_out.load(Ordering::Relaxed)
-                ));
-                bar.tick();
+                    stats.records_out.load(Ordering::Relaxed),
+                    stats.commits.load(Ordering::Relaxed)
+                );
+                if bar.is_hidden() {
+                    tracing::info!("{line}");
+                } else {
+                    bar.set_message(line);
+                    bar.tick();
+                }
             }
             bar.finish_and_clear();
         });

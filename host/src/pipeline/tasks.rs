@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::{Pipeline, ProcessError};
 use crate::log::Log;
-use crate::store::{GlobalStore, TaskStore, TaskStoreReader};
+use crate::store::{GlobalStore, StoreSpec, TaskStore, TaskStoreReader};
 use crate::task::TaskId;
 
 impl Pipeline {
@@ -64,11 +64,18 @@ impl Pipeline {
         let stores = &self.shared.stores;
         let of_task = |t: &TaskId| stores.subtopology.iter().filter(|s| **s == Some(t.subtopology)).count();
         let count = (self.tasks.iter().map(of_task).sum::<usize>() + of_task(&task)).max(1);
+        // All or none: opening a store drops its checkpoint, so one opened
+        // and closed again because another is held would restore in full.
+        let mine: Vec<(usize, &StoreSpec)> = (stores.specs.iter().enumerate())
+            .filter(|(id, _)| stores.subtopology[*id] == Some(task.subtopology))
+            .map(|(id, (spec, _))| (id, spec))
+            .collect();
+        for (_, spec) in &mine {
+            TaskStore::check_free(state_dir, &self.app_id, spec, task)?;
+        }
         let mut open = Vec::new();
-        for (id, (spec, _)) in stores.specs.iter().enumerate() {
-            if stores.subtopology[id] == Some(task.subtopology) {
-                open.push((id, TaskStore::open_unrestored(state_dir, &self.app_id, spec, task, cache_bytes / count)?));
-            }
+        for (id, spec) in mine {
+            open.push((id, TaskStore::open_unrestored(state_dir, &self.app_id, spec, task, cache_bytes / count)?));
         }
         Ok(open)
     }

@@ -25,6 +25,8 @@ use crate::store::{GlobalStore, StoreError, changelog_topic};
 use crate::task::{self, Task};
 
 mod standby;
+#[cfg(test)]
+mod tests;
 mod worker;
 
 use worker::{Context, Idle, Worker};
@@ -203,6 +205,10 @@ pub enum RunError {
         /// Tasks that need one each.
         tasks: usize,
     },
+    /// Another worker thread of this process kept a task's stores open for
+    /// two minutes after the group gave the task to this one.
+    #[error("task {0}: another worker thread of this process still has its stores open after two minutes")]
+    TaskHeld(crate::task::TaskId),
     /// A worker thread panicked (a bug in Eddy).
     #[error("worker thread {0} panicked")]
     Panicked(usize),

@@ -13,8 +13,9 @@
 //! One thread per instance keeps them. A worker of this instance that is
 //! given a task marks it active ([`Standbys::active`]); the standby thread
 //! then closes its copy with a checkpoint where it stands, and the worker
-//! (which waits for the store directory, see [`crate::store`]'s `DirClaim`)
-//! opens it and restores only the rest.
+//! (which tries again while the copy is open, see [`StoreError::Held`])
+//! opens it and restores only the rest. Likewise a copy waits for a worker
+//! here that is still closing the task.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -136,8 +137,12 @@ fn update(
     }
     let new: Vec<TaskId> = wanted.iter().copied().filter(|t| !restorer.contains(*t)).collect();
     for task in new {
-        let stores = task::stores_of(&app.topology, task.subtopology)
-            .into_iter()
+        let specs = task::stores_of(&app.topology, task.subtopology);
+        if let Err(e) = specs.iter().try_for_each(|(_, spec)| TaskStore::check_free(state_dir, &app.id, spec, task)) {
+            tracing::debug!("{}: standby of task {task} waits: {e}", app.id);
+            continue;
+        }
+        let stores = (specs.into_iter())
             .map(|(id, spec)| Ok((id, TaskStore::open_unrestored(state_dir, &app.id, spec, task, 0)?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
         if !stores.is_empty() {

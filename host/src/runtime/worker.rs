@@ -62,6 +62,11 @@ pub(super) struct Worker<'a> {
     /// changelogs, and since when.
     restorer: Restorer,
     restoring: BTreeMap<u32, Restoring>,
+    /// Tasks this thread was given whose stores another thread of this
+    /// process still has open, and since when: they start once it closes
+    /// them (it learns from the group that they moved, or the standby
+    /// thread lets go of its copy).
+    held: BTreeMap<u32, Instant>,
     last_purge: Instant,
     /// Declared last, so dropped last: the thread leaves its group (and its
     /// tasks go to other members) only once its stores are closed.
@@ -71,6 +76,10 @@ pub(super) struct Worker<'a> {
 /// How often a worker deletes the records of repartition topics it has
 /// committed past (Kafka Streams' `repartition.purge.interval.ms`).
 const PURGE_INTERVAL: Duration = Duration::from_secs(30);
+
+/// How long a task given to this thread may wait for another thread of
+/// this process to close its stores.
+const HELD_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A task whose stores are catching up: since when, and from which
 /// changelog offset each (a standby copy or a checkpoint here starts late).
@@ -131,6 +140,7 @@ impl<'a> Worker<'a> {
             marked_idle: false,
             restorer: Restorer::default(),
             restoring: BTreeMap::new(),
+            held: BTreeMap::new(),
             last_purge: Instant::now(),
         })
     }
@@ -173,11 +183,17 @@ impl<'a> Worker<'a> {
                 return self.finish();
             }
             // A thread without tasks waits on its group instead of its consumer.
-            let group_wait =
-                if self.owned.is_empty() && self.restoring.is_empty() { poll_timeout } else { Duration::ZERO };
+            let group_wait = if self.owned.is_empty() && self.restoring.is_empty() && self.held.is_empty() {
+                poll_timeout
+            } else {
+                Duration::ZERO
+            };
             if let Some(change) = self.member.poll(group_wait)? {
                 self.rebalance(change)?;
                 continue;
+            }
+            if !self.held.is_empty() {
+                self.start_held()?;
             }
             let idle = match self.step(poll_timeout) {
                 Ok(idle) => idle,
@@ -254,6 +270,7 @@ impl<'a> Worker<'a> {
         // Tasks still restoring hold only committed state: they close where
         // they stand, for whoever opens them next here.
         for &i in &change.revoked {
+            self.held.remove(&i);
             if self.restoring.remove(&i).is_some() {
                 self.restorer.close(log, self.all_tasks[i as usize].id).map_err(ProcessError::from)?;
             }
@@ -296,9 +313,16 @@ impl<'a> Worker<'a> {
             // A standby copy here closes, so that this opens it.
             self.cx.standbys.set_active(i, true);
             let stores = match self.cx.options.state_dir.as_deref() {
-                Some(dir) => self.pipeline.open_stores(task, dir, app.cache_max_bytes)?,
+                Some(dir) => match self.pipeline.open_stores(task, dir, app.cache_max_bytes) {
+                    Err(ProcessError::Store(StoreError::Held(_))) => {
+                        self.held.entry(i).or_insert_with(Instant::now);
+                        continue;
+                    }
+                    result => result?,
+                },
                 None => Vec::new(),
             };
+            self.held.remove(&i);
             if stores.is_empty() {
                 ready.push(i);
             } else {
@@ -308,6 +332,17 @@ impl<'a> Worker<'a> {
             }
         }
         self.open(&ready)
+    }
+
+    /// Tries again to start the tasks whose stores another thread of this
+    /// process had open; fails if one waits past [`HELD_TIMEOUT`].
+    fn start_held(&mut self) -> Result<(), RunError> {
+        let held: Vec<u32> = self.held.keys().copied().collect();
+        self.start(&held)?;
+        if let Some((&i, _)) = self.held.iter().find(|(_, since)| since.elapsed() >= HELD_TIMEOUT) {
+            return Err(RunError::TaskHeld(self.all_tasks[i as usize].id));
+        }
+        Ok(())
     }
 
     /// Reads a batch of the restoring tasks' changelogs into their stores
@@ -411,7 +446,7 @@ impl<'a> Worker<'a> {
     }
 
     fn caught_up(&mut self) -> Result<bool, RunError> {
-        if !self.restoring.is_empty() {
+        if !self.restoring.is_empty() || !self.held.is_empty() {
             return Ok(false);
         }
         for tp in &self.partitions {

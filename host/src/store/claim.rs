@@ -1,23 +1,21 @@
 //! One owner per task store directory within a process.
 //!
 //! When a task moves between two worker threads of one instance (the group
-//! took it from a thread it thought dead, and gave it to another), the new
-//! owner may open its store before the old one has closed it. A
-//! [`DirClaim`] makes the new owner wait for the old one instead of failing
-//! on RocksDB's lock.
+//! took it from a thread it thought dead, and gave it to another), or from
+//! the standby thread to a worker, the new owner may try to open its store
+//! before the old one has closed it. A [`DirClaim`] turns that into
+//! [`StoreError::Held`] instead of a failure on RocksDB's lock: the new
+//! owner never blocks on it (the old owner may be waiting to learn from its
+//! group that the task moved), and tries again later (see the worker's
+//! `held` tasks).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
 
 use super::StoreError;
 
-/// How long an owner waits for another thread of its process to let go.
-const CLAIM_TIMEOUT: Duration = Duration::from_secs(120);
-
 static CLAIMED: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
-static RELEASED: Condvar = Condvar::new();
 
 /// A store directory this thread owns until the claim is dropped.
 #[derive(Debug)]
@@ -26,21 +24,20 @@ pub struct DirClaim {
 }
 
 impl DirClaim {
-    /// Claims `dir`, waiting while another thread of this process holds it.
+    /// Claims `dir`; [`StoreError::Held`] while another thread of this
+    /// process holds it.
     pub fn take(dir: &Path) -> Result<DirClaim, StoreError> {
-        let deadline = Instant::now() + CLAIM_TIMEOUT;
         let mut claimed = CLAIMED.lock().unwrap_or_else(|p| p.into_inner());
-        loop {
-            let set = claimed.get_or_insert_with(HashSet::new);
-            if set.insert(dir.to_owned()) {
-                return Ok(DirClaim { dir: dir.to_owned() });
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(StoreError::Held(dir.to_owned()));
-            }
-            claimed = RELEASED.wait_timeout(claimed, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+        if claimed.get_or_insert_with(HashSet::new).insert(dir.to_owned()) {
+            Ok(DirClaim { dir: dir.to_owned() })
+        } else {
+            Err(StoreError::Held(dir.to_owned()))
         }
+    }
+
+    /// Whether another thread of this process holds `dir` now.
+    pub fn is_held(dir: &Path) -> bool {
+        CLAIMED.lock().unwrap_or_else(|p| p.into_inner()).as_ref().is_some_and(|set| set.contains(dir))
     }
 }
 
@@ -50,7 +47,6 @@ impl Drop for DirClaim {
         if let Some(set) = claimed.as_mut() {
             set.remove(&self.dir);
         }
-        RELEASED.notify_all();
     }
 }
 
@@ -59,19 +55,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_second_claim_waits_for_the_first_to_go() {
+    fn a_directory_has_one_claim_at_a_time() {
         let dir = std::env::temp_dir().join("eddy-claim-test");
         let first = DirClaim::take(&dir).unwrap();
-        let waiter = std::thread::spawn({
+        assert!(DirClaim::is_held(&dir));
+        let second = std::thread::spawn({
             let dir = dir.clone();
-            move || {
-                let started = Instant::now();
-                let _second = DirClaim::take(&dir).unwrap();
-                started.elapsed()
-            }
+            move || DirClaim::take(&dir).map(drop)
         });
-        std::thread::sleep(Duration::from_millis(100));
+        assert!(matches!(second.join().unwrap(), Err(StoreError::Held(d)) if d == dir));
         drop(first);
-        assert!(waiter.join().unwrap() >= Duration::from_millis(90));
+        assert!(!DirClaim::is_held(&dir));
+        assert!(DirClaim::take(&dir).is_ok());
     }
 }

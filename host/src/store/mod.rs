@@ -78,8 +78,9 @@ pub enum StoreError {
     /// The changelog could not be read or written.
     #[error(transparent)]
     Log(#[from] LogError),
-    /// Another thread of this process kept the store's directory too long.
-    #[error("store {0}: another worker thread of this process still holds it after two minutes")]
+    /// Another thread of this process has the store open (it has not
+    /// closed it yet): try again once it has.
+    #[error("store {0}: another thread of this process has it open")]
     Held(PathBuf),
     /// A reader's store was closed (its task stopped or moved): read the
     /// task's new reader instead.
@@ -373,6 +374,18 @@ impl TaskStore {
         Ok(store)
     }
 
+    /// The directory of `task`'s store `name`.
+    fn dir(state_dir: &Path, app: &str, name: &str, task: TaskId) -> PathBuf {
+        state_dir.join(app).join(task.to_string()).join(name)
+    }
+
+    /// [`StoreError::Held`] if another thread of this process has `task`'s
+    /// store `spec` open now (opening it would fail).
+    pub fn check_free(state_dir: &Path, app: &str, spec: &StoreSpec, task: TaskId) -> Result<(), StoreError> {
+        let dir = Self::dir(state_dir, app, &spec.name, task);
+        if claim::DirClaim::is_held(&dir) { Err(StoreError::Held(dir)) } else { Ok(()) }
+    }
+
     /// Opens the store as [`TaskStore::open`] does, without restoring it:
     /// it holds its changelog up to [`TaskStore::restored_to`] (its
     /// checkpoint, or nothing), and catches up through
@@ -385,7 +398,7 @@ impl TaskStore {
         cache_bytes: usize,
     ) -> Result<TaskStore, StoreError> {
         let (name, kind) = (spec.name.as_str(), spec.kind);
-        let dir = state_dir.join(app).join(task.to_string()).join(name);
+        let dir = Self::dir(state_dir, app, name, task);
         let claim = claim::DirClaim::take(&dir)?;
         let checkpoint_path = dir.join(CHECKPOINT);
         let checkpoint = match std::fs::read_to_string(&checkpoint_path) {

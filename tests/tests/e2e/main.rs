@@ -149,6 +149,14 @@ impl Env {
         self.dir.path().join(name)
     }
 
+    /// The last `lines` lines of the log of the instance [`Env::spawn`]
+    /// started here (`eddy-run.log`).
+    pub fn log_tail(&self, lines: usize) -> String {
+        let log = std::fs::read_to_string(self.path("eddy-run.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(lines).collect();
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    }
+
     /// The embedded log's data directory.
     pub fn data_dir(&self) -> PathBuf {
         self.path("data")

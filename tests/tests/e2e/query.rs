@@ -35,7 +35,7 @@ impl Drop for Running {
 /// `eddy run APP --listen 127.0.0.1:0` in the background, and the address
 /// it says it listens on.
 pub(crate) fn spawn_listening(env: &Env, app: &std::path::Path) -> (Running, String) {
-    let running = Running(Some(env.spawn(&["run", app.to_str().unwrap(), "--listen", "127.0.0.1:0"])));
+    let running = Running(Some(env.spawn(&["-v", "run", app.to_str().unwrap(), "--listen", "127.0.0.1:0"])));
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let log = std::fs::read_to_string(env.path("eddy-run.log")).unwrap_or_default();

@@ -42,15 +42,8 @@ fn output_progress(env: &Env) -> u64 {
 fn wait_for(env: &Env, child: Child, what: &str) {
     let out = wait_bounded(child, what, Duration::from_secs(240));
     if !out.status.success() {
-        panic!("{what} failed ({}):\n{}", out.status, log_tail(env, 30));
+        panic!("{what} failed ({}):\n{}", out.status, env.log_tail(30));
     }
-}
-
-/// The last `lines` lines of `env`'s instance's log.
-fn log_tail(env: &Env, lines: usize) -> String {
-    let log = std::fs::read_to_string(env.path("eddy-run.log")).unwrap_or_default();
-    let tail: Vec<&str> = log.lines().rev().take(lines).collect();
-    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
 }
 
 /// An application's input on the cluster and the counts it must give.
@@ -88,16 +81,23 @@ impl Counting {
     }
 
     /// Waits until the output has `share` of its records; fails the test,
-    /// with the log of `env`'s instance, after two minutes.
+    /// with the log of `env`'s instance, once the output has not grown for
+    /// two minutes.
     fn wait_for_progress(&self, env: &Env, share: f64) {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while (output_progress(env) as f64) < self.records as f64 * share {
-            assert!(
-                Instant::now() < deadline,
-                "the output did not reach {share} of its records:\n{}",
-                log_tail(env, 30)
-            );
+        let target = self.records as f64 * share;
+        let (mut last, mut moved) = (output_progress(env), Instant::now());
+        while (last as f64) < target {
             std::thread::sleep(Duration::from_millis(20));
+            let now = output_progress(env);
+            if now != last {
+                (last, moved) = (now, Instant::now());
+            }
+            assert!(
+                moved.elapsed() < Duration::from_secs(120),
+                "the output stopped growing at {last} records, short of {target} ({share} of {}):\n{}",
+                self.records,
+                env.log_tail(60)
+            );
         }
     }
 
@@ -234,7 +234,7 @@ fn a_rolling_restart_of_the_brokers_loses_nothing() {
         last = now;
     }
     let out = env.terminate(app);
-    assert!(out.status.success(), "the application failed:\n{}", log_tail(&env, 30));
+    assert!(out.status.success(), "the application failed:\n{}", env.log_tail(30));
     run.check_exactly_once(&env);
 }
 
@@ -250,7 +250,7 @@ fn a_standby_replica_takes_over_without_restoring_the_whole_changelog() {
         |env: &Env| std::fs::read_to_string(env.path("eddy-run.log")).unwrap_or_default().contains("keeping a standby");
     let deadline = Instant::now() + Duration::from_secs(30);
     while !(keeps(&a) && keeps(&b)) {
-        assert!(Instant::now() < deadline, "no standbys:\n{}\n---\n{}", log_tail(&a, 20), log_tail(&b, 20));
+        assert!(Instant::now() < deadline, "no standbys:\n{}\n---\n{}", a.log_tail(20), b.log_tail(20));
         std::thread::sleep(Duration::from_millis(50));
     }
     // Early enough that the first instance has work left in each of its tasks.
@@ -263,8 +263,8 @@ fn a_standby_replica_takes_over_without_restoring_the_whole_changelog() {
     wait_for(&b, other, "the other instance");
     let log = std::fs::read_to_string(b.path("eddy-run.log")).unwrap_or_default();
     let warm = log.lines().filter(|l| l.contains("restored task") && !l.contains("from offset 0 ")).count();
-    assert!(warm > 0, "no task was taken over from a standby:\n{}", log_tail(&b, 40));
+    assert!(warm > 0, "no task was taken over from a standby:\n{}", b.log_tail(40));
     // Shown if the check fails.
-    eprintln!("--- the killed instance:\n{}\n--- the other:\n{}", log_tail(&a, 60), log_tail(&b, 80));
+    eprintln!("--- the killed instance:\n{}\n--- the other:\n{}", a.log_tail(60), b.log_tail(80));
     run.check_exactly_once(&a);
 }
