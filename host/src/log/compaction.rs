@@ -28,7 +28,7 @@ pub(super) fn compact(
     }
     // One pass: each key's last record, copied out of the read buffers
     // (so they are not all kept alive), then written in offset order.
-    let mut last: HashMap<Bytes, (u64, Record)> = HashMap::new();
+    let mut last: HashMap<Bytes, (u64, Record), foldhash::fast::RandomState> = HashMap::default();
     let mut total = 0u64;
     let mut latest = i64::MIN;
     let mut reader = PartitionReader::new(log, tp.clone(), 0)?;

@@ -258,8 +258,8 @@ fn window_key(key: &[u8], ts: i64, seq: u32) -> Bytes {
 /// `first` to `last`, in timestamp and then arrival order.
 fn fetch(cx: &mut Cx<'_>, store: usize, key: &[u8], first: i64, last: i64) -> Result<Vec<(i64, Bytes)>, ProcessError> {
     let (from, to) = (window_key(key, first, 0), window_key(key, last.saturating_add(1), 0));
-    let entries =
-        cx.store_at(store)?.range_timestamped(Some(&from[..key.len() + 8]), Some(&to[..key.len() + 8]), usize::MAX)?;
+    let (from, to) = (Some(&from[..key.len() + 8]), Some(&to[..key.len() + 8]));
+    let entries = cx.store_at(store)?.range_timestamped_within(from, to, usize::MAX, (first, last))?;
     // Another key that starts with this one may sort in between.
     Ok(entries
         .into_iter()

@@ -13,8 +13,8 @@
 //!   carry it as their timestamp, downstream records too, and aggregations
 //!   take the larger of it and a new record's (as Kafka Streams' timestamped
 //!   stores do);
-//! - on a clean stop the changelog is compacted and a checkpoint file records
-//!   the changelog offset the local store holds. A start with a checkpoint replays the changelog from there;
+//! - on a clean stop a checkpoint file records the changelog offset the
+//!   local store holds. A start with a checkpoint replays the changelog from there;
 //!   a start without one (a crash, a lost directory) wipes the local store and
 //!   restores it from the whole changelog, so local state never runs ahead of
 //!   what was committed.
@@ -105,6 +105,21 @@ pub trait KeyValueStore: Send {
     /// The first `limit` entries with `from <= key < to` (unbounded where
     /// `None`), in key order.
     fn range(&self, from: Option<&[u8]>, to: Option<&[u8]>, limit: usize) -> Result<Vec<Entry>, StoreError>;
+
+    /// [`KeyValueStore::range`] where the caller wants only entries whose
+    /// keys carry a time (see [`KeyTime`]) within `times` (inclusive): a
+    /// segmented store reads only the segments that can hold them. Others
+    /// may return more.
+    fn range_within(
+        &self,
+        from: Option<&[u8]>,
+        to: Option<&[u8]>,
+        limit: usize,
+        times: (i64, i64),
+    ) -> Result<Vec<Entry>, StoreError> {
+        let _ = times;
+        self.range(from, to, limit)
+    }
 
     /// Makes every write so far survive a process exit (before a checkpoint).
     fn persist(&mut self) -> Result<(), StoreError>;
@@ -270,8 +285,6 @@ pub struct TaskStore {
     clock: Vec<i64>,
     /// True if the clock changed since it last went to the changelog.
     clock_dirty: bool,
-    /// For a window store: how long its changelog keeps records.
-    changelog_retention: Option<i64>,
     /// Whether changelog keys carry a sequence number the local store's keys
     /// lack ([`StoreSpec::changelog_sequence`]).
     changelog_sequence: bool,
@@ -438,7 +451,6 @@ impl TaskStore {
             changelog,
             clock,
             clock_dirty: false,
-            changelog_retention: spec.changelog_retention(),
             changelog_sequence: spec.changelog_sequence(),
             restored_to: checkpoint.unwrap_or(0),
             flushed: None,
@@ -544,10 +556,37 @@ impl TaskStore {
         to: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<TimestampedEntry>, StoreError> {
+        self.range_merged(from, to, limit, None)
+    }
+
+    /// [`TaskStore::range_timestamped`] for a window store's entries whose
+    /// keys carry a time within `times` (inclusive; see
+    /// [`KeyValueStore::range_within`]): it may return others too, which the
+    /// caller filters.
+    pub fn range_timestamped_within(
+        &mut self,
+        from: Option<&[u8]>,
+        to: Option<&[u8]>,
+        limit: usize,
+        times: (i64, i64),
+    ) -> Result<Vec<TimestampedEntry>, StoreError> {
+        self.range_merged(from, to, limit, Some(times))
+    }
+
+    fn range_merged(
+        &mut self,
+        from: Option<&[u8]>,
+        to: Option<&[u8]>,
+        limit: usize,
+        times: Option<(i64, i64)>,
+    ) -> Result<Vec<TimestampedEntry>, StoreError> {
         let dirty: Vec<(Bytes, Option<Bytes>)> =
             self.cache.unsynced_range(from, to).map(|(k, v)| (k.clone(), v.clone())).collect();
         let local = &self.local;
-        merge_pending(dirty, limit, |n| local.range(from, to, n))
+        merge_pending(dirty, limit, |n| match times {
+            Some(times) => local.range_within(from, to, n, times),
+            None => local.range(from, to, n),
+        })
     }
 
     /// The clock of the operator that owns the store (its stream time and
@@ -651,12 +690,13 @@ impl TaskStore {
     }
 
     /// Records a clean stop: the local store holds the changelog up to its
-    /// end. Call after the final commit. The changelog is compacted first
-    /// (where the log does it), so a later restore reads each key once.
+    /// end. Call after the final commit. (The changelog is not compacted
+    /// here: the next start reads from the checkpoint, and the run's
+    /// compaction thread keeps changelogs compact as they grow, as Kafka's
+    /// log cleaner does, without every stop rewriting them whole.)
     pub fn checkpoint(&mut self, log: &dyn Log) -> Result<(), StoreError> {
         self.sync()?;
         self.local.persist()?;
-        log.compact(&self.changelog, 0.0, self.changelog_retention)?;
         let end = log.end_offset(&self.changelog)?;
         self.write_checkpoint(end)
     }
