@@ -129,6 +129,36 @@ fn suppressed_final_results_are_exact_across_crashes() {
     assert!(seen.values().all(|&c| c == RECORDS / 300 / KEYS), "each window holds 10 records per key");
 }
 
+/// A clean stop in the middle of a window, and a restart: the window's
+/// count goes on from the checkpointed store. (The store reopens its newest
+/// time segment, which spans half a day by default; a window that started
+/// after that segment began was once not found after a restart, and its
+/// count started over.)
+#[test]
+fn windowed_counts_go_on_after_a_clean_restart_mid_window() {
+    let env = Env::new();
+    env.eddy(&["topic", "create", "taps", "--partitions", "1"]);
+    env.eddy(&["topic", "create", "taps-per-minute", "--partitions", "1"]);
+    let body = "application-id: taps\ntopology:
+  - { name: taps, source: [taps], key-serde: string, value-serde: string }
+  - { name: per-minute, count: per-minute, window: { type: tumbling, size-ms: 60000 } }
+  - { name: out, to: taps-per-minute, key-serde: string, value-serde: i64 }
+";
+    let app = crate::app_file(&env, "taps.yaml", eddy_tests::WORDS, body);
+    let taps = |times: &[i64]| {
+        let lines: String =
+            times.iter().map(|t| format!("{{\"key\": \"door\", \"value\": \"tap\", \"timestamp\": {t}}}\n")).collect();
+        env.produce("taps", &lines, &["--key-serde", "string"]);
+        env.eddy(&["run", app.to_str().unwrap(), "--until-idle"]);
+    };
+    // Minute 3 of the day: not the start of the store's newest segment.
+    taps(&[3 * MIN + 1_000, 3 * MIN + 2_000, 3 * MIN + 3_000]);
+    taps(&[3 * MIN + 4_000, 3 * MIN + 5_000]);
+    let out = env.consume_all("taps-per-minute", &["--key-serde", "string", "--value-serde", "i64", "--windowed"]);
+    let last = out.iter().rev().find(|r| r["window-start"] == json!(3 * MIN)).expect("a count for minute 3");
+    assert_eq!(last["value"], json!(5), "the count went on after the restart: {out:?}");
+}
+
 /// Event time from the record's contents: a `timestamp-extractor` reads each
 /// reading's `at` field, so readings that reached the log at the same moment
 /// fall into the windows of when they were taken; one without `at`, or with
