@@ -182,12 +182,10 @@ impl<'a> Worker<'a> {
             if self.cx.options.stop.load(Ordering::SeqCst) {
                 return self.finish();
             }
-            // A thread without tasks waits on its group instead of its consumer.
-            let group_wait = if self.owned.is_empty() && self.restoring.is_empty() && self.held.is_empty() {
-                poll_timeout
-            } else {
-                Duration::ZERO
-            };
+            // A thread without tasks waits on its group instead of its
+            // consumer (one whose tasks are all held too, between tries).
+            let group_wait =
+                if self.owned.is_empty() && self.restoring.is_empty() { poll_timeout } else { Duration::ZERO };
             if let Some(change) = self.member.poll(group_wait)? {
                 self.rebalance(change)?;
                 continue;

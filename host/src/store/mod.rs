@@ -115,9 +115,8 @@ pub trait KeyValueStore: Send {
         from: Option<&[u8]>,
         to: Option<&[u8]>,
         limit: usize,
-        times: (i64, i64),
+        _times: (i64, i64),
     ) -> Result<Vec<Entry>, StoreError> {
-        let _ = times;
         self.range(from, to, limit)
     }
 
