@@ -37,8 +37,9 @@ use super::{
 
 /// How long a request to the cluster may take before it fails.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a created topic may take to show in the cluster's metadata.
-const CREATE_VISIBLE_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a created topic may take to show in the cluster's metadata (a
+/// busy cluster, just started, has been seen to take over 15 s).
+const CREATE_VISIBLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What an application's outputs promise when a process fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
@@ -137,6 +138,15 @@ pub struct KafkaLog {
     runtime: tokio::runtime::Runtime,
     /// Producers handed out, for transactional ids.
     producers: AtomicU32,
+}
+
+/// A topic created (by this client or another) that the cluster's metadata
+/// still does not show after [`CREATE_VISIBLE_TIMEOUT`].
+fn not_visible(name: &str) -> LogError {
+    LogError::Kafka {
+        op: format!("waiting for the new topic {name} to show in the cluster's metadata"),
+        source: KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut),
+    }
 }
 
 /// Wraps a client error with what was being done.
@@ -292,7 +302,7 @@ impl Log for KafkaLog {
                         match self.partitions(name)? {
                             Some(n) => break n,
                             None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-                            None => break 0,
+                            None => return Err(not_visible(name)),
                         }
                     };
                     return Err(LogError::TopicExists { name: name.to_owned(), partitions });
@@ -309,10 +319,7 @@ impl Log for KafkaLog {
         let deadline = Instant::now() + CREATE_VISIBLE_TIMEOUT;
         while self.partitions(name)? != Some(partitions) {
             if Instant::now() >= deadline {
-                return Err(LogError::Kafka {
-                    op: format!("waiting for the new topic {name} to show in the cluster's metadata"),
-                    source: KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut),
-                });
+                return Err(not_visible(name));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
