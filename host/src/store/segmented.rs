@@ -180,6 +180,16 @@ impl SegmentedStore {
     }
 }
 
+/// The first `limit` entries of several segments' ranges, in key order (a
+/// key lives in one segment only).
+fn merge(ranges: impl Iterator<Item = Result<Vec<Entry>, StoreError>>, limit: usize) -> Result<Vec<Entry>, StoreError> {
+    let mut merged = BTreeMap::new();
+    for range in ranges {
+        merged.extend(range?);
+    }
+    Ok(merged.into_iter().take(limit).collect())
+}
+
 impl KeyValueStore for SegmentedStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         // A window later than any written is not here: most lookups of a
@@ -215,12 +225,7 @@ impl KeyValueStore for SegmentedStore {
     }
 
     fn range(&self, from: Option<&[u8]>, to: Option<&[u8]>, limit: usize) -> Result<Vec<Entry>, StoreError> {
-        // A key lives in one segment only: merge the segments' ranges.
-        let mut merged = BTreeMap::new();
-        for segment in self.open.values() {
-            merged.extend(segment.range(from, to, limit)?);
-        }
-        Ok(merged.into_iter().take(limit).collect())
+        merge(self.open.values().map(|s| s.range(from, to, limit)), limit)
     }
 
     /// Reads only the segments of `times`, and none if they are all later
@@ -236,11 +241,7 @@ impl KeyValueStore for SegmentedStore {
             return Ok(Vec::new());
         }
         let ids = self.segments.segment_of(first)..=self.segments.segment_of(last.min(self.newest));
-        let mut merged = BTreeMap::new();
-        for segment in self.open.range(ids).map(|(_, s)| s) {
-            merged.extend(segment.range(from, to, limit)?);
-        }
-        Ok(merged.into_iter().take(limit).collect())
+        merge(self.open.range(ids).map(|(_, s)| s.range(from, to, limit)), limit)
     }
 
     fn persist(&mut self) -> Result<(), StoreError> {
@@ -280,11 +281,7 @@ impl StoreReader for SegmentView {
 
     fn range(&self, from: Option<&[u8]>, to: Option<&[u8]>, limit: usize) -> Result<Vec<Entry>, StoreError> {
         let readers = self.readers.read().unwrap_or_else(|p| p.into_inner());
-        let mut merged = BTreeMap::new();
-        for segment in readers.values() {
-            merged.extend(segment.range(from, to, limit)?);
-        }
-        Ok(merged.into_iter().take(limit).collect())
+        merge(readers.values().map(|s| s.range(from, to, limit)), limit)
     }
 }
 
