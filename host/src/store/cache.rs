@@ -5,15 +5,24 @@
 //! entry is in the changelog (which is what makes it durable) but not yet in
 //! the local store: it stays *unsynced* and keeps serving reads until the
 //! cache needs its room; only then are the unsynced entries written to the
-//! local store, in one batch. Entries read from the local store are *clean*.
+//! local store, in one batch, and the cache starts over empty
+//! ([`RecordCache::evict`]). Entries read from the local store are *clean*.
+//!
+//! Entries live in one vector, in the order they came, with a hash table of
+//! their positions beside it: the dirty and unsynced lists are positions, so
+//! an update stores its key once, and eviction moves entries out instead of
+//! copying them.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+use std::hash::BuildHasher;
 use std::ops::Bound;
 
 use bytes::Bytes;
+use hashbrown::HashTable;
 
 #[derive(Debug, Clone)]
 struct Entry {
+    key: Bytes,
     /// `None` is a delete (dirty or unsynced) or a known-absent key (clean).
     value: Option<Bytes>,
     /// Not yet flushed (to the changelog and downstream).
@@ -26,15 +35,20 @@ struct Entry {
 /// nothing: every update flushes at once.
 #[derive(Debug)]
 pub struct RecordCache {
-    /// foldhash: several times faster than SipHash on short keys, and
-    /// seeded per process.
-    entries: HashMap<Bytes, Entry, foldhash::fast::RandomState>,
-    /// Keys of the dirty entries, in no order.
-    dirty: Vec<Bytes>,
-    /// Keys of the unsynced entries (dirty ones included), in no order.
-    unsynced: Vec<Bytes>,
-    /// The same keys in order, kept from the first range scan on (a store
-    /// that is never scanned does not pay for it).
+    /// Every entry, in the order its key first came since the cache was last
+    /// emptied.
+    entries: Vec<Entry>,
+    /// Positions in `entries`, by key. foldhash: several times faster than
+    /// SipHash on short keys, and seeded per process.
+    index: HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
+    /// Positions of the dirty entries, in the order of their first update
+    /// since the last drain.
+    dirty: Vec<u32>,
+    /// Positions of the unsynced entries (dirty ones included), in no order.
+    unsynced: Vec<u32>,
+    /// The unsynced keys in order, kept from the first range scan on (a
+    /// store that is never scanned does not pay for it).
     ordered: Option<BTreeSet<Bytes>>,
     bytes: usize,
     max_bytes: usize,
@@ -43,7 +57,7 @@ pub struct RecordCache {
 /// Bytes an entry is charged, beyond its key and value.
 const ENTRY_OVERHEAD: usize = 64;
 
-fn cost(key: &Bytes, value: &Option<Bytes>) -> usize {
+fn cost(key: &[u8], value: &Option<Bytes>) -> usize {
     ENTRY_OVERHEAD + key.len() + value.as_ref().map_or(0, Bytes::len)
 }
 
@@ -51,7 +65,9 @@ impl RecordCache {
     /// An empty cache holding up to `max_bytes`.
     pub fn new(max_bytes: usize) -> Self {
         RecordCache {
-            entries: HashMap::default(),
+            entries: Vec::new(),
+            index: HashTable::new(),
+            hasher: foldhash::fast::RandomState::default(),
             dirty: Vec::new(),
             unsynced: Vec::new(),
             ordered: None,
@@ -60,39 +76,59 @@ impl RecordCache {
         }
     }
 
+    /// The position of `key`'s entry.
+    fn find(&self, key: &[u8]) -> Option<u32> {
+        let hash = self.hasher.hash_one(key);
+        self.index.find(hash, |&i| self.entries[i as usize].key[..] == *key).copied()
+    }
+
     /// The cached value of `key`: `Some(None)` if the key is known to be
     /// absent (or deleted), `None` if the cache does not know.
     pub fn get(&self, key: &[u8]) -> Option<&Option<Bytes>> {
-        self.entries.get(key).map(|e| &e.value)
+        self.find(key).map(|i| &self.entries[i as usize].value)
     }
 
-    /// Inserts an entry; returns the flags of the entry it replaces.
-    fn insert(&mut self, key: Bytes, value: Option<Bytes>, dirty: bool) -> Option<(bool, bool)> {
+    /// Adds an entry for a key the cache does not hold; returns its position.
+    fn push(&mut self, key: Bytes, value: Option<Bytes>, dirty: bool) -> u32 {
+        let i = u32::try_from(self.entries.len()).expect("a cache holds fewer than 2^32 entries");
         self.bytes += cost(&key, &value);
-        let old = self.entries.insert(key.clone(), Entry { value, dirty, unsynced: dirty })?;
-        self.bytes -= cost(&key, &old.value);
-        Some((old.dirty, old.unsynced))
+        let hash = self.hasher.hash_one(&key[..]);
+        let (entries, hasher) = (&self.entries, &self.hasher);
+        self.index.insert_unique(hash, i, |&j| hasher.hash_one(&entries[j as usize].key[..]));
+        self.entries.push(Entry { key, value, dirty, unsynced: dirty });
+        i
     }
 
     /// Records an update, replacing any pending one for the key.
     pub fn put(&mut self, key: Bytes, value: Option<Bytes>) {
-        let (was_dirty, was_unsynced) = self.insert(key.clone(), value, true).unwrap_or_default();
+        let (i, was_dirty, was_unsynced) = match self.find(&key) {
+            Some(i) => {
+                let e = &mut self.entries[i as usize];
+                self.bytes += cost(&key, &value);
+                self.bytes -= cost(&e.key, &e.value);
+                let flags = (e.dirty, e.unsynced);
+                (e.dirty, e.unsynced) = (true, true);
+                e.value = value;
+                (i, flags.0, flags.1)
+            }
+            None => (self.push(key, value, true), false, false),
+        };
         if !was_unsynced {
             if let Some(ordered) = &mut self.ordered {
-                ordered.insert(key.clone());
+                ordered.insert(self.entries[i as usize].key.clone());
             }
-            self.unsynced.push(key.clone());
+            self.unsynced.push(i);
         }
         if !was_dirty {
-            self.dirty.push(key);
+            self.dirty.push(i);
         }
     }
 
     /// Remembers what the local store holds for `key` (a clean entry). Does
     /// nothing if the cache has no room for it, or has the key already.
     pub fn remember(&mut self, key: Bytes, value: Option<Bytes>) {
-        if self.bytes + cost(&key, &value) <= self.max_bytes && !self.entries.contains_key(&key) {
-            self.insert(key, value, false);
+        if self.bytes + cost(&key, &value) <= self.max_bytes && self.find(&key).is_none() {
+            self.push(key, value, false);
         }
     }
 
@@ -115,55 +151,64 @@ impl RecordCache {
         from: Option<&[u8]>,
         to: Option<&[u8]>,
     ) -> impl Iterator<Item = (&'a Bytes, &'a Option<Bytes>)> + 'a {
-        let unsynced = &self.unsynced;
-        let ordered = self.ordered.get_or_insert_with(|| unsynced.iter().cloned().collect());
+        let (unsynced, entries) = (&self.unsynced, &self.entries);
+        let ordered =
+            self.ordered.get_or_insert_with(|| unsynced.iter().map(|&i| entries[i as usize].key.clone()).collect());
         let lower = from.map_or(Bound::Unbounded, Bound::Included);
         let upper = to.map_or(Bound::Unbounded, Bound::Excluded);
-        let entries = &self.entries;
-        ordered.range::<[u8], _>((lower, upper)).filter_map(|k| entries.get_key_value(k).map(|(k, e)| (k, &e.value)))
+        let (index, hasher) = (&self.index, &self.hasher);
+        ordered.range::<[u8], _>((lower, upper)).filter_map(move |k| {
+            let i = *index.find(hasher.hash_one(&k[..]), |&i| entries[i as usize].key == *k)?;
+            let e = &entries[i as usize];
+            Some((&e.key, &e.value))
+        })
     }
 
     /// Takes every pending update, in the order of their keys' first update
     /// since the last drain; the entries stay, unsynced.
     pub fn drain(&mut self) -> Vec<(Bytes, Option<Bytes>)> {
         let mut updates = Vec::with_capacity(self.dirty.len());
-        for k in std::mem::take(&mut self.dirty) {
-            if let Some(e) = self.entries.get_mut(&k) {
-                e.dirty = false;
-                updates.push((k, e.value.clone()));
-            }
+        for i in std::mem::take(&mut self.dirty) {
+            let e = &mut self.entries[i as usize];
+            e.dirty = false;
+            updates.push((e.key.clone(), e.value.clone()));
         }
         updates
     }
 
-    /// Takes the flushed entries not yet in the local store, in key order, to
-    /// write them there; they stay as clean entries. Dirty entries stay
-    /// unsynced: they are not in the changelog yet.
+    /// Copies the flushed entries not yet in the local store, to write them
+    /// there; they stay as clean entries. Dirty entries stay unsynced: they
+    /// are not in the changelog yet.
     pub fn take_unsynced(&mut self) -> Vec<(Bytes, Option<Bytes>)> {
         let mut out = Vec::with_capacity(self.unsynced.len());
         let mut still = Vec::new();
-        for k in std::mem::take(&mut self.unsynced) {
-            let Some(e) = self.entries.get_mut(&k) else { continue };
+        for i in std::mem::take(&mut self.unsynced) {
+            let e = &mut self.entries[i as usize];
             if e.dirty {
-                still.push(k);
+                still.push(i);
             } else {
                 e.unsynced = false;
-                out.push((k, e.value.clone()));
+                out.push((e.key.clone(), e.value.clone()));
             }
         }
         if let Some(ordered) = &mut self.ordered {
-            *ordered = still.iter().cloned().collect();
+            *ordered = still.iter().map(|&i| self.entries[i as usize].key.clone()).collect();
         }
         self.unsynced = still;
-        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         out
     }
 
-    /// Drops every entry; call with nothing dirty or unsynced left.
-    pub fn clear(&mut self) {
-        debug_assert!(self.unsynced.is_empty(), "clearing a cache with unsynced entries");
-        self.entries.clear();
+    /// Empties the cache, which holds nothing dirty (flush first), and
+    /// returns the entries not yet in the local store, to write them there.
+    /// They move out: nothing is copied.
+    pub fn evict(&mut self) -> Vec<(Bytes, Option<Bytes>)> {
+        debug_assert!(self.dirty.is_empty(), "evicting a cache with dirty entries");
+        let out = self.entries.drain(..).filter(|e| e.unsynced).map(|e| (e.key, e.value)).collect();
+        self.index.clear();
+        self.unsynced.clear();
+        self.ordered = None;
         self.bytes = 0;
+        out
     }
 }
 
@@ -196,6 +241,7 @@ mod tests {
         assert_eq!(c.drain(), [(b("k"), Some(b("3")))]);
         assert_eq!(c.take_unsynced(), [(b("k"), Some(b("3")))]);
         assert!(c.take_unsynced().is_empty());
+        assert_eq!(c.get(b"k"), Some(&Some(b("3"))), "synced entries stay, clean");
         for k in ["e", "b", "d", "a", "c"] {
             c.put(b(k), Some(b(k)));
         }
@@ -207,6 +253,24 @@ mod tests {
     }
 
     #[test]
+    fn eviction_moves_out_what_the_local_store_lacks_and_empties_the_cache() {
+        let mut c = RecordCache::new(1000);
+        c.remember(b("clean"), Some(b("stored")));
+        c.put(b("a"), Some(b("1")));
+        c.put(b("b"), None);
+        assert_eq!(c.drain().len(), 2);
+        let _ = c.unsynced_range(None, None).count();
+        let mut evicted = c.evict();
+        evicted.sort();
+        assert_eq!(evicted, [(b("a"), Some(b("1"))), (b("b"), None)], "clean entries are not written again");
+        assert_eq!((c.get(b"a"), c.get(b"clean")), (None, None));
+        assert_eq!(c.unsynced_range(None, None).count(), 0, "the ordered keys went too");
+        c.put(b("a"), Some(b("2")));
+        assert_eq!(c.get(b"a"), Some(&Some(b("2"))), "the cache works on after an eviction");
+        assert_eq!(c.drain(), [(b("a"), Some(b("2")))]);
+    }
+
+    #[test]
     fn a_full_cache_flushes_and_forgets() {
         let mut tiny = RecordCache::new(0);
         tiny.remember(b("k"), Some(b("v")));
@@ -214,8 +278,8 @@ mod tests {
         tiny.put(b("k"), Some(b("v")));
         assert!(tiny.is_over());
         assert_eq!(tiny.drain().len(), 1);
-        assert_eq!(tiny.take_unsynced().len(), 1);
-        tiny.clear();
+        assert_eq!(tiny.evict().len(), 1);
+        assert!(!tiny.is_over());
         assert_eq!(tiny.get(b"k"), None);
     }
 }

@@ -262,6 +262,12 @@ mod stamped {
         b.freeze()
     }
 
+    /// True for a stamped delete (or bytes too short to be stamped), as
+    /// [`decode`] reads it.
+    pub fn is_delete(b: &[u8]) -> bool {
+        b.len() < HEADER || b[8] != 1
+    }
+
     /// The value (`None` for a delete) and its timestamp; bytes too short to
     /// be stamped read as a delete at time 0.
     pub fn decode(b: &Bytes) -> (Option<Bytes>, i64) {
@@ -627,8 +633,8 @@ impl TaskStore {
             flushed.extend(updates.iter().cloned());
         }
         if self.cache.is_over() {
-            self.sync()?;
-            self.cache.clear();
+            let entries = self.cache.evict();
+            self.write_local(entries)?;
         }
         if updates.is_empty() {
             return Ok(Vec::new());
@@ -650,14 +656,22 @@ impl TaskStore {
 
     /// Writes the flushed entries the local store lacks to it.
     fn sync(&mut self) -> Result<(), StoreError> {
-        let mut entries = self.cache.take_unsynced();
+        let entries = self.cache.take_unsynced();
+        self.write_local(entries)
+    }
+
+    /// Writes flushed entries to the local store.
+    fn write_local(&mut self, mut entries: Vec<(Bytes, Option<Bytes>)>) -> Result<(), StoreError> {
         for (_, v) in &mut entries {
             // A stamped delete is a delete in the local store.
-            if v.as_ref().is_some_and(|b| stamped::decode(b).0.is_none()) {
+            if v.as_deref().is_some_and(stamped::is_delete) {
                 *v = None;
             }
         }
         if !entries.is_empty() {
+            // In key order: RocksDB inserts a sorted batch into its memtable
+            // several times faster (each insert starts where the last ended).
+            entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             LOCAL_WRITES.fetch_add(entries.len() as u64, std::sync::atomic::Ordering::Relaxed);
             self.local.write(&entries)?;
             // Readers find them in the local store now (written first, so a

@@ -210,11 +210,20 @@ impl KeyValueStore for SegmentedStore {
             }
         }
         let first_live = self.first_live();
+        let ids: Vec<Option<i64>> = batch
+            .iter()
+            .map(|(key, _)| {
+                self.segments.time.of(key).map(|t| self.segments.segment_of(t)).filter(|&id| id >= first_live)
+            })
+            .collect();
+        // Most batches fall in one segment: they go as they are.
+        if let Some(Some(id)) = ids.first().filter(|&&first| ids.iter().all(|&id| id == first)) {
+            self.segment(*id)?.write(batch)?;
+            return self.drop_expired();
+        }
         let mut by_segment: BTreeMap<i64, Vec<(Bytes, Option<Bytes>)>> = BTreeMap::new();
-        for (key, value) in batch {
-            let Some(time) = self.segments.time.of(key) else { continue };
-            let id = self.segments.segment_of(time);
-            if id >= first_live {
+        for ((key, value), id) in batch.iter().zip(ids) {
+            if let Some(id) = id {
                 by_segment.entry(id).or_default().push((key.clone(), value.clone()));
             }
         }
