@@ -30,7 +30,7 @@ use crate::partition::partition_for_key;
 use crate::record::Record;
 use crate::runtime::{RunError, RunOptions, RunReport, run};
 use crate::serdes::Serde;
-use crate::store::committed_contents;
+use crate::store::{ChangelogLayout, committed_contents};
 use crate::topology::Op;
 
 /// Why a test driver call failed.
@@ -323,9 +323,10 @@ impl TestDriver {
     /// store, keys in order.
     pub fn store(&mut self, name: &str) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, DriverError> {
         self.process()?;
-        let sequence =
-            self.app.topology.stores().iter().any(|(_, spec)| spec.name == name && spec.changelog_sequence());
-        Ok(committed_contents(&self.log, &self.app.id, name, sequence)?)
+        let stores = self.app.topology.stores();
+        let spec = stores.iter().find(|(_, spec)| spec.name == name);
+        let layout = spec.map_or(ChangelogLayout::Plain, |(_, spec)| spec.changelog_layout());
+        Ok(committed_contents(&self.log, &self.app.id, name, layout)?)
     }
 
     /// Sets the format used to show `topic` (for topics no node describes).

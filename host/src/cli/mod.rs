@@ -22,7 +22,7 @@ use eddy_host::partition::partition_for_key;
 use eddy_host::record::Record;
 use eddy_host::runtime::{RunOptions, RunStats, lag, run_with_stats};
 use eddy_host::serdes::Serde;
-use eddy_host::store::committed_contents;
+use eddy_host::store::{ChangelogLayout, committed_contents};
 use eddy_host::testing::TestDriver;
 use eddy_host::window::WindowedKeys;
 use serde_json::Value;
@@ -402,7 +402,9 @@ fn store_contents(
             "application '{app}' has no store '{store}' (no changelog topic '{topic}'; `eddy topic list` shows the changelogs); a global table's store has none: read its topic with `eddy consume`"
         );
     }
-    Ok(committed_contents(log, app, store, windowed == Some(WindowedLayout::Time))?)
+    let layout =
+        if windowed == Some(WindowedLayout::Time) { ChangelogLayout::WindowSequence } else { ChangelogLayout::Plain };
+    Ok(committed_contents(log, app, store, layout)?)
 }
 
 fn produce(log: &dyn Log, args: ProduceArgs) -> Result<()> {

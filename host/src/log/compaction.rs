@@ -1,5 +1,6 @@
 //! Compaction of an embedded log partition: each key's last record kept
-//! (and, with a retention, only records young enough), every kept record at
+//! (with a compaction lag, every record young enough too; with a
+//! retention, only records young enough), every kept record at
 //! its offset, written to a new generation of the partition's file while
 //! commits go on; the records committed meanwhile are copied over under the
 //! commit lock.
@@ -11,7 +12,7 @@ pub(super) fn compact(
     log: &EmbeddedLog,
     tp: &TopicPartition,
     min_dirty: f64,
-    retention: Option<i64>,
+    cleanup: Cleanup,
 ) -> Result<u64, LogError> {
     // The committed bytes of a generation never change, so the partition
     // is read and rewritten without the commit lock; only the records
@@ -29,6 +30,8 @@ pub(super) fn compact(
     // One pass: each key's last record, copied out of the read buffers
     // (so they are not all kept alive), then written in offset order.
     let mut last: HashMap<Bytes, (u64, Record), foldhash::fast::RandomState> = HashMap::default();
+    // Superseded records that may still be within the compaction lag.
+    let mut young: Vec<(u64, Bytes, Record)> = Vec::new();
     let mut total = 0u64;
     let mut latest = i64::MIN;
     let mut reader = PartitionReader::new(log, tp.clone(), 0)?;
@@ -50,14 +53,25 @@ pub(super) fn compact(
                 .map(|h| crate::record::Header { name: h.name, value: copy(h.value) })
                 .collect();
             let record = Record { key: None, value: copy(r.record.value), timestamp: r.record.timestamp, headers };
-            last.insert(Bytes::copy_from_slice(&key), (r.offset, record));
+            let key = Bytes::copy_from_slice(&key);
+            if let Some((offset, old)) = last.insert(key.clone(), (r.offset, record))
+                && cleanup.min_compaction_lag_ms.is_some_and(|lag| old.timestamp >= latest.saturating_sub(lag))
+            {
+                young.push((offset, key, old));
+            }
         }
     }
-    if let Some(retention) = retention {
-        let oldest = latest.saturating_sub(retention);
-        last.retain(|_, (_, r)| r.timestamp >= oldest);
+    if let Some(lag) = cleanup.min_compaction_lag_ms {
+        // (The latest timestamp only grows: a record older than the lag when
+        // superseded is older still now.)
+        young.retain(|(_, _, r)| r.timestamp >= latest.saturating_sub(lag));
     }
-    let kept = last.len() as u64;
+    let mut retained: Vec<(u64, Bytes, Record)> = last.into_iter().map(|(k, (o, r))| (o, k, r)).chain(young).collect();
+    if let Some(retention) = cleanup.retention_ms {
+        let oldest = latest.saturating_sub(retention);
+        retained.retain(|(_, _, r)| r.timestamp >= oldest);
+    }
+    let kept = retained.len() as u64;
     if kept == total {
         // Nothing to drop (keys that never repeat, as a join's window store
         // writes, within their retention): remember how far it looked, so
@@ -79,7 +93,6 @@ pub(super) fn compact(
             Ok(0)
         });
     }
-    let mut retained: Vec<(u64, Bytes, Record)> = last.into_iter().map(|(k, (o, r))| (o, k, r)).collect();
     retained.sort_unstable_by_key(|(o, _, _)| *o);
     let mut w = Writer::with_capacity(1 << 20);
     let mut seek_points: Vec<(u64, u64)> = vec![(0, 0)];

@@ -40,8 +40,8 @@ use eddy_codec::{Reader, Writer};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Consumer, Fetched, FixedMember, Log, LogError, LogRecord, Member, Producer, TopicInfo, TopicPartition, TopicRole,
-    check_new_topic,
+    Cleanup, Consumer, Fetched, FixedMember, Log, LogError, LogRecord, Member, Producer, TopicInfo, TopicPartition,
+    TopicRole, check_new_topic,
 };
 use crate::record::Record;
 
@@ -487,8 +487,8 @@ impl Log for EmbeddedLog {
         Ok(Box::new(EmbeddedConsumer { log: self.clone(), readers: Vec::new(), next: 0, last_refresh: Instant::now() }))
     }
 
-    fn compact(&self, tp: &TopicPartition, min_dirty: f64, retention: Option<i64>) -> Result<u64, LogError> {
-        compaction::compact(self, tp, min_dirty, retention)
+    fn compact(&self, tp: &TopicPartition, min_dirty: f64, cleanup: Cleanup) -> Result<u64, LogError> {
+        compaction::compact(self, tp, min_dirty, cleanup)
     }
 
     fn join(&self, group: &str, _tasks: u32, local: &[u32]) -> Result<Box<dyn Member>, LogError> {

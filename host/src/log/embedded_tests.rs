@@ -1,5 +1,5 @@
 //! Tests of the embedded log: appends, commits and offsets, readers,
-//! compaction (with and without a retention), and reopening.
+//! compaction (with and without a retention or a lag), and reopening.
 
 use super::*;
 
@@ -62,9 +62,28 @@ fn compaction_with_a_retention_drops_old_records_too() {
     p.commit(None, &[]).unwrap();
     // The latest record is at 200: with 90 ms of retention, b@100 is too
     // old, a@0 is superseded.
-    assert_eq!(log.compact(&tp, 0.0, Some(90)).unwrap(), 2);
+    assert_eq!(log.compact(&tp, 0.0, Cleanup { retention_ms: Some(90), ..Cleanup::default() }).unwrap(), 2);
     let kept: Vec<String> = read_all(&log, &tp, 0).into_iter().map(|(_, v)| v).collect();
     assert_eq!(kept, ["a@150", "c@200"]);
+}
+
+#[test]
+fn compaction_with_a_lag_keeps_young_superseded_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EmbeddedLog::open(dir.path(), false).unwrap();
+    log.create_topic("v", 1).unwrap();
+    let tp = TopicPartition::new("v", 0);
+    let mut p = log.producer().unwrap();
+    for (k, ts) in [("a", 0), ("a", 100), ("b", 120), ("a", 150), ("b", 200)] {
+        p.send(&tp, Record::new(Some(k.to_owned()), Some(format!("{k}@{ts}")), ts)).unwrap();
+    }
+    p.commit(None, &[]).unwrap();
+    // The latest record is at 200: with a 100 ms lag, a@0 is old enough to
+    // go; a@100 and b@120 stay though later records have their keys.
+    let cleanup = Cleanup { min_compaction_lag_ms: Some(100), ..Cleanup::default() };
+    assert_eq!(log.compact(&tp, 0.0, cleanup).unwrap(), 1);
+    let kept: Vec<String> = read_all(&log, &tp, 0).into_iter().map(|(_, v)| v).collect();
+    assert_eq!(kept, ["a@100", "b@120", "a@150", "b@200"]);
 }
 
 #[test]
@@ -92,7 +111,7 @@ fn compaction_keeps_each_keys_last_record_and_every_offset() {
     let size = |g: &str| fs::metadata(dir.path().join("topics/c").join(g)).map(|m| m.len()).ok();
     let before = size("0.log").unwrap();
 
-    assert_eq!(log.compact(&tp, 0.0, None).unwrap(), 4, "a1, b1, a2 and the keyless record go");
+    assert_eq!(log.compact(&tp, 0.0, Cleanup::default()).unwrap(), 4, "a1, b1, a2 and the keyless record go");
     let want: Vec<(u64, String)> = vec![(3, "c1".into()), (5, "b2".into()), (6, "a3".into())];
     assert_eq!(read_all(&log, &tp, 0), want);
     assert_eq!(read_all(&log, &tp, 4), want[1..]);
@@ -113,7 +132,7 @@ fn compaction_keeps_each_keys_last_record_and_every_offset() {
     assert_eq!(log.end_offset(&tp).unwrap(), 7);
     assert_eq!(log.committed("g", &tp).unwrap(), Some(4));
     assert!(size("0.log").is_none() && size("0.1.log").unwrap() < before, "the old file is gone");
-    assert_eq!(log.compact(&tp, 0.0, None).unwrap(), 0, "nothing new to compact");
+    assert_eq!(log.compact(&tp, 0.0, Cleanup::default()).unwrap(), 0, "nothing new to compact");
 
     // Appends continue the offsets; a reopened log replays the compaction.
     p.send(&tp, kv("c", "c2")).unwrap();
@@ -122,7 +141,7 @@ fn compaction_keeps_each_keys_last_record_and_every_offset() {
     let mut all = want.clone();
     all.push((7, "c2".into()));
     assert_eq!(read_all(&again, &tp, 0), all);
-    assert_eq!(again.compact(&tp, 0.0, None).unwrap(), 1, "c1 goes now");
+    assert_eq!(again.compact(&tp, 0.0, Cleanup::default()).unwrap(), 1, "c1 goes now");
     assert_eq!(read_all(&log, &tp, 0), [(5, "b2".into()), (6, "a3".into()), (7, "c2".into())]);
 }
 
@@ -149,10 +168,10 @@ fn compaction_runs_while_commits_land() {
     };
     let mut dropped = 0;
     while !writer.is_finished() {
-        dropped += log.compact(&tp, 0.0, None).unwrap();
+        dropped += log.compact(&tp, 0.0, Cleanup::default()).unwrap();
     }
     writer.join().unwrap();
-    dropped += log.compact(&tp, 0.0, None).unwrap();
+    dropped += log.compact(&tp, 0.0, Cleanup::default()).unwrap();
     assert!(dropped > 0);
     // Every record left is the one written at its offset, and each key's
     // last record is there: nothing was lost or renumbered.
@@ -165,8 +184,8 @@ fn compaction_runs_while_commits_land() {
     let mut p = log.producer().unwrap();
     p.send(&tp, Record::new(Some("k0"), Some("again".to_owned()), 1)).unwrap();
     p.commit(None, &[]).unwrap();
-    assert_eq!(log.compact(&tp, 0.5, None).unwrap(), 0, "1 dirty record of 11 is below half");
-    assert_eq!(log.compact(&tp, 0.0, None).unwrap(), 1);
+    assert_eq!(log.compact(&tp, 0.5, Cleanup::default()).unwrap(), 0, "1 dirty record of 11 is below half");
+    assert_eq!(log.compact(&tp, 0.0, Cleanup::default()).unwrap(), 1);
 }
 
 #[test]
@@ -268,15 +287,15 @@ fn a_compaction_that_drops_nothing_is_remembered() {
     };
     // Every key is new: nothing goes, the file stays, and the log notes how
     // far it looked (a reopened log too).
-    assert_eq!(log.compact(&tp, 0.5, None).unwrap(), 0);
+    assert_eq!(log.compact(&tp, 0.5, Cleanup::default()).unwrap(), 0);
     assert_eq!(examined(&log), (0, 10, 10));
     assert_eq!(examined(&EmbeddedLog::open(dir.path(), false).unwrap()), (0, 10, 10));
     // So one more record is below half of the partition and waits...
     p.send(&tp, Record::new(Some("k0"), Some("again".to_owned()), 1)).unwrap();
     p.commit(None, &[]).unwrap();
-    assert_eq!(log.compact(&tp, 0.5, None).unwrap(), 0);
+    assert_eq!(log.compact(&tp, 0.5, Cleanup::default()).unwrap(), 0);
     assert_eq!(examined(&log), (0, 10, 10), "not looked at again");
     // ...until a full compaction, which drops k0's first record.
-    assert_eq!(log.compact(&tp, 0.0, None).unwrap(), 1);
+    assert_eq!(log.compact(&tp, 0.0, Cleanup::default()).unwrap(), 1);
     assert_eq!(read_all(&log, &tp, 0).len(), 10);
 }

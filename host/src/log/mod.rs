@@ -166,15 +166,25 @@ pub enum LogError {
 pub enum TopicRole {
     /// A user's topic: the cluster's defaults.
     Plain,
-    /// A store's changelog: compacted, and with a retention (ms) also
-    /// deleted by age (Kafka's `cleanup.policy=compact,delete`).
-    Changelog {
-        /// How long a window store's changelog keeps records.
-        retention_ms: Option<i64>,
-    },
+    /// A store's changelog: compacted, as its [`Cleanup`] says.
+    Changelog(Cleanup),
     /// A repartition (or other internal) topic: kept until read, whatever
     /// its records' timestamps (`retention.ms=-1`).
     Repartition,
+}
+
+/// How a changelog's old records go: Kafka's cleanup settings for it. The
+/// default keeps each key's last record forever (`cleanup.policy=compact`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Cleanup {
+    /// Records this much (ms) older than the partition's latest timestamp
+    /// go, whatever their key (`cleanup.policy=compact,delete` with
+    /// `retention.ms`): a window store's changelog.
+    pub retention_ms: Option<i64>,
+    /// Records less than this much (ms) older than the partition's latest
+    /// timestamp stay even when a later record has their key
+    /// (`min.compaction.lag.ms`): a versioned store's history.
+    pub min_compaction_lag_ms: Option<i64>,
 }
 
 /// Checks a topic name the way Kafka does: 1-249 characters of ASCII letters,
@@ -265,15 +275,13 @@ pub trait Log: Send + Sync {
 
     /// Compacts a partition of a keyed topic (a changelog): drops each record
     /// a later record with the same key supersedes, and records without a
-    /// key, keeping every other record's offset. With a `retention` (ms), it
-    /// also drops records older than the partition's latest timestamp by
-    /// more than that (Kafka's `cleanup.policy=compact,delete`, which window
-    /// stores' changelogs use). Runs only if the records since the last
+    /// key, keeping every other record's offset, as `cleanup` says (see
+    /// [`Cleanup`]). Runs only if the records since the last
     /// compaction are at least `min_dirty` (0 to 1) of the partition's
     /// records (Kafka's `min.cleanable.dirty.ratio`). Returns how many
     /// records it dropped. A backend whose broker compacts by itself does
     /// nothing.
-    fn compact(&self, tp: &TopicPartition, min_dirty: f64, retention: Option<i64>) -> Result<u64, LogError>;
+    fn compact(&self, tp: &TopicPartition, min_dirty: f64, cleanup: Cleanup) -> Result<u64, LogError>;
 
     /// Deletes the records of `tp` before offset `before`: a repartition
     /// topic's records once the group has committed past them, as Kafka

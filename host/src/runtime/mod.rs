@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::app::{App, ErrorPolicy};
-use crate::log::{Log, LogError, TopicPartition, TopicRole};
+use crate::log::{Cleanup, Log, LogError, TopicPartition, TopicRole};
 use crate::pipeline::stats::{
     AtomicHistogram, E2E_LATENCY_BOUNDS_MS, E2E_LATENCY_BUCKETS, PLUGIN_CALL_BOUNDS_NS, PLUGIN_CALL_BUCKETS,
 };
@@ -233,14 +233,14 @@ pub enum RunError {
 
 /// Each task store's changelog topic with the partitions it needs: one per
 /// task of the store's sub-topology.
-fn changelogs(app: &App, tasks: &[Task]) -> Vec<(String, u32, Option<i64>)> {
+fn changelogs(app: &App, tasks: &[Task]) -> Vec<(String, u32, Cleanup)> {
     let of = task::subtopology_of(&app.topology);
     app.topology
         .stores()
         .into_iter()
         .map(|(node, spec)| {
             let count = tasks.iter().filter(|t| Some(t.id.subtopology) == of[node]).count();
-            (changelog_topic(&app.id, &spec.name), count as u32, spec.changelog_retention())
+            (changelog_topic(&app.id, &spec.name), count as u32, spec.changelog_cleanup())
         })
         .collect()
 }
@@ -363,16 +363,13 @@ pub fn run_with_stats(
         globals.push(Arc::new(GlobalStore::open(dir, &app.id, &spec.name, topic, spec.kind, &*log)?));
     }
     let changelogs = changelogs(app, &tasks);
-    for (topic, needed, retention_ms) in &changelogs {
+    for (topic, needed, cleanup) in &changelogs {
         let partitions = match log.partitions(topic)? {
             Some(n) => n,
-            None => {
-                match log.create_topic_as(topic, (*needed).max(1), TopicRole::Changelog { retention_ms: *retention_ms })
-                {
-                    Ok(()) | Err(LogError::TopicExists { .. }) => log.partitions(topic)?.unwrap_or(0),
-                    Err(e) => return Err(e.into()),
-                }
-            }
+            None => match log.create_topic_as(topic, (*needed).max(1), TopicRole::Changelog(*cleanup)) {
+                Ok(()) | Err(LogError::TopicExists { .. }) => log.partitions(topic)?.unwrap_or(0),
+                Err(e) => return Err(e.into()),
+            },
         };
         if partitions < *needed {
             return Err(RunError::ChangelogTooSmall { topic: topic.clone(), partitions, tasks: *needed as usize });
@@ -395,9 +392,9 @@ pub fn run_with_stats(
     let idle = &idle;
     let workers_done = AtomicBool::new(false);
     let standbys = standby::Standbys::default();
-    let changelogs: Vec<(TopicPartition, Option<i64>)> = changelogs
+    let changelogs: Vec<(TopicPartition, Cleanup)> = changelogs
         .iter()
-        .flat_map(|(topic, n, retention)| (0..*n).map(move |p| (TopicPartition::new(topic, p), *retention)))
+        .flat_map(|(topic, n, cleanup)| (0..*n).map(move |p| (TopicPartition::new(topic, p), *cleanup)))
         .collect();
     // The run's threads log in the caller's span (the server's
     // `deployment` span names the app whose lines they are).
@@ -416,8 +413,8 @@ pub fn run_with_stats(
                         continue;
                     }
                     last = Instant::now();
-                    for (tp, retention) in changelogs {
-                        if let Err(e) = log.compact(tp, COMPACT_DIRTY_RATIO, *retention) {
+                    for (tp, cleanup) in changelogs {
+                        if let Err(e) = log.compact(tp, COMPACT_DIRTY_RATIO, *cleanup) {
                             tracing::warn!("cannot compact {tp}: {e}");
                         }
                     }

@@ -13,12 +13,13 @@
 //! an update stores its key once, and eviction moves entries out instead of
 //! copying them.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::hash::BuildHasher;
 use std::ops::Bound;
 
 use bytes::Bytes;
 use hashbrown::HashTable;
+use smallvec::SmallVec;
 
 #[derive(Debug, Clone)]
 struct Entry {
@@ -47,12 +48,16 @@ pub struct RecordCache {
     dirty: Vec<u32>,
     /// Positions of the unsynced entries (dirty ones included), in no order.
     unsynced: Vec<u32>,
-    /// The unsynced keys in order, kept from the first range scan on (a
-    /// store that is never scanned does not pay for it).
-    ordered: Option<BTreeSet<Bytes>>,
+    /// The unsynced keys in order, with their positions, kept from the
+    /// first range scan on (a store that is never scanned does not pay for
+    /// it). Keys are copied in: short ones compare without a pointer chase.
+    ordered: Option<BTreeMap<OrderedKey, u32>>,
     bytes: usize,
     max_bytes: usize,
 }
+
+/// A key in the ordered index: window store keys fit inline.
+type OrderedKey = SmallVec<[u8; 32]>;
 
 /// Bytes an entry is charged, beyond its key and value.
 const ENTRY_OVERHEAD: usize = 64;
@@ -115,7 +120,7 @@ impl RecordCache {
         };
         if !was_unsynced {
             if let Some(ordered) = &mut self.ordered {
-                ordered.insert(self.entries[i as usize].key.clone());
+                ordered.insert(OrderedKey::from_slice(&self.entries[i as usize].key), i);
             }
             self.unsynced.push(i);
         }
@@ -152,15 +157,12 @@ impl RecordCache {
         to: Option<&[u8]>,
     ) -> impl Iterator<Item = (&'a Bytes, &'a Option<Bytes>)> + 'a {
         let (unsynced, entries) = (&self.unsynced, &self.entries);
-        let ordered =
-            self.ordered.get_or_insert_with(|| unsynced.iter().map(|&i| entries[i as usize].key.clone()).collect());
+        let ordered = self.ordered.get_or_insert_with(|| ordered_index(entries, unsynced));
         let lower = from.map_or(Bound::Unbounded, Bound::Included);
         let upper = to.map_or(Bound::Unbounded, Bound::Excluded);
-        let (index, hasher) = (&self.index, &self.hasher);
-        ordered.range::<[u8], _>((lower, upper)).filter_map(move |k| {
-            let i = *index.find(hasher.hash_one(&k[..]), |&i| entries[i as usize].key == *k)?;
+        ordered.range::<[u8], _>((lower, upper)).map(move |(_, &i)| {
             let e = &entries[i as usize];
-            Some((&e.key, &e.value))
+            (&e.key, &e.value)
         })
     }
 
@@ -192,7 +194,7 @@ impl RecordCache {
             }
         }
         if let Some(ordered) = &mut self.ordered {
-            *ordered = still.iter().map(|&i| self.entries[i as usize].key.clone()).collect();
+            *ordered = ordered_index(&self.entries, &still);
         }
         self.unsynced = still;
         out
@@ -210,6 +212,11 @@ impl RecordCache {
         self.bytes = 0;
         out
     }
+}
+
+/// The ordered index of the entries at `positions`.
+fn ordered_index(entries: &[Entry], positions: &[u32]) -> BTreeMap<OrderedKey, u32> {
+    positions.iter().map(|&i| (OrderedKey::from_slice(&entries[i as usize].key), i)).collect()
 }
 
 #[cfg(test)]

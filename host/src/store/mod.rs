@@ -52,7 +52,7 @@ pub use segmented::{KeyTime, SegmentedStore, Segments};
 pub use versioned::{PutOutcome, Version, VersionedStore};
 pub(crate) use versioned::{decode_version, version_bounds};
 
-use crate::log::{Log, LogError, LogRecord, Producer, TopicPartition, read_to_end};
+use crate::log::{Cleanup, Log, LogError, LogRecord, Producer, TopicPartition, read_to_end};
 use crate::record::Record;
 use crate::task::TaskId;
 
@@ -154,32 +154,60 @@ pub struct StoreSpec {
     /// For a window store: its time segments, so expired windows are dropped
     /// in bulk.
     pub segments: Option<Segments>,
+    /// For a versioned store: how long (ms) it keeps history.
+    pub versioned: Option<i64>,
+}
+
+/// How a store's entries appear in its changelog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangelogLayout {
+    /// As the store keeps them.
+    Plain,
+    /// A time-window store's: each key with a 4-byte sequence number (always
+    /// 0) after the window start, as Kafka Streams' window store changelogs
+    /// have (`WindowKeySchema`), so that its users can read them; the local
+    /// store's keys end at the window start.
+    WindowSequence,
+    /// A versioned store's, as Kafka Streams logs them: the user key, the
+    /// version's value (null for a tombstone) and, as the record's
+    /// timestamp, the time it became valid. The compacted topic keeps the
+    /// history for its `min.compaction.lag.ms`; the store's deletes of
+    /// expired versions are not logged.
+    Versioned,
 }
 
 impl StoreSpec {
     /// A key-value store.
     pub fn new(name: impl Into<String>, kind: StoreKind) -> StoreSpec {
-        StoreSpec { name: name.into(), kind, segments: None }
+        StoreSpec { name: name.into(), kind, segments: None, versioned: None }
     }
 
-    /// True for a time-window store, whose changelog keys carry a 4-byte
-    /// sequence number (always 0) after the window start, as Kafka Streams'
-    /// window store changelogs do (`WindowKeySchema`), so that its users can
-    /// read them; the local store's keys end at the window start.
-    pub fn changelog_sequence(&self) -> bool {
-        matches!(self.segments, Some(Segments { time: KeyTime::WindowStart, .. }))
+    /// How the store's entries appear in its changelog.
+    pub fn changelog_layout(&self) -> ChangelogLayout {
+        match (self.segments, self.versioned) {
+            (Some(Segments { time: KeyTime::WindowStart, .. }), _) => ChangelogLayout::WindowSequence,
+            (_, Some(_)) => ChangelogLayout::Versioned,
+            _ => ChangelogLayout::Plain,
+        }
     }
 
-    /// How long the store's changelog keeps records: for a window store,
-    /// its retention plus a day (Kafka Streams'
-    /// `windowstore.changelog.additional.retention.ms`), so a restore finds
-    /// every window still live; a key-value store's keeps its keys forever.
-    pub fn changelog_retention(&self) -> Option<i64> {
-        self.segments.map(|s| s.retention.saturating_add(CHANGELOG_EXTRA_RETENTION_MS))
+    /// How the store's changelog drops old records, as Kafka Streams
+    /// configures it: a window store's keeps records for its retention plus a
+    /// day (`windowstore.changelog.additional.retention.ms`), so a restore
+    /// finds every window still live; a versioned store's keeps every
+    /// version for its history retention plus a day
+    /// (`min.compaction.lag.ms`); a key-value store's keeps its keys forever.
+    pub fn changelog_cleanup(&self) -> Cleanup {
+        let extra = |ms: i64| ms.saturating_add(CHANGELOG_EXTRA_RETENTION_MS);
+        Cleanup {
+            retention_ms: self.segments.map(|s| extra(s.retention)),
+            min_compaction_lag_ms: self.versioned.map(extra),
+        }
     }
 }
 
-/// How much longer than its store a window store's changelog keeps records.
+/// How much longer than its store a window or versioned store's changelog
+/// keeps records.
 pub const CHANGELOG_EXTRA_RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// The changelog topic of `store` in application `app`.
@@ -189,14 +217,14 @@ pub fn changelog_topic(app: &str, store: &str) -> String {
 
 /// The committed contents of store `store` of application `app`, read from
 /// its changelog: what every task's store holds as of the last commit, keys
-/// in order. Works while the application runs. `sequence`: the changelog's
-/// keys carry a sequence number the store's lack
-/// ([`StoreSpec::changelog_sequence`]).
+/// in order. Works while the application runs. `layout`: how the changelog
+/// holds the store's entries; a versioned store's contents are each key's
+/// last logged version.
 pub fn committed_contents(
     log: &dyn Log,
     app: &str,
     store: &str,
-    sequence: bool,
+    layout: ChangelogLayout,
 ) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, StoreError> {
     let topic = changelog_topic(app, store);
     let partitions = log.partitions(&topic)?.ok_or_else(|| LogError::UnknownTopic(topic.clone()))?;
@@ -208,7 +236,7 @@ pub fn committed_contents(
                 continue;
             }
             let Some(key) = r.record.key else { continue };
-            let key = if sequence { without_sequence(key) } else { key };
+            let key = if layout == ChangelogLayout::WindowSequence { without_sequence(key) } else { key };
             match r.record.value {
                 Some(v) => contents.insert(key.to_vec(), v.to_vec()),
                 None => contents.remove(&key[..]),
@@ -250,7 +278,8 @@ fn clock_of(r: &Record) -> Option<Vec<i64>> {
 mod stamped {
     use bytes::{BufMut, Bytes, BytesMut};
 
-    const HEADER: usize = 9;
+    /// Bytes before the value: the timestamp and a presence flag.
+    pub const HEADER: usize = 9;
 
     pub fn encode(value: Option<&[u8]>, timestamp: i64) -> Bytes {
         let mut b = BytesMut::with_capacity(HEADER + value.map_or(0, <[u8]>::len));
@@ -265,18 +294,23 @@ mod stamped {
     /// True for a stamped delete (or bytes too short to be stamped), as
     /// [`decode`] reads it.
     pub fn is_delete(b: &[u8]) -> bool {
-        b.len() < HEADER || b[8] != 1
+        decode_slice(b).0.is_none()
+    }
+
+    /// [`decode`], the value borrowed.
+    pub fn decode_slice(b: &[u8]) -> (Option<&[u8]>, i64) {
+        if b.len() < HEADER {
+            return (None, 0);
+        }
+        let timestamp = i64::from_be_bytes(b[..8].try_into().expect("8 bytes"));
+        ((b[8] == 1).then(|| &b[HEADER..]), timestamp)
     }
 
     /// The value (`None` for a delete) and its timestamp; bytes too short to
     /// be stamped read as a delete at time 0.
     pub fn decode(b: &Bytes) -> (Option<Bytes>, i64) {
-        if b.len() < HEADER {
-            return (None, 0);
-        }
-        let timestamp = i64::from_be_bytes(b[..8].try_into().expect("8 bytes"));
-        let value = (b[8] == 1).then(|| b.slice(HEADER..));
-        (value, timestamp)
+        let (value, timestamp) = decode_slice(b);
+        (value.map(|v| b.slice_ref(v)), timestamp)
     }
 }
 
@@ -290,9 +324,8 @@ pub struct TaskStore {
     clock: Vec<i64>,
     /// True if the clock changed since it last went to the changelog.
     clock_dirty: bool,
-    /// Whether changelog keys carry a sequence number the local store's keys
-    /// lack ([`StoreSpec::changelog_sequence`]).
-    changelog_sequence: bool,
+    /// How the changelog holds the store's entries.
+    layout: ChangelogLayout,
     /// The changelog offset the local store holds up to, while it is being
     /// restored (or kept as a standby); meaningless once the task writes.
     restored_to: u64,
@@ -325,7 +358,7 @@ pub(crate) fn merge_pending(
     read_local: impl FnOnce(usize) -> Result<Vec<Entry>, StoreError>,
 ) -> Result<Vec<TimestampedEntry>, StoreError> {
     debug_assert!(pending.windows(2).all(|w| w[0].0 < w[1].0), "pending updates in key order");
-    let is_delete = |v: &Option<Bytes>| v.as_ref().is_none_or(|b| stamped::decode(b).0.is_none());
+    let is_delete = |v: &Option<Bytes>| v.as_deref().is_none_or(stamped::is_delete);
     // Pending deletes may hide local entries: read enough to still fill `limit`.
     let deletes = pending.iter().filter(|(_, v)| is_delete(v)).count();
     let local = read_local(limit.saturating_add(deletes))?;
@@ -349,13 +382,16 @@ pub(crate) fn merge_pending(
         };
         if from_pending {
             let Some((key, Some(v))) = pending.next() else { continue };
-            if let (Some(value), ts) = stamped::decode(&v) {
+            if let (Some(value), ts) = stamped::decode_slice(&v) {
                 out.push((key.to_vec(), value.to_vec(), ts));
             }
-        } else if let Some((key, v)) = local.next()
-            && let (Some(value), ts) = stamped::decode(&Bytes::from(v))
+        } else if let Some((key, mut v)) = local.next()
+            && let (Some(_), ts) = stamped::decode_slice(&v)
         {
-            out.push((key, value.to_vec(), ts));
+            // The value is the stamped bytes' tail: moved to the front in
+            // place.
+            v.drain(..stamped::HEADER);
+            out.push((key, v, ts));
         }
     }
     Ok(out)
@@ -456,7 +492,7 @@ impl TaskStore {
             changelog,
             clock,
             clock_dirty: false,
-            changelog_sequence: spec.changelog_sequence(),
+            layout: spec.changelog_layout(),
             restored_to: checkpoint.unwrap_or(0),
             flushed: None,
             _claim: claim,
@@ -501,11 +537,14 @@ impl TaskStore {
                 self.clock = clock;
                 continue;
             }
-            if let Some(key) = r.record.key {
-                let key = if self.changelog_sequence { without_sequence(key) } else { key };
-                let value = r.record.value.map(|v| stamped::encode(Some(&v), r.record.timestamp));
-                batch.push((key, value));
-            }
+            let Some(key) = r.record.key else { continue };
+            let timestamp = r.record.timestamp;
+            let (key, value) = match self.layout {
+                ChangelogLayout::Plain => (key, r.record.value),
+                ChangelogLayout::WindowSequence => (without_sequence(key), r.record.value),
+                ChangelogLayout::Versioned => versioned::entry_of_changelog(&key, r.record.value.as_deref(), timestamp),
+            };
+            batch.push((key, value.map(|v| stamped::encode(Some(&v), timestamp))));
         }
         self.local.write(&batch)?;
         self.restored_to = last + 1;
@@ -643,11 +682,16 @@ impl TaskStore {
         for (key, stamped) in updates {
             let (value, timestamp) = stamped.as_ref().map_or((None, 0), stamped::decode);
             let record = Record { key: Some(key), value, timestamp, headers: Vec::new() };
-            if self.changelog_sequence {
-                let key = record.key.as_deref().map(|k| Bytes::from([k, &[0u8; 4][..]].concat()));
-                out.send(&self.changelog, Record { key, ..record.clone() })?;
-            } else {
-                out.send(&self.changelog, record.clone())?;
+            let logged = match self.layout {
+                ChangelogLayout::Plain => Some(record.clone()),
+                ChangelogLayout::WindowSequence => {
+                    let key = record.key.as_deref().map(|k| Bytes::from([k, &[0u8; 4][..]].concat()));
+                    Some(Record { key, ..record.clone() })
+                }
+                ChangelogLayout::Versioned => versioned::changelog_record(&record),
+            };
+            if let Some(logged) = logged {
+                out.send(&self.changelog, logged)?;
             }
             records.push(record);
         }

@@ -94,7 +94,10 @@ fn the_owners_clock_survives_a_clean_stop_and_a_crash() {
         store.set_clock(&[10, 1]);
         drop(store);
         assert_eq!(open().clock(), [9, 1], "{kind:?}: as of the last commit after a crash");
-        assert!(committed_contents(&log, "app", name, false).unwrap().is_empty(), "a clock is no entry");
+        assert!(
+            committed_contents(&log, "app", name, ChangelogLayout::Plain).unwrap().is_empty(),
+            "a clock is no entry"
+        );
     }
 }
 
@@ -110,7 +113,7 @@ fn window_changelog_keys_carry_kafka_streams_sequence_number() {
         segments: Some(Segments { time: KeyTime::WindowStart, retention: 60_000 }),
         ..StoreSpec::new("w", StoreKind::Persistent)
     };
-    assert!(spec.changelog_sequence());
+    assert_eq!(spec.changelog_layout(), ChangelogLayout::WindowSequence);
     // Key "k", window start 1000: the store's key is key ++ start.
     let key = Bytes::from([&b"k"[..], &1000i64.to_be_bytes()].concat());
     let mut store = TaskStore::open(&state, "app", &spec, task, 1 << 20, &log).unwrap();
@@ -131,7 +134,10 @@ fn window_changelog_keys_carry_kafka_streams_sequence_number() {
     // A restore and the committed contents give the store's key back.
     let mut store = TaskStore::open(&state, "app", &spec, task, 1 << 20, &log).unwrap();
     assert_eq!(store.get(&key).unwrap(), Some(Bytes::from_static(b"v")));
-    assert_eq!(committed_contents(&log, "app", "w", true).unwrap().into_keys().collect::<Vec<_>>(), [key.to_vec()]);
+    assert_eq!(
+        committed_contents(&log, "app", "w", ChangelogLayout::WindowSequence).unwrap().into_keys().collect::<Vec<_>>(),
+        [key.to_vec()]
+    );
 }
 
 #[test]

@@ -38,6 +38,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::{StoreError, TaskStore};
 use crate::log::Producer;
+use crate::record::Record;
 
 /// A version: the time it became valid and its value (`None`: a tombstone).
 pub type Version = (i64, Option<Bytes>);
@@ -269,6 +270,23 @@ pub(crate) fn version_bounds(key: &[u8]) -> (Bytes, Bytes) {
 pub(crate) fn decode_version<'k>(k: &'k [u8], v: &[u8]) -> Option<(&'k [u8], i64, Option<Bytes>)> {
     let (key, ts) = decode_key(k)?;
     Some((key, ts, decode_value(v)?))
+}
+
+/// The changelog record of a flushed entry (key, value and the timestamp
+/// its update was made at), in Kafka Streams' layout: the user key, the
+/// version's value (`None`: a tombstone) and the time it became valid.
+/// `None` for a deleted entry (an expired version), which is not logged:
+/// Kafka Streams' changelog would read it as a tombstone.
+pub(crate) fn changelog_record(entry: &Record) -> Option<Record> {
+    let (key, ts) = decode_key(entry.key.as_deref()?)?;
+    let value = decode_value(entry.value.as_deref()?)?;
+    Some(Record { key: Some(Bytes::copy_from_slice(key)), value, timestamp: ts, headers: Vec::new() })
+}
+
+/// The entry (key and value) a changelog record in Kafka Streams' layout
+/// restores: the version of `key` valid from `timestamp`.
+pub(crate) fn entry_of_changelog(key: &[u8], value: Option<&[u8]>, timestamp: i64) -> (Bytes, Option<Bytes>) {
+    (version_key(key, timestamp), Some(version_value(value)))
 }
 
 /// The user key and timestamp of an entry key.

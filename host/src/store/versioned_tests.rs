@@ -15,7 +15,49 @@ fn b(s: &str) -> Bytes {
 }
 
 fn open(state: &std::path::Path, log: &dyn Log, kind: StoreKind) -> TaskStore {
-    TaskStore::open(state, "app", &StoreSpec::new("v", kind), TASK, 1 << 20, log).unwrap()
+    let spec = StoreSpec { versioned: Some(1000), ..StoreSpec::new("v", kind) };
+    TaskStore::open(state, "app", &spec, TASK, 1 << 20, log).unwrap()
+}
+
+/// The changelog's records but the clocks: key, value and timestamp.
+fn changelog(log: &dyn Log) -> Vec<(Bytes, Option<Bytes>, i64)> {
+    let mut out = Vec::new();
+    let from = [(crate::log::TopicPartition::new("app-v-changelog", 0), 0)];
+    crate::log::read_to_end(log, &from, |fetched| {
+        for r in fetched.into_iter().flat_map(|f| f.records) {
+            if r.record.header(crate::store::CLOCK_HEADER).is_none() {
+                out.push((r.record.key.unwrap(), r.record.value, r.record.timestamp));
+            }
+        }
+        Ok::<_, StoreError>(())
+    })
+    .unwrap();
+    out
+}
+
+#[test]
+fn the_changelog_has_kafka_streams_layout_and_no_expiries() {
+    let (dir, log) = setup();
+    let mut out = log.producer().unwrap();
+    let mut store = open(&dir.path().join("state"), &log, StoreKind::Persistent);
+    let mut v = VersionedStore::open(&mut store, 100).unwrap();
+    v.put(b"k", Some(b("a")), 0, &mut *out).unwrap();
+    v.put(b"k", None, 60, &mut *out).unwrap();
+    v.put(b"k", Some(b("b")), 50, &mut *out).unwrap();
+    store.flush(&mut *out).unwrap();
+    out.commit(None, &[]).unwrap();
+    // Kafka Streams' versioned changelog: the plain key, the value (null
+    // for a tombstone), the time the version became valid.
+    let logged = [(b("k"), Some(b("a")), 0), (b("k"), None, 60), (b("k"), Some(b("b")), 50)];
+    assert_eq!(changelog(&log), logged);
+    // Far enough on, a sweep deletes k's expired versions from the store:
+    // not from the changelog, where a delete would read as a tombstone.
+    let mut v = VersionedStore::open(&mut store, 100).unwrap();
+    v.put(b"other", Some(b("x")), 100_000, &mut *out).unwrap();
+    assert_eq!(v.all().unwrap().len(), 1, "k's history and its tombstone expired");
+    store.flush(&mut *out).unwrap();
+    out.commit(None, &[]).unwrap();
+    assert_eq!(changelog(&log)[3..], [(b("other"), Some(b("x")), 100_000)]);
 }
 
 fn setup() -> (tempfile::TempDir, EmbeddedLog) {

@@ -542,7 +542,7 @@ pub(super) fn build(docs: Vec<NodeDoc>) -> Result<Topology, TopologyError> {
                     topics: vec![topic],
                     key_serde: doc.key_serde.unwrap_or_default(),
                     value_serde: doc.value_serde.unwrap_or_default(),
-                    table: Some(spec(doc.store.take().unwrap_or_else(|| name.clone()))),
+                    table: Some(StoreSpec { versioned, ..spec(doc.store.take().unwrap_or_else(|| name.clone())) }),
                     timestamps,
                     versioned,
                 };

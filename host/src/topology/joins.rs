@@ -253,6 +253,7 @@ fn stream_stream(
             name: format!("{}-{part}", store.name),
             kind: store.kind,
             segments: (part != "outer-shared-join-store").then_some(segments),
+            versioned: None,
         })
         .collect();
     let op = Op::StreamStreamJoin { joiner: join.joiner.clone(), kind, windows, stores };

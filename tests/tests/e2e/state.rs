@@ -155,7 +155,7 @@ fn state_is_restored_from_the_changelog_or_the_checkpoint() {
     let changelog = "wordcount-word-counts-changelog";
     let mut readable = 0;
     for p in 0..3 {
-        log.compact(&TopicPartition::new(changelog, p), 0.5, None).unwrap();
+        log.compact(&TopicPartition::new(changelog, p), 0.5, eddy_host::log::Cleanup::default()).unwrap();
         let mut consumer = log.consumer().unwrap();
         consumer.assign(&[(TopicPartition::new(changelog, p), 0)]).unwrap();
         while let Ok(batch) = consumer.poll(1000, std::time::Duration::from_millis(50)) {

@@ -103,4 +103,18 @@ fn a_late_price_update_changes_what_an_earlier_order_joins_with() {
         ],
         "without grace each order is priced when it comes, as of its time (the late one not at the latest price)"
     );
+    // The versioned store's changelog reads as Kafka Streams writes one:
+    // each version under its plain key, timestamped with the time it became
+    // valid, the out-of-order one too (clock records aside).
+    let changelog: Vec<Value> = read(&env, "shop-prices-changelog").into_iter().filter(|r| r[0] != "").collect();
+    assert_eq!(
+        sorted(changelog),
+        [
+            json!(["apple", "100", 0]),
+            json!(["pear", "7", 0]),
+            json!(["apple", "90", 5_000]),
+            json!(["apple", "95", 8_000]),
+            json!(["apple", "120", 20_000])
+        ]
+    );
 }

@@ -32,7 +32,8 @@ use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use super::{
-    Consumer, GroupMember, Log, LogError, Member, Producer, TopicInfo, TopicPartition, TopicRole, check_new_topic,
+    Cleanup, Consumer, GroupMember, Log, LogError, Member, Producer, TopicInfo, TopicPartition, TopicRole,
+    check_new_topic,
 };
 
 /// How long a request to the cluster may take before it fails.
@@ -246,9 +247,15 @@ impl KafkaLog {
     fn configs(role: TopicRole) -> Vec<(&'static str, String)> {
         match role {
             TopicRole::Plain => Vec::new(),
-            TopicRole::Changelog { retention_ms: None } => vec![("cleanup.policy", "compact".to_owned())],
-            TopicRole::Changelog { retention_ms: Some(ms) } => {
-                vec![("cleanup.policy", "compact,delete".to_owned()), ("retention.ms", ms.to_string())]
+            TopicRole::Changelog(cleanup) => {
+                let mut configs = match cleanup.retention_ms {
+                    None => vec![("cleanup.policy", "compact".to_owned())],
+                    Some(ms) => vec![("cleanup.policy", "compact,delete".to_owned()), ("retention.ms", ms.to_string())],
+                };
+                if let Some(lag) = cleanup.min_compaction_lag_ms {
+                    configs.push(("min.compaction.lag.ms", lag.to_string()));
+                }
+                configs
             }
             TopicRole::Repartition => vec![
                 ("cleanup.policy", "delete".to_owned()),
@@ -464,7 +471,7 @@ impl Log for KafkaLog {
     }
 
     /// The broker's log cleaner compacts changelogs (`cleanup.policy=compact`).
-    fn compact(&self, _tp: &TopicPartition, _min_dirty: f64, _retention: Option<i64>) -> Result<u64, LogError> {
+    fn compact(&self, _tp: &TopicPartition, _min_dirty: f64, _cleanup: Cleanup) -> Result<u64, LogError> {
         Ok(0)
     }
 }

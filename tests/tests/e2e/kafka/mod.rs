@@ -133,6 +133,52 @@ fn word_count_on_kafka_equals_the_embedded_log() {
     }
 }
 
+#[test]
+fn a_versioned_tables_changelog_is_kafka_streams_and_keeps_its_history() {
+    let env = Env::kafka();
+    let (id, prices, out) = (env.topic("versioned"), env.topic("prices"), env.topic("price-changes"));
+    for t in [&prices, &out] {
+        env.eddy(&["topic", "create", t, "--partitions", "2"]);
+    }
+    let body = format!(
+        "application-id: {id}\ntopology:
+  - {{ name: prices, table: {prices}, value-serde: string, versioned: {{ history-retention-ms: 3600000 }} }}
+  - {{ name: changes, from: prices, to-stream: true }}
+  - {{ name: out, to: {out}, value-serde: string }}
+"
+    );
+    let app = app_file(&env, "versioned.yaml", eddy_tests::KSTREAMS, &body);
+    let updates = [("apple", "100", 1_000), ("apple", "120", 20_000), ("apple", "95", 8_000), ("pear", "7", 2_000)];
+    let lines: String =
+        updates.iter().map(|(k, v, ts)| format!("{}\n", json!({"key": k, "value": v, "timestamp": ts}))).collect();
+    env.produce(&prices, &lines, &["--value-serde", "string"]);
+    env.eddy(&["run", app.to_str().unwrap(), "--until-idle"]);
+    // Kafka Streams' versioned changelog: compacted, but only past the
+    // history retention plus a day, so every version survives the cleaner.
+    let changelog = format!("{id}-prices-changelog");
+    let described = kafka_tool(&["topics", "--describe", "--topic", &changelog]);
+    assert!(described.contains("cleanup.policy=compact"), "{changelog}: {described}");
+    assert!(described.contains("min.compaction.lag.ms=90000000"), "{changelog}: {described}");
+    // Each version under its plain key, timestamped with the time it
+    // became valid (the out-of-order one too); clock records aside.
+    let mut logged: Vec<Value> = env
+        .consume_all(&changelog, &["--value-serde", "string"])
+        .into_iter()
+        .filter(|r| r["key"] != "")
+        .map(|r| json!([r["key"], r["value"], r["timestamp"]]))
+        .collect();
+    logged.sort_by_key(|r| r[2].as_i64());
+    assert_eq!(
+        logged,
+        [
+            json!(["apple", "100", 1_000]),
+            json!(["pear", "7", 2_000]),
+            json!(["apple", "95", 8_000]),
+            json!(["apple", "120", 20_000])
+        ]
+    );
+}
+
 /// Runs `scripts/kafka.sh ARGS...` against the test cluster; returns stdout.
 fn kafka_tool(args: &[&str]) -> String {
     kafka_tool_with_input(args, "")
