@@ -203,19 +203,15 @@ impl KeyValueStore for SegmentedStore {
     }
 
     fn write(&mut self, batch: &[(Bytes, Option<Bytes>)]) -> Result<(), StoreError> {
-        for (key, _) in batch {
-            if let Some(time) = self.segments.time.of(key) {
-                self.observed = self.observed.max(time);
-                self.newest = self.newest.max(time);
-            }
+        let times: Vec<Option<i64>> = batch.iter().map(|(key, _)| self.segments.time.of(key)).collect();
+        if let Some(latest) = times.iter().flatten().max() {
+            self.observed = self.observed.max(*latest);
+            self.newest = self.newest.max(*latest);
         }
+        // Each entry's segment, if it is still live.
         let first_live = self.first_live();
-        let ids: Vec<Option<i64>> = batch
-            .iter()
-            .map(|(key, _)| {
-                self.segments.time.of(key).map(|t| self.segments.segment_of(t)).filter(|&id| id >= first_live)
-            })
-            .collect();
+        let ids: Vec<Option<i64>> =
+            times.into_iter().map(|t| t.map(|t| self.segments.segment_of(t)).filter(|&id| id >= first_live)).collect();
         // Most batches fall in one segment: they go as they are.
         if let Some(Some(id)) = ids.first().filter(|&&first| ids.iter().all(|&id| id == first)) {
             self.segment(*id)?.write(batch)?;

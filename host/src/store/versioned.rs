@@ -278,9 +278,10 @@ pub(crate) fn decode_version<'k>(k: &'k [u8], v: &[u8]) -> Option<(&'k [u8], i64
 /// `None` for a deleted entry (an expired version), which is not logged:
 /// Kafka Streams' changelog would read it as a tombstone.
 pub(crate) fn changelog_record(entry: &Record) -> Option<Record> {
-    let (key, ts) = decode_key(entry.key.as_deref()?)?;
+    let entry_key = entry.key.as_ref()?;
+    let (key, ts) = decode_key(entry_key)?;
     let value = decode_value(entry.value.as_deref()?)?;
-    Some(Record { key: Some(Bytes::copy_from_slice(key)), value, timestamp: ts, headers: Vec::new() })
+    Some(Record { key: Some(entry_key.slice_ref(key)), value, timestamp: ts, headers: Vec::new() })
 }
 
 /// The entry (key and value) a changelog record in Kafka Streams' layout
