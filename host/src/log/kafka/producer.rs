@@ -8,6 +8,13 @@
 //! at the first record after a commit. A producer whose transactional id a
 //! newer one took over (a restarted instance) is fenced: its commit fails,
 //! and nothing it wrote becomes visible to `read_committed` readers.
+//!
+//! The transactional calls that wait on coordinators run on a thread of
+//! their own, bounded ([`KafkaProducer::bounded`]): librdkafka can lose track of a
+//! coordinator request while brokers restart, and the call then never
+//! returns. A producer caught so is *wedged*: the commit fails as fenced,
+//! and the worker replaces the producer (the new one, with the same
+//! transactional id, fences the old and aborts its transaction).
 
 use std::sync::{Arc, Mutex};
 
@@ -23,6 +30,11 @@ use super::group::KafkaMember;
 use super::{KafkaOptions, REQUEST_TIMEOUT, kafka, retrying};
 use crate::log::{LogError, Member, Producer, TopicPartition};
 use crate::record::Record;
+
+/// How long a [`bounded`](KafkaProducer::bounded) transactional call may
+/// take before its producer is taken for wedged: its retries stop after
+/// [`REQUEST_TIMEOUT`], and the last may take as long again.
+const WEDGED_AFTER: Duration = Duration::from_secs(2 * REQUEST_TIMEOUT.as_secs());
 
 /// Keeps the first failed delivery, for `commit` to report.
 #[derive(Default)]
@@ -45,14 +57,17 @@ impl ProducerContext for Deliveries {
 /// A producer of one worker thread.
 pub(super) struct KafkaProducer {
     /// Polls for delivery reports on a thread of its own (which aborting a
-    /// transaction needs).
-    producer: ThreadedProducer<Deliveries>,
+    /// transaction needs). Shared with the threads of [`KafkaProducer::bounded`] calls.
+    producer: Arc<ThreadedProducer<Deliveries>>,
     context: Arc<Deliveries>,
     options: KafkaOptions,
     /// Its transactional id, if it is transactional.
     transactional_id: Option<String>,
     /// A transaction is open.
     in_transaction: bool,
+    /// A transactional call never returned: the producer takes no more
+    /// calls, only [`Producer::reset`].
+    wedged: bool,
     /// Records sent since the last commit.
     pending: usize,
     /// Whether it warned of a timestamp Kafka cannot carry.
@@ -117,6 +132,7 @@ impl KafkaProducer {
             options: options.clone(),
             transactional_id,
             in_transaction: false,
+            wedged: false,
             pending: 0,
             warned_timestamp: false,
         })
@@ -127,7 +143,7 @@ impl KafkaProducer {
     fn client(
         options: &KafkaOptions,
         transactional_id: Option<&str>,
-    ) -> Result<ThreadedProducer<Deliveries>, LogError> {
+    ) -> Result<Arc<ThreadedProducer<Deliveries>>, LogError> {
         let mut config = options.client_config();
         config
             .set("enable.idempotence", "true")
@@ -150,7 +166,7 @@ impl KafkaProducer {
                 .init_transactions(REQUEST_TIMEOUT)
                 .map_err(kafka(format!("starting transactional producer {id}")))?;
         }
-        Ok(producer)
+        Ok(Arc::new(producer))
     }
 
     /// Waits until every record sent is acknowledged or has failed (a
@@ -177,7 +193,7 @@ impl KafkaProducer {
         self.context.failed.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
-    fn commit_transaction(&mut self, member: Option<&dyn Member>, list: &TopicPartitionList) -> Result<(), LogError> {
+    fn commit_transaction(&mut self, member: Option<&dyn Member>, list: TopicPartitionList) -> Result<(), LogError> {
         if !self.in_transaction {
             self.producer.begin_transaction().map_err(kafka("beginning a transaction"))?;
             self.in_transaction = true;
@@ -190,13 +206,53 @@ impl KafkaProducer {
                 op: format!("reading group {group}'s metadata"),
                 source: KafkaError::AdminOp(RDKafkaErrorCode::InvalidGroupId),
             })?;
-            retrying(|| self.producer.send_offsets_to_transaction(list, &metadata, REQUEST_TIMEOUT))
-                .map_err(commit_error(format!("sending group {group}'s offsets to the transaction")))?;
+            let op = format!("sending group {group}'s offsets to the transaction");
+            let producer = self.producer.clone();
+            self.bounded(&op, move || {
+                retrying(|| producer.send_offsets_to_transaction(&list, &metadata, REQUEST_TIMEOUT))
+            })?
+            .map_err(commit_error(op))?;
         }
-        retrying(|| self.producer.commit_transaction(REQUEST_TIMEOUT))
+        let producer = self.producer.clone();
+        self.bounded("committing the transaction", move || retrying(|| producer.commit_transaction(REQUEST_TIMEOUT)))?
             .map_err(commit_error("committing the transaction"))?;
         self.in_transaction = false;
         Ok(())
+    }
+
+    /// Runs `call` (one of librdkafka's transactional calls, with its
+    /// retries) on a thread of its own and waits for it for up to
+    /// [`WEDGED_AFTER`]. librdkafka (2.12) can lose a coordinator request
+    /// while brokers restart: a FindCoordinator that failed waits for a
+    /// change of broker state that may never come, and the call waits with
+    /// it, for ever. Such a producer is wedged: the error is
+    /// [`LogError::Fenced`], so the worker goes back to its last commit and
+    /// replaces the producer; the call's thread is left to its fate.
+    fn bounded<T: Send + 'static>(
+        &mut self,
+        op: &str,
+        call: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, LogError> {
+        let (done, result) = std::sync::mpsc::sync_channel(1);
+        let spawned = std::thread::Builder::new().name("eddy-txn-call".to_owned()).spawn(move || {
+            // The receiver is gone if the call took too long: nothing to tell.
+            let _ = done.send(call());
+        });
+        if let Err(e) = spawned {
+            return Err(LogError::Io {
+                op: "start a transactional call's thread",
+                path: Default::default(),
+                source: e,
+            });
+        }
+        result.recv_timeout(WEDGED_AFTER).map_err(|_| {
+            self.wedged = true;
+            tracing::warn!("{op}: no answer from the Kafka client after {WEDGED_AFTER:?}; replacing the producer");
+            LogError::Fenced {
+                op: format!("{op} (no answer after {WEDGED_AFTER:?})"),
+                source: KafkaError::Global(RDKafkaErrorCode::OperationTimedOut),
+            }
+        })
     }
 }
 
@@ -257,7 +313,7 @@ impl Producer for KafkaProducer {
                 .map_err(kafka(format!("committing the offset of {tp}")))?;
         }
         if self.transactional_id.is_some() {
-            if let Err(e) = self.commit_transaction(member, &list) {
+            if let Err(e) = self.commit_transaction(member, list.clone()) {
                 // An aborted transaction whose records the cluster refused
                 // for good (too large, not allowed) would fail again.
                 return Err(match self.take_failed() {
@@ -294,7 +350,10 @@ impl Producer for KafkaProducer {
     }
 
     fn abort(&mut self) {
-        if self.in_transaction {
+        if self.wedged {
+            // It takes no calls: its replacement fences it, which aborts
+            // its transaction.
+        } else if self.in_transaction {
             if let Err(e) = self.producer.abort_transaction(REQUEST_TIMEOUT) {
                 tracing::warn!("aborting a transaction: {e}");
             }
@@ -314,6 +373,7 @@ impl Producer for KafkaProducer {
         self.abort();
         self.producer = Self::client(&self.options, self.transactional_id.as_deref())?;
         self.context = self.producer.context().clone();
+        self.wedged = false;
         Ok(())
     }
 }
