@@ -27,6 +27,9 @@ pub(super) fn compact(
     if dirty == 0 || (dirty as f64) < min_dirty * (dirty + kept_before) as f64 {
         return Ok(0);
     }
+    if !anything_to_drop(log, tp, generation, end_bytes, cleanup)? {
+        return examined(log, tp, generation, end_offset, kept_before + dirty);
+    }
     // One pass: each key's last record, copied out of the read buffers
     // (so they are not all kept alive), then written in offset order.
     let mut last: HashMap<Bytes, (u64, Record), foldhash::fast::RandomState> = HashMap::default();
@@ -73,25 +76,8 @@ pub(super) fn compact(
     }
     let kept = retained.len() as u64;
     if kept == total {
-        // Nothing to drop (keys that never repeat, as a join's window store
-        // writes, within their retention): remember how far it looked, so
-        // the next pass waits for as many new records again instead of
-        // reading the whole partition every time.
-        return log.locked(|valid_len| {
-            if log.read_state().partition(tp)?.generation != generation {
-                return Ok(0);
-            }
-            let entry = Entry::Examined {
-                topic: tp.topic.to_string(),
-                partition: tp.partition,
-                generation,
-                compacted_at: end_offset,
-                kept,
-            };
-            log.append_journal(valid_len, &entry)?;
-            log.write_state().apply(entry);
-            Ok(0)
-        });
+        // Superseded records all within the compaction lag.
+        return examined(log, tp, generation, end_offset, kept);
     }
     retained.sort_unstable_by_key(|(o, _, _)| *o);
     let mut w = Writer::with_capacity(1 << 20);
@@ -157,5 +143,73 @@ pub(super) fn compact(
         }
         tracing::debug!("compacted {tp}: kept {kept} of {total} records");
         Ok(total - kept)
+    })
+}
+
+/// True if the partition (generation `generation`, up to `end_bytes`) may
+/// hold a record that compaction drops: a key seen twice, or a record past
+/// the retention. Reads keys and timestamps only, hashed, with nothing
+/// copied: most passes over a window store's changelog, whose keys never
+/// repeat, end here. (Two keys whose hashes collide count as a repeat: the
+/// full pass then finds out.)
+fn anything_to_drop(
+    log: &EmbeddedLog,
+    tp: &TopicPartition,
+    generation: u32,
+    end_bytes: u64,
+    cleanup: Cleanup,
+) -> Result<bool, LogError> {
+    let hasher = foldhash::fast::RandomState::default();
+    let mut seen: hashbrown::HashTable<u64> = hashbrown::HashTable::new();
+    let (mut earliest, mut latest) = (i64::MAX, i64::MIN);
+    let mut reader = PartitionReader::new(log, tp.clone(), 0)?;
+    if reader.generation != generation {
+        return Ok(false);
+    }
+    let mut batch = Vec::new();
+    while reader.pos < end_bytes {
+        reader.read(4096, end_bytes, u64::MAX, &mut batch)?;
+        for r in batch.drain(..) {
+            earliest = earliest.min(r.record.timestamp);
+            latest = latest.max(r.record.timestamp);
+            let Some(key) = r.record.key else { continue };
+            let hash = std::hash::BuildHasher::hash_one(&hasher, &key[..]);
+            match seen.entry(hash, |&h| h == hash, |&h| h) {
+                hashbrown::hash_table::Entry::Occupied(_) => return Ok(true),
+                hashbrown::hash_table::Entry::Vacant(v) => {
+                    v.insert(hash);
+                }
+            }
+        }
+    }
+    Ok(cleanup.retention_ms.is_some_and(|retention| earliest < latest.saturating_sub(retention)))
+}
+
+/// Records that a pass over partition `tp` up to `end_offset` found
+/// nothing to drop (keys that never repeat, as a join's window store
+/// writes, within their retention), `kept` records in all: the next pass
+/// waits for as many new records again instead of reading the whole
+/// partition every time.
+fn examined(
+    log: &EmbeddedLog,
+    tp: &TopicPartition,
+    generation: u32,
+    end_offset: u64,
+    kept: u64,
+) -> Result<u64, LogError> {
+    log.locked(|valid_len| {
+        if log.read_state().partition(tp)?.generation != generation {
+            return Ok(0);
+        }
+        let entry = Entry::Examined {
+            topic: tp.topic.to_string(),
+            partition: tp.partition,
+            generation,
+            compacted_at: end_offset,
+            kept,
+        };
+        log.append_journal(valid_len, &entry)?;
+        log.write_state().apply(entry);
+        Ok(0)
     })
 }

@@ -100,10 +100,10 @@ fn sessions(
     // 0x80).
     let mut to = key.to_vec();
     to.push(0x80);
-    let entries = cx.store(node)?.range(Some(&from[..key.len() + 8]), Some(&to), usize::MAX)?;
+    let entries = cx.store(node)?.key_range_timestamped(key, Some(&from[..key.len() + 8]), Some(&to), None)?;
     Ok(entries
         .into_iter()
-        .filter_map(|(k, agg)| {
+        .filter_map(|(k, agg, _)| {
             let (_, start, end) = split_session_key(&k).filter(|(k, _, _)| *k == key)?;
             (start <= latest_start).then(|| Session { key: Bytes::from(k), start, end, agg: Bytes::from(agg) })
         })

@@ -82,7 +82,7 @@ impl Step<'_> {
     /// The key's windows starting from `first` to `last`, by start.
     fn windows(&self, cx: &mut Cx<'_>, first: i64, last: i64) -> Result<Vec<(i64, Agg)>, ProcessError> {
         let (from, to) = (windowed_key(self.key, first), windowed_key(self.key, last + 1));
-        let entries = cx.store(cx.node)?.range_timestamped(Some(&from), Some(&to), usize::MAX)?;
+        let entries = cx.store(cx.node)?.key_range_timestamped(self.key, Some(&from), Some(&to), None)?;
         Ok(entries
             .into_iter()
             .filter_map(|(k, v, ts)| {

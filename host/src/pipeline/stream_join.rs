@@ -259,7 +259,7 @@ fn window_key(key: &[u8], ts: i64, seq: u32) -> Bytes {
 fn fetch(cx: &mut Cx<'_>, store: usize, key: &[u8], first: i64, last: i64) -> Result<Vec<(i64, Bytes)>, ProcessError> {
     let (from, to) = (window_key(key, first, 0), window_key(key, last.saturating_add(1), 0));
     let (from, to) = (Some(&from[..key.len() + 8]), Some(&to[..key.len() + 8]));
-    let entries = cx.store_at(store)?.range_timestamped_within(from, to, usize::MAX, (first, last))?;
+    let entries = cx.store_at(store)?.key_range_timestamped(key, from, to, Some((first, last)))?;
     // Another key that starts with this one may sort in between.
     Ok(entries
         .into_iter()

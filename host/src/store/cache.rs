@@ -12,6 +12,13 @@
 //! their positions beside it: the dirty and unsynced lists are positions, so
 //! an update stores its key once, and eviction moves entries out instead of
 //! copying them.
+//!
+//! Range scans over the unsynced entries use one of two indexes, each kept
+//! up to date from its first scan on: an ordered one for any range, and,
+//! for a window store (whose keys are a record key, then a fixed-length
+//! time suffix), one by record key, for the scans of one key's windows
+//! that joins and session and sliding windows make
+//! ([`RecordCache::unsynced_of_key`]).
 
 use std::collections::BTreeMap;
 use std::hash::BuildHasher;
@@ -52,12 +59,52 @@ pub struct RecordCache {
     /// first range scan on (a store that is never scanned does not pay for
     /// it). Keys are copied in: short ones compare without a pointer chase.
     ordered: Option<BTreeMap<OrderedKey, u32>>,
+    /// For a window store: the unsynced entries by record key.
+    by_key: Option<KeyIndex>,
     bytes: usize,
     max_bytes: usize,
 }
 
 /// A key in the ordered index: window store keys fit inline.
 type OrderedKey = SmallVec<[u8; 32]>;
+
+/// The unsynced entries of a window store by record key: the positions of
+/// each key's entries, under the hash of the key (keys whose hashes collide
+/// share a list; a scan compares the keys themselves).
+#[derive(Debug)]
+struct KeyIndex {
+    /// The length of the time suffix after the record key.
+    suffix: usize,
+    /// Filled from the first scan on.
+    lists: Option<HashTable<(u64, SmallVec<[u32; 3]>)>>,
+}
+
+impl KeyIndex {
+    /// The record key of `key`, a window store key.
+    fn record_key<'k>(&self, key: &'k [u8]) -> &'k [u8] {
+        &key[..key.len().saturating_sub(self.suffix)]
+    }
+
+    fn add(&mut self, hasher: &foldhash::fast::RandomState, key: &[u8], i: u32) {
+        let Some(lists) = &mut self.lists else { return };
+        let hash = hasher.hash_one(&key[..key.len().saturating_sub(self.suffix)]);
+        match lists.find_mut(hash, |(h, _)| *h == hash) {
+            Some((_, list)) => list.push(i),
+            None => {
+                lists.insert_unique(hash, (hash, smallvec::smallvec![i]), |(h, _)| *h);
+            }
+        }
+    }
+
+    /// Rebuilds the lists (if kept) from the unsynced `positions`.
+    fn rebuild(&mut self, hasher: &foldhash::fast::RandomState, entries: &[Entry], positions: &[u32]) {
+        let Some(lists) = &mut self.lists else { return };
+        lists.clear();
+        for &i in positions {
+            self.add(hasher, &entries[i as usize].key, i);
+        }
+    }
+}
 
 /// Bytes an entry is charged, beyond its key and value.
 const ENTRY_OVERHEAD: usize = 64;
@@ -76,9 +123,16 @@ impl RecordCache {
             dirty: Vec::new(),
             unsynced: Vec::new(),
             ordered: None,
+            by_key: None,
             bytes: 0,
             max_bytes,
         }
+    }
+
+    /// An empty cache of a window store, whose keys end in a time suffix
+    /// of `suffix` bytes after the record key (see [`crate::store::KeyTime`]).
+    pub fn windowed(max_bytes: usize, suffix: usize) -> Self {
+        RecordCache { by_key: Some(KeyIndex { suffix, lists: None }), ..RecordCache::new(max_bytes) }
     }
 
     /// The position of `key`'s entry.
@@ -122,6 +176,9 @@ impl RecordCache {
             if let Some(ordered) = &mut self.ordered {
                 ordered.insert(OrderedKey::from_slice(&self.entries[i as usize].key), i);
             }
+            if let Some(by_key) = &mut self.by_key {
+                by_key.add(&self.hasher, &self.entries[i as usize].key, i);
+            }
             self.unsynced.push(i);
         }
         if !was_dirty {
@@ -135,6 +192,16 @@ impl RecordCache {
         if self.bytes + cost(&key, &value) <= self.max_bytes && self.find(&key).is_none() {
             self.push(key, value, false);
         }
+    }
+
+    /// The bytes the cache holds, as it counts them.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The bytes the cache may hold.
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
     }
 
     /// True when the cache holds more than its size.
@@ -164,6 +231,37 @@ impl RecordCache {
             let e = &entries[i as usize];
             (&e.key, &e.value)
         })
+    }
+
+    /// The unsynced entries with record key `key` (a window store's keys
+    /// are the record key, then the time suffix) and `from <= key < to`, in
+    /// key order. Other stores scan the range, whatever record key its
+    /// entries have.
+    pub fn unsynced_of_key(
+        &mut self,
+        key: &[u8],
+        from: Option<&[u8]>,
+        to: Option<&[u8]>,
+    ) -> Vec<(Bytes, Option<Bytes>)> {
+        let within = |k: &[u8]| from.is_none_or(|f| k >= f) && to.is_none_or(|t| k < t);
+        let Some(by_key) = &mut self.by_key else {
+            return self.unsynced_range(from, to).map(|(k, v)| (k.clone(), v.clone())).collect();
+        };
+        if by_key.lists.is_none() {
+            by_key.lists = Some(HashTable::new());
+            by_key.rebuild(&self.hasher, &self.entries, &self.unsynced);
+        }
+        let hash = self.hasher.hash_one(key);
+        let Some((_, list)) = by_key.lists.as_ref().and_then(|l| l.find(hash, |(h, _)| *h == hash)) else {
+            return Vec::new();
+        };
+        let mut found: Vec<&Entry> = list
+            .iter()
+            .map(|&i| &self.entries[i as usize])
+            .filter(|e| by_key.record_key(&e.key) == key && within(&e.key))
+            .collect();
+        found.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        found.into_iter().map(|e| (e.key.clone(), e.value.clone())).collect()
     }
 
     /// Takes every pending update, in the order of their keys' first update
@@ -196,8 +294,52 @@ impl RecordCache {
         if let Some(ordered) = &mut self.ordered {
             *ordered = ordered_index(&self.entries, &still);
         }
+        if let Some(by_key) = &mut self.by_key {
+            by_key.rebuild(&self.hasher, &self.entries, &still);
+        }
         self.unsynced = still;
         out
+    }
+
+    /// Drops the entries whose keys `forget` picks, without writing them
+    /// anywhere (a window store's entries past retention, which no read
+    /// sees any more); the cache holds nothing dirty (flush first). Returns
+    /// the keys of the dropped entries the local store lacked.
+    pub fn forget(&mut self, mut forget: impl FnMut(&[u8]) -> bool) -> Vec<Bytes> {
+        debug_assert!(self.dirty.is_empty(), "forgetting entries of a cache with dirty entries");
+        if !self.entries.iter().any(|e| forget(&e.key)) {
+            return Vec::new();
+        }
+        let mut dropped = Vec::new();
+        let mut kept = Vec::with_capacity(self.entries.len());
+        for e in self.entries.drain(..) {
+            if !forget(&e.key) {
+                kept.push(e);
+            } else if e.unsynced {
+                dropped.push(e.key);
+            }
+        }
+        self.entries = kept;
+        self.index.clear();
+        self.unsynced.clear();
+        self.bytes = 0;
+        let (entries, hasher) = (&self.entries, &self.hasher);
+        for (i, e) in entries.iter().enumerate() {
+            let i = i as u32;
+            self.index
+                .insert_unique(hasher.hash_one(&e.key[..]), i, |&j| hasher.hash_one(&entries[j as usize].key[..]));
+            if e.unsynced {
+                self.unsynced.push(i);
+            }
+            self.bytes += cost(&e.key, &e.value);
+        }
+        if self.ordered.is_some() {
+            self.ordered = Some(ordered_index(&self.entries, &self.unsynced));
+        }
+        if let Some(by_key) = &mut self.by_key {
+            by_key.rebuild(&self.hasher, &self.entries, &self.unsynced);
+        }
+        dropped
     }
 
     /// Empties the cache, which holds nothing dirty (flush first), and
@@ -209,6 +351,9 @@ impl RecordCache {
         self.index.clear();
         self.unsynced.clear();
         self.ordered = None;
+        if let Some(by_key) = &mut self.by_key {
+            by_key.rebuild(&self.hasher, &[], &[]);
+        }
         self.bytes = 0;
         out
     }
@@ -275,6 +420,60 @@ mod tests {
         c.put(b("a"), Some(b("2")));
         assert_eq!(c.get(b"a"), Some(&Some(b("2"))), "the cache works on after an eviction");
         assert_eq!(c.drain(), [(b("a"), Some(b("2")))]);
+    }
+
+    #[test]
+    fn forgotten_entries_leave_without_a_trace() {
+        let mut c = RecordCache::new(1000);
+        c.remember(b("old-clean"), Some(b("stored")));
+        for k in ["old-a", "new-b", "old-c", "new-d"] {
+            c.put(b(k), Some(b(k)));
+        }
+        c.drain();
+        assert_eq!(c.unsynced_range(None, None).count(), 4);
+        let mut dropped = c.forget(|k| k.starts_with(b"old"));
+        dropped.sort();
+        assert_eq!(dropped, [b("old-a"), b("old-c")], "only what the local store lacked is reported");
+        assert_eq!((c.get(b"old-a"), c.get(b"old-clean")), (None, None));
+        assert_eq!(c.get(b"new-d"), Some(&Some(b("new-d"))));
+        let keys: Vec<&[u8]> = c.unsynced_range(None, None).map(|(k, _)| &k[..]).collect();
+        assert_eq!(keys, [&b"new-b"[..], &b"new-d"[..]], "the ordered index follows");
+        c.put(b("new-b"), Some(b("2")));
+        assert_eq!(c.drain(), [(b("new-b"), Some(b("2")))], "positions are right after the move");
+        let mut evicted = c.evict();
+        evicted.sort();
+        assert_eq!(evicted, [(b("new-b"), Some(b("2"))), (b("new-d"), Some(b("new-d")))]);
+        assert!(!c.is_over());
+    }
+
+    #[test]
+    fn a_window_cache_finds_one_keys_windows() {
+        let wk = |k: &str, t: i64| Bytes::from([k.as_bytes(), &t.to_be_bytes()].concat());
+        let mut c = RecordCache::windowed(10_000, 8);
+        for (k, t) in [("a", 5), ("ab", 1), ("a", 1), ("b", 3), ("a", 9)] {
+            c.put(wk(k, t), Some(b(k)));
+        }
+        let starts = |c: &mut RecordCache, key: &str, from: i64, to: i64| -> Vec<i64> {
+            let (from, to) = (wk(key, from), wk(key, to));
+            c.unsynced_of_key(key.as_bytes(), Some(&from), Some(&to))
+                .iter()
+                .map(|(k, _)| i64::from_be_bytes(k[k.len() - 8..].try_into().unwrap()))
+                .collect()
+        };
+        assert_eq!(starts(&mut c, "a", 0, 100), [1, 5, 9], "in key order, not another key's ('ab')");
+        assert_eq!(starts(&mut c, "a", 2, 9), [5], "within the bounds");
+        c.put(wk("a", 7), None);
+        assert_eq!(starts(&mut c, "a", 0, 100), [1, 5, 7, 9], "a key added after a scan is found by the next");
+        c.drain();
+        let synced = c.take_unsynced();
+        assert_eq!(synced.len(), 6);
+        assert!(starts(&mut c, "a", 0, 100).is_empty(), "synced entries are the local store's to find");
+        c.put(wk("a", 2), Some(b("x")));
+        c.drain();
+        let _ = c.forget(|k| k.starts_with(b"b"));
+        assert_eq!(starts(&mut c, "a", 0, 100), [2], "after entries moved");
+        assert_eq!(c.evict().len(), 1);
+        assert!(starts(&mut c, "a", 0, 100).is_empty());
     }
 
     #[test]

@@ -30,6 +30,7 @@ mod cache;
 mod claim;
 mod global;
 mod memory;
+mod range;
 mod reader;
 pub mod restore;
 mod rocks;
@@ -46,6 +47,7 @@ pub use access::{SlotStore, StoreAccess, WriteError};
 pub use cache::RecordCache;
 pub use global::GlobalStore;
 pub use memory::MemoryStore;
+pub(crate) use range::merge_pending;
 pub use reader::{StoreReader, TaskStoreReader};
 pub use rocks::RocksStore;
 pub use segmented::{KeyTime, SegmentedStore, Segments};
@@ -118,6 +120,13 @@ pub trait KeyValueStore: Send {
         _times: (i64, i64),
     ) -> Result<Vec<Entry>, StoreError> {
         self.range(from, to, limit)
+    }
+
+    /// Tells a window store the latest time its owner has put (see
+    /// [`Segments`]): entries past the retention from then on are not read,
+    /// and need not be written. Other stores ignore it.
+    fn observe(&mut self, _time: i64) -> Result<(), StoreError> {
+        Ok(())
     }
 
     /// Makes every write so far survive a process exit (before a checkpoint).
@@ -326,6 +335,11 @@ pub struct TaskStore {
     clock_dirty: bool,
     /// How the changelog holds the store's entries.
     layout: ChangelogLayout,
+    /// A window store's segments, and the latest time a key put carried:
+    /// a full cache forgets the entries past the retention instead of
+    /// writing them ([`TaskStore::forget_expired`]).
+    segments: Option<Segments>,
+    observed: i64,
     /// The changelog offset the local store holds up to, while it is being
     /// restored (or kept as a standby); meaningless once the task writes.
     restored_to: u64,
@@ -346,55 +360,6 @@ static LOCAL_WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64
 /// stores (RocksDB or memory), for benchmarks and metrics.
 pub fn local_writes() -> u64 {
     LOCAL_WRITES.load(std::sync::atomic::Ordering::Relaxed)
-}
-
-/// The first `limit` entries of a range: `pending` updates (stamped
-/// values; `None` or a stamped tombstone deletes), in key order, over the
-/// local entries `read_local(n)` returns (the first `n` of the same range,
-/// in key order), decoded. One pass merges the two sorted lists.
-pub(crate) fn merge_pending(
-    pending: Vec<(Bytes, Option<Bytes>)>,
-    limit: usize,
-    read_local: impl FnOnce(usize) -> Result<Vec<Entry>, StoreError>,
-) -> Result<Vec<TimestampedEntry>, StoreError> {
-    debug_assert!(pending.windows(2).all(|w| w[0].0 < w[1].0), "pending updates in key order");
-    let is_delete = |v: &Option<Bytes>| v.as_deref().is_none_or(stamped::is_delete);
-    // Pending deletes may hide local entries: read enough to still fill `limit`.
-    let deletes = pending.iter().filter(|(_, v)| is_delete(v)).count();
-    let local = read_local(limit.saturating_add(deletes))?;
-    let mut out = Vec::with_capacity(limit.min(local.len() + pending.len()));
-    let mut local = local.into_iter().peekable();
-    let mut pending = pending.into_iter().peekable();
-    while out.len() < limit {
-        let from_pending = match (local.peek(), pending.peek()) {
-            (None, None) => break,
-            (Some(_), None) => false,
-            (None, Some(_)) => true,
-            (Some((l, _)), Some((p, _))) => match l.as_slice().cmp(&p[..]) {
-                std::cmp::Ordering::Less => false,
-                std::cmp::Ordering::Greater => true,
-                std::cmp::Ordering::Equal => {
-                    // The pending update replaces the local entry.
-                    local.next();
-                    true
-                }
-            },
-        };
-        if from_pending {
-            let Some((key, Some(v))) = pending.next() else { continue };
-            if let (Some(value), ts) = stamped::decode_slice(&v) {
-                out.push((key.to_vec(), value.to_vec(), ts));
-            }
-        } else if let Some((key, mut v)) = local.next()
-            && let (Some(_), ts) = stamped::decode_slice(&v)
-        {
-            // The value is the stamped bytes' tail: moved to the front in
-            // place.
-            v.drain(..stamped::HEADER);
-            out.push((key, v, ts));
-        }
-    }
-    Ok(out)
 }
 
 /// The smallest key after every key that starts with `prefix`, or none if
@@ -488,11 +453,16 @@ impl TaskStore {
             name: name.to_owned(),
             dir,
             local,
-            cache: RecordCache::new(cache_bytes),
+            cache: match spec.segments {
+                Some(segments) => RecordCache::windowed(cache_bytes, segments.time.suffix()),
+                None => RecordCache::new(cache_bytes),
+            },
             changelog,
             clock,
             clock_dirty: false,
             layout: spec.changelog_layout(),
+            segments: spec.segments,
+            observed: i64::MIN,
             restored_to: checkpoint.unwrap_or(0),
             flushed: None,
             _claim: claim,
@@ -582,55 +552,11 @@ impl TaskStore {
         timestamp: i64,
         out: &mut dyn Producer,
     ) -> Result<Vec<Record>, StoreError> {
+        if let Some(t) = self.segments.and_then(|s| s.time.of(&key)) {
+            self.observed = self.observed.max(t);
+        }
         self.cache.put(key, Some(stamped::encode(value.as_deref(), timestamp)));
         if self.cache.is_over() { self.flush(out) } else { Ok(Vec::new()) }
-    }
-
-    /// The first `limit` entries with `from <= key < to`, cache included, in
-    /// key order.
-    pub fn range(&mut self, from: Option<&[u8]>, to: Option<&[u8]>, limit: usize) -> Result<Vec<Entry>, StoreError> {
-        Ok(self.range_timestamped(from, to, limit)?.into_iter().map(|(k, v, _)| (k, v)).collect())
-    }
-
-    /// Like [`TaskStore::range`], with the timestamp of each entry's last
-    /// update.
-    pub fn range_timestamped(
-        &mut self,
-        from: Option<&[u8]>,
-        to: Option<&[u8]>,
-        limit: usize,
-    ) -> Result<Vec<TimestampedEntry>, StoreError> {
-        self.range_merged(from, to, limit, None)
-    }
-
-    /// [`TaskStore::range_timestamped`] for a window store's entries whose
-    /// keys carry a time within `times` (inclusive; see
-    /// [`KeyValueStore::range_within`]): it may return others too, which the
-    /// caller filters.
-    pub fn range_timestamped_within(
-        &mut self,
-        from: Option<&[u8]>,
-        to: Option<&[u8]>,
-        limit: usize,
-        times: (i64, i64),
-    ) -> Result<Vec<TimestampedEntry>, StoreError> {
-        self.range_merged(from, to, limit, Some(times))
-    }
-
-    fn range_merged(
-        &mut self,
-        from: Option<&[u8]>,
-        to: Option<&[u8]>,
-        limit: usize,
-        times: Option<(i64, i64)>,
-    ) -> Result<Vec<TimestampedEntry>, StoreError> {
-        let dirty: Vec<(Bytes, Option<Bytes>)> =
-            self.cache.unsynced_range(from, to).map(|(k, v)| (k.clone(), v.clone())).collect();
-        let local = &self.local;
-        merge_pending(dirty, limit, |n| match times {
-            Some(times) => local.range_within(from, to, n, times),
-            None => local.range(from, to, n),
-        })
     }
 
     /// The clock of the operator that owns the store (its stream time and
@@ -671,7 +597,7 @@ impl TaskStore {
             let mut flushed = flushed.write().unwrap_or_else(|p| p.into_inner());
             flushed.extend(updates.iter().cloned());
         }
-        if self.cache.is_over() {
+        if self.cache.is_over() && !self.forget_expired()? {
             let entries = self.cache.evict();
             self.write_local(entries)?;
         }
@@ -696,6 +622,27 @@ impl TaskStore {
             records.push(record);
         }
         Ok(records)
+    }
+
+    /// For a full window store's cache: drops the entries past the
+    /// retention rather than writing them to the local store, which would
+    /// only drop them with their segment (and reads no longer see them
+    /// there). True if that left the cache at most 7/8 full, so it need not
+    /// be written out: a cache that holds the retention's worth of a join
+    /// window never writes to the local store.
+    fn forget_expired(&mut self) -> Result<bool, StoreError> {
+        let Some(segments) = self.segments.filter(|_| self.observed > i64::MIN) else { return Ok(false) };
+        let observed = self.observed;
+        // The local store first: from now on it reads nothing this forgets.
+        self.local.observe(observed)?;
+        let dropped = self.cache.forget(|key| segments.time.of(key).is_some_and(|t| segments.is_expired(t, observed)));
+        if let Some(flushed) = &self.flushed {
+            let mut flushed = flushed.write().unwrap_or_else(|p| p.into_inner());
+            for k in &dropped {
+                flushed.remove(k);
+            }
+        }
+        Ok(self.cache.bytes() <= self.cache.max_bytes() / 8 * 7)
     }
 
     /// Writes the flushed entries the local store lacks to it.

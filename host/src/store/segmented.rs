@@ -4,7 +4,11 @@
 //! RocksDB database or in-memory map. Once the store has seen a time more
 //! than the retention past a segment, the whole segment is dropped at once
 //! (a directory removed, not a delete per window), and writes for windows
-//! that old are ignored.
+//! that old are ignored. Reads see only entries within the retention (as
+//! Kafka Streams' segmented stores, which read from the observed time less
+//! the retention): an entry past it may still sit in a live segment, or may
+//! never have been written ([`KeyValueStore::observe`]), and no read tells
+//! the two apart.
 //!
 //! The changelog is not segmented: it holds the same keys, and a restore
 //! writes them through here, so expired windows never come back.
@@ -15,6 +19,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
@@ -37,14 +42,19 @@ pub enum KeyTime {
 }
 
 impl KeyTime {
-    /// The time `key` carries, if it is long enough to carry one.
-    pub fn of(self, key: &[u8]) -> Option<i64> {
-        let from_end = match self {
+    /// The length of what follows the record key in a key: the time, and
+    /// whatever comes after it.
+    pub fn suffix(self) -> usize {
+        match self {
             KeyTime::WindowStart => 8,
             KeyTime::SessionEnd => 16,
             KeyTime::JoinRecord => 12,
-        };
-        let at = key.len().checked_sub(from_end)?;
+        }
+    }
+
+    /// The time `key` carries, if it is long enough to carry one.
+    pub fn of(self, key: &[u8]) -> Option<i64> {
+        let at = key.len().checked_sub(self.suffix())?;
         Some(i64::from_be_bytes(key[at..at + 8].try_into().ok()?))
     }
 }
@@ -69,6 +79,18 @@ impl Segments {
     fn segment_of(&self, time: i64) -> i64 {
         time.max(0) / self.interval()
     }
+
+    /// True if an entry of `time` is past the retention once the store
+    /// has seen `observed`.
+    pub fn is_expired(&self, time: i64, observed: i64) -> bool {
+        time <= observed.saturating_sub(self.retention)
+    }
+
+    /// True if `key` is past the retention once the store has seen
+    /// `observed`; keys too short to carry a time never are.
+    fn key_expired(&self, key: &[u8], observed: i64) -> bool {
+        self.time.of(key).is_some_and(|t| self.is_expired(t, observed))
+    }
 }
 
 /// Window storage split into time segments.
@@ -92,6 +114,9 @@ pub struct SegmentedStore {
 /// segments, and a reader of each open segment.
 struct SegmentView {
     segments: Segments,
+    /// The store's observed time, for reads to leave out what is past the
+    /// retention.
+    observed: AtomicI64,
     readers: RwLock<BTreeMap<i64, Arc<dyn StoreReader>>>,
 }
 
@@ -99,7 +124,7 @@ impl SegmentedStore {
     /// Opens the segments under `dir` (RocksDB databases named
     /// `segment-<id>`, for a persistent store).
     pub fn open(dir: &Path, kind: StoreKind, segments: Segments) -> Result<SegmentedStore, StoreError> {
-        let view = Arc::new(SegmentView { segments, readers: RwLock::default() });
+        let view = Arc::new(SegmentView { segments, observed: AtomicI64::new(-1), readers: RwLock::default() });
         let mut store = SegmentedStore {
             segments,
             kind,
@@ -121,6 +146,7 @@ impl SegmentedStore {
             if let Some(&last) = store.open.keys().next_back() {
                 store.observed = last * segments.interval();
                 store.newest = (last + 1) * segments.interval() - 1;
+                store.view.observed.store(store.observed, Ordering::Relaxed);
             }
         }
         Ok(store)
@@ -133,6 +159,27 @@ impl SegmentedStore {
 
     fn segment_path(&self, id: i64) -> PathBuf {
         self.dir.join(format!("segment-{id}"))
+    }
+
+    /// Takes in a later observed time: the view's reads follow, and
+    /// segments past the retention go.
+    fn advance(&mut self, observed: i64) -> Result<(), StoreError> {
+        if observed > self.observed {
+            self.observed = observed;
+            self.view.observed.store(observed, Ordering::Relaxed);
+            self.drop_expired()?;
+        }
+        Ok(())
+    }
+
+    /// The first `limit` entries of `ranges`, in key order, leaving out
+    /// those past the retention.
+    fn live(
+        &self,
+        ranges: impl Iterator<Item = Result<Vec<Entry>, StoreError>>,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StoreError> {
+        live(&self.segments, self.observed, ranges, limit)
     }
 
     /// The oldest segment still live.
@@ -181,11 +228,19 @@ impl SegmentedStore {
 }
 
 /// The first `limit` entries of several segments' ranges, in key order (a
-/// key lives in one segment only).
-fn merge(ranges: impl Iterator<Item = Result<Vec<Entry>, StoreError>>, limit: usize) -> Result<Vec<Entry>, StoreError> {
+/// key lives in one segment only), leaving out those past the retention
+/// once the store has seen `observed`. (Each range is read with the
+/// limit, so entries left out may leave it short: callers that limit read
+/// within the retention.)
+fn live(
+    segments: &Segments,
+    observed: i64,
+    ranges: impl Iterator<Item = Result<Vec<Entry>, StoreError>>,
+    limit: usize,
+) -> Result<Vec<Entry>, StoreError> {
     let mut merged = BTreeMap::new();
     for range in ranges {
-        merged.extend(range?);
+        merged.extend(range?.into_iter().filter(|(k, _)| !segments.key_expired(k, observed)));
     }
     Ok(merged.into_iter().take(limit).collect())
 }
@@ -196,6 +251,9 @@ impl KeyValueStore for SegmentedStore {
         // windowed aggregation are for the newest windows, and need no
         // search.
         let Some(time) = self.segments.time.of(key).filter(|&t| t <= self.newest) else { return Ok(None) };
+        if self.segments.is_expired(time, self.observed) {
+            return Ok(None);
+        }
         match self.open.get(&self.segments.segment_of(time)) {
             Some(segment) => segment.get(key),
             None => Ok(None),
@@ -204,9 +262,12 @@ impl KeyValueStore for SegmentedStore {
 
     fn write(&mut self, batch: &[(Bytes, Option<Bytes>)]) -> Result<(), StoreError> {
         let times: Vec<Option<i64>> = batch.iter().map(|(key, _)| self.segments.time.of(key)).collect();
-        if let Some(latest) = times.iter().flatten().max() {
-            self.observed = self.observed.max(*latest);
-            self.newest = self.newest.max(*latest);
+        if let Some(&latest) = times.iter().flatten().max() {
+            self.newest = self.newest.max(latest);
+            if latest > self.observed {
+                self.observed = latest;
+                self.view.observed.store(latest, Ordering::Relaxed);
+            }
         }
         // Each entry's segment, if it is still live.
         let first_live = self.first_live();
@@ -230,7 +291,7 @@ impl KeyValueStore for SegmentedStore {
     }
 
     fn range(&self, from: Option<&[u8]>, to: Option<&[u8]>, limit: usize) -> Result<Vec<Entry>, StoreError> {
-        merge(self.open.values().map(|s| s.range(from, to, limit)), limit)
+        self.live(self.open.values().map(|s| s.range(from, to, limit)), limit)
     }
 
     /// Reads only the segments of `times`, and none if they are all later
@@ -242,11 +303,16 @@ impl KeyValueStore for SegmentedStore {
         limit: usize,
         (first, last): (i64, i64),
     ) -> Result<Vec<Entry>, StoreError> {
+        let first = first.max(self.observed.saturating_sub(self.segments.retention) + 1);
         if first > self.newest || first > last {
             return Ok(Vec::new());
         }
         let ids = self.segments.segment_of(first)..=self.segments.segment_of(last.min(self.newest));
-        merge(self.open.range(ids).map(|(_, s)| s.range(from, to, limit)), limit)
+        self.live(self.open.range(ids).map(|(_, s)| s.range(from, to, limit)), limit)
+    }
+
+    fn observe(&mut self, time: i64) -> Result<(), StoreError> {
+        self.advance(time)
     }
 
     fn persist(&mut self) -> Result<(), StoreError> {
@@ -260,6 +326,7 @@ impl KeyValueStore for SegmentedStore {
     fn clear(&mut self) -> Result<(), StoreError> {
         self.observed = -1;
         self.newest = -1;
+        self.view.observed.store(-1, Ordering::Relaxed);
         self.view.readers.write().unwrap_or_else(|p| p.into_inner()).clear();
         for (id, mut segment) in std::mem::take(&mut self.open) {
             segment.clear()?;
@@ -277,6 +344,9 @@ impl StoreReader for SegmentView {
     /// Holds the view for the read, so no segment is dropped meanwhile.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let Some(time) = self.segments.time.of(key) else { return Ok(None) };
+        if self.segments.is_expired(time, self.observed.load(Ordering::Relaxed)) {
+            return Ok(None);
+        }
         let readers = self.readers.read().unwrap_or_else(|p| p.into_inner());
         match readers.get(&self.segments.segment_of(time)) {
             Some(segment) => segment.get(key),
@@ -286,7 +356,12 @@ impl StoreReader for SegmentView {
 
     fn range(&self, from: Option<&[u8]>, to: Option<&[u8]>, limit: usize) -> Result<Vec<Entry>, StoreError> {
         let readers = self.readers.read().unwrap_or_else(|p| p.into_inner());
-        merge(readers.values().map(|s| s.range(from, to, limit)), limit)
+        live(
+            &self.segments,
+            self.observed.load(Ordering::Relaxed),
+            readers.values().map(|s| s.range(from, to, limit)),
+            limit,
+        )
     }
 }
 
@@ -313,12 +388,12 @@ mod tests {
             let reader = store.reader();
             put(&mut store, "a", 0);
             put(&mut store, "b", 4 * MIN);
-            put(&mut store, "a", 6 * MIN);
+            put(&mut store, "a", 7 * MIN);
             assert_eq!(store.segment_ids(), [0, 1]);
             assert_eq!(store.range(None, None, 10).unwrap().len(), 3, "{kind:?}: ranges span segments");
             assert_eq!(reader.range(None, None, 10).unwrap(), store.range(None, None, 10).unwrap());
             assert_eq!(reader.get(&windowed_key(b"a", 0)).unwrap(), Some(b"a@0".to_vec()), "{kind:?}");
-            // Time 16 min: everything before minute 6 has expired, so segment
+            // Time 16 min: everything up to minute 6 has expired, so segment
             // 0 (minutes 0-5) goes as a whole.
             put(&mut store, "c", 16 * MIN);
             assert_eq!(store.segment_ids(), [1, 3], "{kind:?}");
@@ -327,7 +402,15 @@ mod tests {
             let c = windowed_key(b"c", 16 * MIN);
             assert_eq!(reader.get(&c).unwrap(), Some(b"c@960000".to_vec()), "{kind:?}: and saw the new one");
             assert_eq!(reader.range(None, None, 10).unwrap().len(), 2, "{kind:?}");
-            assert_eq!(store.get(&windowed_key(b"a", 6 * MIN)).unwrap(), Some(b"a@360000".to_vec()));
+            assert_eq!(store.get(&windowed_key(b"a", 7 * MIN)).unwrap(), Some(b"a@420000".to_vec()));
+            put(&mut store, "d", 6 * MIN);
+            assert_eq!(
+                store.get(&windowed_key(b"d", 6 * MIN)).unwrap(),
+                None,
+                "{kind:?}: past the retention, in a live segment"
+            );
+            assert_eq!(reader.get(&windowed_key(b"d", 6 * MIN)).unwrap(), None, "{kind:?}");
+            assert_eq!(reader.range(None, None, 10).unwrap().len(), 2, "{kind:?}: nor in ranges");
             put(&mut store, "late", MIN);
             assert_eq!(store.get(&windowed_key(b"late", MIN)).unwrap(), None, "{kind:?}: too old to keep");
             if kind == StoreKind::Persistent {
@@ -336,7 +419,10 @@ mod tests {
                 drop(store);
                 let again = SegmentedStore::open(dir.path(), kind, segments).unwrap();
                 assert_eq!(again.segment_ids(), [1, 3]);
-                assert_eq!(again.range(None, None, 10).unwrap().len(), 2);
+                // A restart knows only the newest segment's start as its
+                // observed time (minute 15): the entry of minute 6 shows
+                // again until a later time is observed.
+                assert_eq!(again.range(None, None, 10).unwrap().len(), 3);
                 // A key later than its segment's start is found after a restart.
                 assert_eq!(again.get(&c).unwrap(), Some(b"c@960000".to_vec()));
             }
