@@ -267,10 +267,12 @@ impl<'a> Worker<'a> {
         let ids = |indices: &[u32]| -> Vec<TaskId> { indices.iter().map(|&i| self.all_tasks[i as usize].id).collect() };
         // Tasks still restoring hold only committed state: they close where
         // they stand, for whoever opens them next here.
+        let mut given_up = Vec::new();
         for &i in &change.revoked {
             self.held.remove(&i);
             if self.restoring.remove(&i).is_some() {
                 self.restorer.close(log, self.all_tasks[i as usize].id).map_err(ProcessError::from)?;
+                given_up.push(i);
             }
         }
         let indices: Vec<u32> = change.revoked.iter().copied().filter(|i| self.owned.contains(i)).collect();
@@ -288,7 +290,10 @@ impl<'a> Worker<'a> {
                 self.pipeline.close_tasks(&revoked, true, log)?;
                 self.owned.retain(|i| !indices.contains(i));
             }
-            tracing::info!("{}: gave up tasks {}", app.id, show(&revoked));
+            given_up.extend(indices);
+        }
+        if !given_up.is_empty() {
+            tracing::info!("{}: gave up tasks {}", app.id, show(&ids(&given_up)));
         }
         for &i in &change.revoked {
             self.cx.standbys.set_active(i, false);
