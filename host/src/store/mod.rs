@@ -340,6 +340,8 @@ pub struct TaskStore {
     /// writing them ([`TaskStore::forget_expired`]).
     segments: Option<Segments>,
     observed: i64,
+    /// Entries written from the cache to the local store.
+    local_writes: u64,
     /// The changelog offset the local store holds up to, while it is being
     /// restored (or kept as a standby); meaningless once the task writes.
     restored_to: u64,
@@ -463,6 +465,7 @@ impl TaskStore {
             layout: spec.changelog_layout(),
             segments: spec.segments,
             observed: i64::MIN,
+            local_writes: 0,
             restored_to: checkpoint.unwrap_or(0),
             flushed: None,
             _claim: claim,
@@ -529,6 +532,9 @@ impl TaskStore {
 
     /// The value of `key` with the timestamp of its last update.
     pub fn get_timestamped(&mut self, key: &[u8]) -> Result<Option<(Bytes, i64)>, StoreError> {
+        if self.is_expired(key) {
+            return Ok(None);
+        }
         let stamped = match self.cache.get(key) {
             Some(v) => v.clone(),
             None => {
@@ -624,15 +630,23 @@ impl TaskStore {
         Ok(records)
     }
 
+    /// True if `key` is a window store's entry past the retention, which
+    /// reads leave out wherever it is (see [`Segments`]).
+    fn is_expired(&self, key: &[u8]) -> bool {
+        self.segments.is_some_and(|s| s.time.of(key).is_some_and(|t| s.is_expired(t, self.observed)))
+    }
+
     /// For a full window store's cache: drops the entries past the
     /// retention rather than writing them to the local store, which would
     /// only drop them with their segment (and reads no longer see them
-    /// there). True if that left the cache at most 7/8 full, so it need not
-    /// be written out: a cache that holds the retention's worth of a join
-    /// window never writes to the local store.
+    /// there). True if that freed at least an eighth of the cache, so it
+    /// need not be written out: a cache that holds the retention's worth of
+    /// a join window never writes to the local store. (Freeing less, the
+    /// cache is written out as usual: forgetting a few entries at a time
+    /// would rebuild its indexes for each few.)
     fn forget_expired(&mut self) -> Result<bool, StoreError> {
         let Some(segments) = self.segments.filter(|_| self.observed > i64::MIN) else { return Ok(false) };
-        let observed = self.observed;
+        let (observed, before) = (self.observed, self.cache.bytes());
         // The local store first: from now on it reads nothing this forgets.
         self.local.observe(observed)?;
         let dropped = self.cache.forget(|key| segments.time.of(key).is_some_and(|t| segments.is_expired(t, observed)));
@@ -642,7 +656,7 @@ impl TaskStore {
                 flushed.remove(k);
             }
         }
-        Ok(self.cache.bytes() <= self.cache.max_bytes() / 8 * 7)
+        Ok(!self.cache.is_over() && before - self.cache.bytes() >= self.cache.max_bytes() / 8)
     }
 
     /// Writes the flushed entries the local store lacks to it.
@@ -664,6 +678,7 @@ impl TaskStore {
             // several times faster (each insert starts where the last ended).
             entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             LOCAL_WRITES.fetch_add(entries.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            self.local_writes += entries.len() as u64;
             self.local.write(&entries)?;
             // Readers find them in the local store now (written first, so a
             // reader always finds them in one place or the other).

@@ -111,6 +111,8 @@ impl TaskStore {
         limit: usize,
         times: Option<(i64, i64)>,
     ) -> Result<Vec<TimestampedEntry>, StoreError> {
+        let mut dirty = dirty;
+        dirty.retain(|(k, _)| !self.is_expired(k));
         let local = &self.local;
         merge_pending(dirty, limit, |n| match times {
             Some(times) => local.range_within(from, to, n, times),

@@ -176,40 +176,37 @@ fn a_full_window_cache_forgets_what_is_past_the_retention_instead_of_writing_it(
     let dir = tempfile::tempdir().unwrap();
     let log = EmbeddedLog::open(dir.path().join("log"), false).unwrap();
     let task = TaskId { subtopology: 0, partition: 0 };
-    log.create_topic(&changelog_topic("app", "w"), 1).unwrap();
-    // A minute of retention; the cache holds about 40 entries.
-    let spec = StoreSpec {
-        segments: Some(Segments { time: KeyTime::WindowStart, retention: 60_000 }),
-        ..StoreSpec::new("w", StoreKind::Persistent)
-    };
-    let mut store = TaskStore::open(&dir.path().join("state"), "app", &spec, task, 4000, &log).unwrap();
-    let mut out = log.producer().unwrap();
     let key = |i: i64| Bytes::from([&b"k"[..], &(i * 1000).to_be_bytes()].concat());
     let value = Bytes::from_static(&[7; 20]);
-    let local = |store: &TaskStore| store.local.range(None, None, usize::MAX).unwrap().len();
-    // One window a second: the retention covers 60 of them, more than the
-    // cache holds, so the first eviction writes them out.
-    for i in 0..45 {
-        store.put(key(i), Some(value.clone()), i * 1000, &mut *out).unwrap();
-        store.flush(&mut *out).unwrap();
-    }
-    let written = local(&store);
-    assert!(written > 30, "nothing past the retention yet: the cache was written out ({written})");
-    // Later windows: each time the cache is full, the oldest are past the
-    // retention and are forgotten, not written.
-    for i in 45..400 {
-        store.put(key(i), Some(value.clone()), i * 1000, &mut *out).unwrap();
-        store.flush(&mut *out).unwrap();
-    }
-    let now = local(&store);
-    assert!(now < written + 80, "entries past the retention were written: {written} then {now}");
-    // Reads see nothing past the retention, wherever it was; what is within
-    // it is there, from the cache or the local store.
-    for i in 0..400 {
-        let within = i * 1000 > 399_000 - 60_000;
-        assert_eq!(store.get(&key(i)).unwrap().is_some(), within, "window {i}");
-    }
-    // The changelog has every window: nothing flushed was lost.
-    out.commit(None, &[]).unwrap();
-    assert_eq!(log.end_offset(&TopicPartition::new(&changelog_topic("app", "w"), 0)).unwrap(), 400);
+    // One window a second into a cache of about 40 entries, with a
+    // retention of `windows` seconds: the local store's writes and the
+    // windows a read finds.
+    let run = |name: &str, windows: i64| {
+        log.create_topic(&changelog_topic("app", name), 1).unwrap();
+        let spec = StoreSpec {
+            segments: Some(Segments { time: KeyTime::WindowStart, retention: windows * 1000 }),
+            ..StoreSpec::new(name, StoreKind::Persistent)
+        };
+        let mut store = TaskStore::open(&dir.path().join("state"), "app", &spec, task, 4000, &log).unwrap();
+        let mut out = log.producer().unwrap();
+        for i in 0..400 {
+            store.put(key(i), Some(value.clone()), i * 1000, &mut *out).unwrap();
+            store.flush(&mut *out).unwrap();
+        }
+        out.commit(None, &[]).unwrap();
+        let changelog = log.end_offset(&TopicPartition::new(&changelog_topic("app", name), 0)).unwrap();
+        assert_eq!(changelog, 400, "{name}: every window is in the changelog");
+        let found: Vec<bool> = (0..400).map(|i| store.get(&key(i)).unwrap().is_some()).collect();
+        (store.local_writes, found)
+    };
+    // Ten windows' retention: the cache holds them all, and forgets the
+    // older ones each time it is full.
+    let (writes, found) = run("short", 10);
+    assert_eq!(writes, 0, "entries past the retention were written");
+    assert!(found.iter().enumerate().all(|(i, &f)| f == (i >= 390)), "only windows within the retention read");
+    // A hundred windows' retention, more than the cache holds: it is
+    // written out, and reads find what is within the retention there.
+    let (writes, found) = run("long", 100);
+    assert!(writes > 300, "the cache was written out ({writes})");
+    assert!(found.iter().enumerate().all(|(i, &f)| f == (i >= 300)), "only windows within the retention read");
 }
