@@ -86,8 +86,11 @@ impl KeyIndex {
     }
 
     fn add(&mut self, hasher: &foldhash::fast::RandomState, key: &[u8], i: u32) {
+        if self.lists.is_none() {
+            return;
+        }
+        let hash = hasher.hash_one(self.record_key(key));
         let Some(lists) = &mut self.lists else { return };
-        let hash = hasher.hash_one(&key[..key.len().saturating_sub(self.suffix)]);
         match lists.find_mut(hash, |(h, _)| *h == hash) {
             Some((_, list)) => list.push(i),
             None => {
