@@ -341,7 +341,7 @@ pub fn run_with_stats(
     create_internal_topics(app, &*log)?;
     app.topology.check_topics(&*log)?;
     check_copartitioned(app, &*log)?;
-    if app.error_policy == ErrorPolicy::DeadLetter && log.partitions(&app.dead_letter_topic)?.is_none() {
+    if app.error_policy == ErrorPolicy::DeadLetter {
         match log.create_topic(&app.dead_letter_topic, 1) {
             Ok(()) => tracing::info!("created dead-letter topic '{}'", app.dead_letter_topic),
             Err(LogError::TopicExists { .. }) => {}
@@ -364,12 +364,12 @@ pub fn run_with_stats(
     }
     let changelogs = changelogs(app, &tasks);
     for (topic, needed, cleanup) in &changelogs {
-        let partitions = match log.partitions(topic)? {
-            Some(n) => n,
-            None => match log.create_topic_as(topic, (*needed).max(1), TopicRole::Changelog(*cleanup)) {
-                Ok(()) | Err(LogError::TopicExists { .. }) => log.partitions(topic)?.unwrap_or(0),
-                Err(e) => return Err(e.into()),
-            },
+        // Created, or found with the partitions it has (asking first would
+        // wait, on Kafka, to be sure a missing topic is missing).
+        let partitions = match log.create_topic_as(topic, (*needed).max(1), TopicRole::Changelog(*cleanup)) {
+            Ok(()) => (*needed).max(1),
+            Err(LogError::TopicExists { partitions, .. }) => partitions,
+            Err(e) => return Err(e.into()),
         };
         if partitions < *needed {
             return Err(RunError::ChangelogTooSmall { topic: topic.clone(), partitions, tasks: *needed as usize });

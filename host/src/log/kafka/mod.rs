@@ -41,6 +41,10 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a created topic may take to show in the cluster's metadata (a
 /// busy cluster, just started, has been seen to take over 15 s).
 const CREATE_VISIBLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a topic the broker asked does not know is asked about again
+/// before it counts as missing: brokers learn of a new topic from the
+/// controller one by one, so one may not know a topic another just showed.
+const UNKNOWN_TOPIC_SETTLE: Duration = Duration::from_secs(3);
 
 /// What an application's outputs promise when a process fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
@@ -264,6 +268,27 @@ impl KafkaLog {
             ],
         }
     }
+
+    /// A topic's partition count as the broker that answers knows it; `None`
+    /// when that broker does not know the topic.
+    fn partitions_as_one_broker_sees(&self, topic: &str) -> Result<Option<u32>, LogError> {
+        let metadata = retry(format!("reading the metadata of topic {topic}"), || {
+            self.meta.fetch_metadata(Some(topic), REQUEST_TIMEOUT)
+        })?;
+        let Some(t) = metadata.topics().iter().find(|t| t.name() == topic) else { return Ok(None) };
+        match t.error() {
+            None => Ok(Some(t.partitions().len() as u32).filter(|&n| n > 0)),
+            Some(e) if RDKafkaErrorCode::from(e) == RDKafkaErrorCode::UnknownTopicOrPartition => Ok(None),
+            // A topic just created may have no leaders yet: it exists.
+            Some(e) if RDKafkaErrorCode::from(e) == RDKafkaErrorCode::LeaderNotAvailable => {
+                Ok(Some(t.partitions().len() as u32).filter(|&n| n > 0))
+            }
+            Some(e) => Err(LogError::Kafka {
+                op: format!("reading the metadata of topic {topic}"),
+                source: KafkaError::MetadataFetch(e.into()),
+            }),
+        }
+    }
 }
 
 /// The first error among an admin deletion's results, except `absent`
@@ -306,7 +331,7 @@ impl Log for KafkaLog {
                     // show in the metadata yet.
                     let deadline = Instant::now() + CREATE_VISIBLE_TIMEOUT;
                     let partitions = loop {
-                        match self.partitions(name)? {
+                        match self.partitions_as_one_broker_sees(name)? {
                             Some(n) => break n,
                             None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
                             None => return Err(not_visible(name)),
@@ -324,7 +349,7 @@ impl Log for KafkaLog {
         }
         // The topic is usable once every partition shows in the metadata.
         let deadline = Instant::now() + CREATE_VISIBLE_TIMEOUT;
-        while self.partitions(name)? != Some(partitions) {
+        while self.partitions_as_one_broker_sees(name)? != Some(partitions) {
             if Instant::now() >= deadline {
                 return Err(not_visible(name));
             }
@@ -346,21 +371,12 @@ impl Log for KafkaLog {
     }
 
     fn partitions(&self, topic: &str) -> Result<Option<u32>, LogError> {
-        let metadata = retry(format!("reading the metadata of topic {topic}"), || {
-            self.meta.fetch_metadata(Some(topic), REQUEST_TIMEOUT)
-        })?;
-        let Some(t) = metadata.topics().iter().find(|t| t.name() == topic) else { return Ok(None) };
-        match t.error() {
-            None => Ok(Some(t.partitions().len() as u32).filter(|&n| n > 0)),
-            Some(e) if RDKafkaErrorCode::from(e) == RDKafkaErrorCode::UnknownTopicOrPartition => Ok(None),
-            // A topic just created may have no leaders yet: it exists.
-            Some(e) if RDKafkaErrorCode::from(e) == RDKafkaErrorCode::LeaderNotAvailable => {
-                Ok(Some(t.partitions().len() as u32).filter(|&n| n > 0))
+        let settled = Instant::now() + UNKNOWN_TOPIC_SETTLE;
+        loop {
+            match self.partitions_as_one_broker_sees(topic)? {
+                None if Instant::now() < settled => std::thread::sleep(Duration::from_millis(100)),
+                answer => return Ok(answer),
             }
-            Some(e) => Err(LogError::Kafka {
-                op: format!("reading the metadata of topic {topic}"),
-                source: KafkaError::MetadataFetch(e.into()),
-            }),
         }
     }
 
