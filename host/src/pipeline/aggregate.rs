@@ -41,11 +41,13 @@ pub(crate) fn count_into(
     delta: i64,
     timestamp: i64,
 ) -> Result<(), ProcessError> {
-    let (count, timestamp) = match cx.store(node)?.get_timestamped(&key)? {
-        Some((v, ts)) => (decode_count(&v), ts.max(timestamp)),
-        None => (0, timestamp),
-    };
-    cx.update(node, key, Some(encode_count(count + delta)), timestamp)
+    cx.update_with(node, key, |current| {
+        let (count, timestamp) = match current {
+            Some((v, ts)) => (decode_count(&v), ts.max(timestamp)),
+            None => (0, timestamp),
+        };
+        (Some(encode_count(count + delta)), timestamp)
+    })
 }
 
 /// Folds records into one aggregate per key with a plugin aggregator or

@@ -245,6 +245,23 @@ impl Cx<'_> {
         Ok(())
     }
 
+    /// Puts at `key` in the node's store the value and timestamp `update`
+    /// makes of what the key holds, as [`Cx::update`] after a read, with
+    /// one lookup ([`crate::store::TaskStore::update_timestamped`]).
+    pub fn update_with(
+        &mut self,
+        node: usize,
+        key: Bytes,
+        update: impl FnOnce(Option<(Bytes, i64)>) -> (Option<Bytes>, i64),
+    ) -> Result<(), ProcessError> {
+        let (id, store) = self.shared.task_store(node, self.task)?;
+        let flushed = store.update_timestamped(key, &mut *self.out, update)?;
+        if !flushed.is_empty() {
+            self.flushed.push((id, flushed));
+        }
+        Ok(())
+    }
+
     /// Calls a function over a batch, isolating the records a trap is about:
     /// after a trap the batch runs again record by record, and the record
     /// that traps fails alone.

@@ -65,6 +65,11 @@ pub struct RecordCache {
     max_bytes: usize,
 }
 
+/// A key's place in a [`RecordCache`] (or its absence), valid until the
+/// cache changes.
+#[derive(Debug)]
+pub struct CacheSlot(Option<u32>);
+
 /// A key in the ordered index: window store keys fit inline.
 type OrderedKey = SmallVec<[u8; 32]>;
 
@@ -163,7 +168,26 @@ impl RecordCache {
 
     /// Records an update, replacing any pending one for the key.
     pub fn put(&mut self, key: Bytes, value: Option<Bytes>) {
-        let (i, was_dirty, was_unsynced) = match self.find(&key) {
+        let slot = self.slot(&key);
+        self.put_in(slot, key, value);
+    }
+
+    /// Where `key`'s entry is, looked up once for a read and the update
+    /// that follows it ([`RecordCache::value_in`], [`RecordCache::put_in`]).
+    pub fn slot(&self, key: &[u8]) -> CacheSlot {
+        CacheSlot(self.find(key))
+    }
+
+    /// The cached value in `slot`, as [`RecordCache::get`].
+    pub fn value_in(&self, slot: &CacheSlot) -> Option<&Option<Bytes>> {
+        slot.0.map(|i| &self.entries[i as usize].value)
+    }
+
+    /// Records an update of the key `slot` was taken for, as
+    /// [`RecordCache::put`]; the cache must not have changed since.
+    pub fn put_in(&mut self, slot: CacheSlot, key: Bytes, value: Option<Bytes>) {
+        debug_assert!(slot.0.is_none_or(|i| self.entries[i as usize].key == key), "a slot of another key");
+        let (i, was_dirty, was_unsynced) = match slot.0 {
             Some(i) => {
                 let e = &mut self.entries[i as usize];
                 self.bytes += cost(&key, &value);

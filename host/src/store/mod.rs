@@ -44,7 +44,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 pub use access::{SlotStore, StoreAccess, WriteError};
-pub use cache::RecordCache;
+pub use cache::{CacheSlot, RecordCache};
 pub use global::GlobalStore;
 pub use memory::MemoryStore;
 pub(crate) use range::merge_pending;
@@ -558,10 +558,48 @@ impl TaskStore {
         timestamp: i64,
         out: &mut dyn Producer,
     ) -> Result<Vec<Record>, StoreError> {
+        let slot = self.cache.slot(&key);
+        self.put_in(slot, key, value, timestamp, out)
+    }
+
+    /// Reads `key` with its timestamp, as [`TaskStore::get_timestamped`],
+    /// and puts the value and timestamp `update` makes of it, as
+    /// [`TaskStore::put`], looking the key up in the cache once: for an
+    /// aggregation, which writes back each aggregate it reads. A key the
+    /// cache lacks is read from the local store without being remembered.
+    pub fn update_timestamped(
+        &mut self,
+        key: Bytes,
+        out: &mut dyn Producer,
+        update: impl FnOnce(Option<(Bytes, i64)>) -> (Option<Bytes>, i64),
+    ) -> Result<Vec<Record>, StoreError> {
+        let slot = self.cache.slot(&key);
+        let stamped = match self.cache.value_in(&slot) {
+            _ if self.is_expired(&key) => None,
+            Some(v) => v.clone(),
+            None => self.local.get(&key)?.map(Bytes::from),
+        };
+        let current = stamped.and_then(|b| match stamped::decode(&b) {
+            (Some(v), ts) => Some((v, ts)),
+            (None, _) => None,
+        });
+        let (value, timestamp) = update(current);
+        self.put_in(slot, key, value, timestamp, out)
+    }
+
+    /// [`TaskStore::put`] into the cache slot taken for `key`.
+    fn put_in(
+        &mut self,
+        slot: CacheSlot,
+        key: Bytes,
+        value: Option<Bytes>,
+        timestamp: i64,
+        out: &mut dyn Producer,
+    ) -> Result<Vec<Record>, StoreError> {
         if let Some(t) = self.segments.and_then(|s| s.time.of(&key)) {
             self.observed = self.observed.max(t);
         }
-        self.cache.put(key, Some(stamped::encode(value.as_deref(), timestamp)));
+        self.cache.put_in(slot, key, Some(stamped::encode(value.as_deref(), timestamp)));
         if self.cache.is_over() { self.flush(out) } else { Ok(Vec::new()) }
     }
 
