@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
-use rocksdb::{BlockBasedOptions, DB, Direction, FlushOptions, IteratorMode, Options, WriteBatch, WriteOptions};
+use rocksdb::{
+    BlockBasedOptions, DB, Direction, FlushOptions, IteratorMode, Options, ReadOptions, WriteBatch, WriteOptions,
+};
 
 use super::{Entry, KeyValueStore, StoreError, StoreReader};
 
@@ -48,8 +50,15 @@ fn range(db: &DB, path: &Path, from: Option<&[u8]>, to: Option<&[u8]>, limit: us
         Some(f) => IteratorMode::From(f, Direction::Forward),
         None => IteratorMode::Start,
     };
+    // With the end as the iterator's bound, RocksDB stops there itself and
+    // leaves out the table files that start past it: a scan of one key's
+    // windows, as joins and sessions make per record, reads no more.
+    let mut options = ReadOptions::default();
+    if let Some(t) = to {
+        options.set_iterate_upper_bound(t.to_vec());
+    }
     let mut out = Vec::new();
-    for item in db.iterator(mode) {
+    for item in db.iterator_opt(mode, options) {
         let (k, v) = item.map_err(|e| rocks_error(path, e))?;
         if out.len() >= limit || to.is_some_and(|t| &k[..] >= t) {
             break;
