@@ -277,12 +277,16 @@ impl Producer for KafkaProducer {
             );
             self.warned_timestamp = true;
         }
-        let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
-        for h in &record.headers {
-            headers = headers.insert(KafkaHeader { key: &h.name, value: h.value.as_deref() });
-        }
         let mut message: BaseRecord<'_, [u8], [u8]> =
-            BaseRecord::to(&tp.topic).partition(tp.partition as i32).timestamp(record.timestamp).headers(headers);
+            BaseRecord::to(&tp.topic).partition(tp.partition as i32).timestamp(record.timestamp);
+        // An empty header list is still one allocation in librdkafka per record.
+        if !record.headers.is_empty() {
+            let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+            for h in &record.headers {
+                headers = headers.insert(KafkaHeader { key: &h.name, value: h.value.as_deref() });
+            }
+            message = message.headers(headers);
+        }
         if let Some(k) = record.key.as_deref() {
             message = message.key(k);
         }
