@@ -321,6 +321,15 @@ mod stamped {
         let (value, timestamp) = decode_slice(b);
         (value.map(|v| b.slice_ref(v)), timestamp)
     }
+
+    /// What a read of a stamped entry (`None`: no entry) returns: its value
+    /// and timestamp, or `None` for a delete.
+    pub fn present(stamped: Option<Bytes>) -> Option<(Bytes, i64)> {
+        match decode(&stamped?) {
+            (Some(v), ts) => Some((v, ts)),
+            (None, _) => None,
+        }
+    }
 }
 
 /// A task's instance of a named store: cache, local storage and changelog.
@@ -543,10 +552,7 @@ impl TaskStore {
                 value
             }
         };
-        Ok(stamped.and_then(|b| match stamped::decode(&b) {
-            (Some(v), ts) => Some((v, ts)),
-            (None, _) => None,
-        }))
+        Ok(stamped::present(stamped))
     }
 
     /// Puts (`Some`) or deletes (`None`) `key`, an update made at
@@ -579,11 +585,7 @@ impl TaskStore {
             Some(v) => v.clone(),
             None => self.local.get(&key)?.map(Bytes::from),
         };
-        let current = stamped.and_then(|b| match stamped::decode(&b) {
-            (Some(v), ts) => Some((v, ts)),
-            (None, _) => None,
-        });
-        let (value, timestamp) = update(current);
+        let (value, timestamp) = update(stamped::present(stamped));
         self.put_in(slot, key, value, timestamp, out)
     }
 

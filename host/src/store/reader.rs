@@ -51,10 +51,7 @@ impl TaskStoreReader {
             Some(v) => v,
             None => self.local.get(key)?.map(Bytes::from),
         };
-        Ok(stamped.and_then(|b| match stamped::decode(&b) {
-            (Some(v), ts) => Some((v, ts)),
-            (None, _) => None,
-        }))
+        Ok(stamped::present(stamped))
     }
 
     /// The first `limit` entries with `from <= key < to` (unbounded where
