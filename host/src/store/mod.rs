@@ -673,7 +673,7 @@ impl TaskStore {
     /// True if `key` is a window store's entry past the retention, which
     /// reads leave out wherever it is (see [`Segments`]).
     fn is_expired(&self, key: &[u8]) -> bool {
-        self.segments.is_some_and(|s| s.time.of(key).is_some_and(|t| s.is_expired(t, self.observed)))
+        self.segments.is_some_and(|s| s.key_expired(key, self.observed))
     }
 
     /// For a full window store's cache: drops the entries past the
@@ -689,7 +689,7 @@ impl TaskStore {
         let (observed, before) = (self.observed, self.cache.bytes());
         // The local store first: from now on it reads nothing this forgets.
         self.local.observe(observed)?;
-        let dropped = self.cache.forget(|key| segments.time.of(key).is_some_and(|t| segments.is_expired(t, observed)));
+        let dropped = self.cache.forget(|key| segments.key_expired(key, observed));
         if let Some(flushed) = &self.flushed {
             let mut flushed = flushed.write().unwrap_or_else(|p| p.into_inner());
             for k in &dropped {

@@ -88,7 +88,7 @@ impl Segments {
 
     /// True if `key` is past the retention once the store has seen
     /// `observed`; keys too short to carry a time never are.
-    fn key_expired(&self, key: &[u8], observed: i64) -> bool {
+    pub fn key_expired(&self, key: &[u8], observed: i64) -> bool {
         self.time.of(key).is_some_and(|t| self.is_expired(t, observed))
     }
 }
@@ -164,12 +164,21 @@ impl SegmentedStore {
     /// Takes in a later observed time: the view's reads follow, and
     /// segments past the retention go.
     fn advance(&mut self, observed: i64) -> Result<(), StoreError> {
-        if observed > self.observed {
-            self.observed = observed;
-            self.view.observed.store(observed, Ordering::Relaxed);
+        if self.observe_time(observed) {
             self.drop_expired()?;
         }
         Ok(())
+    }
+
+    /// Takes in a later observed time for the store and its view; true if
+    /// `time` was later.
+    fn observe_time(&mut self, time: i64) -> bool {
+        let later = time > self.observed;
+        if later {
+            self.observed = time;
+            self.view.observed.store(time, Ordering::Relaxed);
+        }
+        later
     }
 
     /// The first `limit` entries of `ranges`, in key order, leaving out
@@ -264,10 +273,7 @@ impl KeyValueStore for SegmentedStore {
         let times: Vec<Option<i64>> = batch.iter().map(|(key, _)| self.segments.time.of(key)).collect();
         if let Some(&latest) = times.iter().flatten().max() {
             self.newest = self.newest.max(latest);
-            if latest > self.observed {
-                self.observed = latest;
-                self.view.observed.store(latest, Ordering::Relaxed);
-            }
+            self.observe_time(latest);
         }
         // Each entry's segment, if it is still live.
         let first_live = self.first_live();
