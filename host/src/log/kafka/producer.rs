@@ -36,6 +36,24 @@ use crate::record::Record;
 /// [`REQUEST_TIMEOUT`], and the last may take as long again.
 const WEDGED_AFTER: Duration = Duration::from_secs(2 * REQUEST_TIMEOUT.as_secs());
 
+/// Waits up to `timeout` until every record `producer` was given is
+/// acknowledged or has failed: librdkafka's own flush, which sends what
+/// lingers at once and waits on its count of records in flight (the
+/// producer's thread serves the delivery reports). rust-rdkafka's `flush`
+/// polls in rounds of 100 ms that run to their end whatever comes: every
+/// commit with a record in flight took 100 ms or more, and exactly-once
+/// outputs waited that long to be visible.
+fn flush_all(producer: &ThreadedProducer<Deliveries>, timeout: Duration) -> Result<(), KafkaError> {
+    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: the pointer is `producer`'s live client, and rd_kafka_flush
+    // may be called from any thread.
+    let code = unsafe { rdkafka::bindings::rd_kafka_flush(producer.client().native_ptr(), ms) };
+    match RDKafkaErrorCode::from(code) {
+        RDKafkaErrorCode::NoError => Ok(()),
+        e => Err(KafkaError::Flush(e)),
+    }
+}
+
 /// Keeps the first failed delivery, for `commit` to report.
 #[derive(Default)]
 struct Deliveries {
@@ -179,7 +197,7 @@ impl KafkaProducer {
     /// still queued fail.
     fn flush(&mut self) -> Result<(), LogError> {
         loop {
-            match self.producer.flush(REQUEST_TIMEOUT) {
+            match flush_all(&self.producer, REQUEST_TIMEOUT) {
                 Ok(()) => return Ok(()),
                 Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut)) => {
                     tracing::warn!(
@@ -219,8 +237,13 @@ impl KafkaProducer {
         }
         let producer = self.producer.clone();
         let offsets_sent = started.elapsed();
-        self.bounded("committing the transaction", move || retrying(|| producer.commit_transaction(REQUEST_TIMEOUT)))?
-            .map_err(commit_error("committing the transaction"))?;
+        // Flushed first with librdkafka's flush: the commit's own would wait
+        // 100 ms or more (see `flush_all`), and then finds nothing to wait for.
+        self.bounded("committing the transaction", move || {
+            flush_all(&producer, REQUEST_TIMEOUT)?;
+            retrying(|| producer.commit_transaction(REQUEST_TIMEOUT))
+        })?
+        .map_err(commit_error("committing the transaction"))?;
         self.in_transaction = false;
         tracing::debug!("committed a transaction in {:?} (offsets sent in {offsets_sent:?})", started.elapsed());
         Ok(())
