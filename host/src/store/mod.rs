@@ -108,16 +108,21 @@ pub trait KeyValueStore: Send {
     /// `None`), in key order.
     fn range(&self, from: Option<&[u8]>, to: Option<&[u8]>, limit: usize) -> Result<Vec<Entry>, StoreError>;
 
-    /// [`KeyValueStore::range`] where the caller wants only entries whose
-    /// keys carry a time (see [`KeyTime`]) within `times` (inclusive): a
-    /// segmented store reads only the segments that can hold them. Others
-    /// may return more.
-    fn range_within(
+    /// The entries of record key `key` in a window store (whose keys are
+    /// the record key, then a time suffix: [`KeyTime`]) with `from <= key <
+    /// to`, in key order; with `times`, the caller wants only those whose
+    /// keys carry a time within it (inclusive). Entries of other record keys
+    /// or times may come too (callers filter): this is a
+    /// [`KeyValueStore::range`] that a segmented store narrows to the
+    /// segments of `times`, and a RocksDB segment to the table files its
+    /// prefix Bloom filters say hold `key`.
+    fn key_range(
         &self,
+        _key: &[u8],
         from: Option<&[u8]>,
         to: Option<&[u8]>,
         limit: usize,
-        _times: (i64, i64),
+        _times: Option<(i64, i64)>,
     ) -> Result<Vec<Entry>, StoreError> {
         self.range(from, to, limit)
     }

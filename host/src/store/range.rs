@@ -69,7 +69,7 @@ impl TaskStore {
         to: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<TimestampedEntry>, StoreError> {
-        self.range_merged(from, to, limit, None)
+        self.range_merged(from, to, limit)
     }
 
     /// The entries of record key `key` in a window store (whose keys are
@@ -86,7 +86,7 @@ impl TaskStore {
         times: Option<(i64, i64)>,
     ) -> Result<Vec<TimestampedEntry>, StoreError> {
         let pending = self.cache.unsynced_of_key(key, from, to);
-        self.merge_local(pending, from, to, usize::MAX, times)
+        self.merge_local(pending, Some((key, times)), from, to, usize::MAX)
     }
 
     fn range_merged(
@@ -94,28 +94,28 @@ impl TaskStore {
         from: Option<&[u8]>,
         to: Option<&[u8]>,
         limit: usize,
-        times: Option<(i64, i64)>,
     ) -> Result<Vec<TimestampedEntry>, StoreError> {
         let pending: Vec<(Bytes, Option<Bytes>)> =
             self.cache.unsynced_range(from, to).map(|(k, v)| (k.clone(), v.clone())).collect();
-        self.merge_local(pending, from, to, limit, times)
+        self.merge_local(pending, None, from, to, limit)
     }
 
     /// `pending`, the cache's entries of a range, merged over the local
-    /// store's.
+    /// store's; for a scan of one record key's windows, its `(key, times)`
+    /// ([`KeyValueStore::key_range`]).
     fn merge_local(
         &self,
         dirty: Vec<(Bytes, Option<Bytes>)>,
+        of_key: Option<(&[u8], Option<(i64, i64)>)>,
         from: Option<&[u8]>,
         to: Option<&[u8]>,
         limit: usize,
-        times: Option<(i64, i64)>,
     ) -> Result<Vec<TimestampedEntry>, StoreError> {
         let mut dirty = dirty;
         dirty.retain(|(k, _)| !self.is_expired(k));
         let local = &self.local;
-        merge_pending(dirty, limit, |n| match times {
-            Some(times) => local.range_within(from, to, n, times),
+        merge_pending(dirty, limit, |n| match of_key {
+            Some((key, times)) => local.key_range(key, from, to, n, times),
             None => local.range(from, to, n),
         })
     }

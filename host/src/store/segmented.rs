@@ -140,7 +140,7 @@ impl SegmentedStore {
                 let entry = entry.map_err(|source| StoreError::Io { path: dir.to_owned(), source })?;
                 let name = entry.file_name().to_string_lossy().into_owned();
                 if let Some(id) = name.strip_prefix("segment-").and_then(|id| id.parse::<i64>().ok()) {
-                    store.add(id, Box::new(RocksStore::open(&entry.path())?));
+                    store.add(id, Box::new(RocksStore::open_windowed(&entry.path(), segments.time)?));
                 }
             }
             if let Some(&last) = store.open.keys().next_back() {
@@ -199,7 +199,9 @@ impl SegmentedStore {
     fn segment(&mut self, id: i64) -> Result<&mut Box<dyn KeyValueStore>, StoreError> {
         if !self.open.contains_key(&id) {
             let store: Box<dyn KeyValueStore> = match self.kind {
-                StoreKind::Persistent => Box::new(RocksStore::open(&self.segment_path(id))?),
+                StoreKind::Persistent => {
+                    Box::new(RocksStore::open_windowed(&self.segment_path(id), self.segments.time)?)
+                }
                 StoreKind::InMemory => Box::new(MemoryStore::default()),
             };
             self.add(id, store);
@@ -302,19 +304,22 @@ impl KeyValueStore for SegmentedStore {
 
     /// Reads only the segments of `times`, and none if they are all later
     /// than any key stored.
-    fn range_within(
+    fn key_range(
         &self,
+        key: &[u8],
         from: Option<&[u8]>,
         to: Option<&[u8]>,
         limit: usize,
-        (first, last): (i64, i64),
+        times: Option<(i64, i64)>,
     ) -> Result<Vec<Entry>, StoreError> {
+        let read = |s: &Box<dyn KeyValueStore>| s.key_range(key, from, to, limit, None);
+        let Some((first, last)) = times else { return self.live(self.open.values().map(read), limit) };
         let first = first.max(self.observed.saturating_sub(self.segments.retention) + 1);
         if first > self.newest || first > last {
             return Ok(Vec::new());
         }
         let ids = self.segments.segment_of(first)..=self.segments.segment_of(last.min(self.newest));
-        self.live(self.open.range(ids).map(|(_, s)| s.range(from, to, limit)), limit)
+        self.live(self.open.range(ids).map(|(_, s)| read(s)), limit)
     }
 
     fn observe(&mut self, time: i64) -> Result<(), StoreError> {
@@ -446,7 +451,7 @@ mod tests {
             }
             let (from, to) = (windowed_key(b"a", 0), windowed_key(b"a", 20 * MIN));
             let within = |first: i64, last: i64| -> Vec<i64> {
-                let entries = store.range_within(Some(&from), Some(&to), 10, (first, last)).unwrap();
+                let entries = store.key_range(b"a", Some(&from), Some(&to), 10, Some((first, last))).unwrap();
                 entries.iter().map(|(k, _)| KeyTime::WindowStart.of(k).unwrap()).collect()
             };
             // Minutes 0-4 are segment 0, 5-9 segment 1: a range of minutes
