@@ -21,6 +21,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod alloc;
 pub mod app;
 pub mod interleave;
 pub mod jsonl;
@@ -38,9 +39,3 @@ pub mod task;
 pub mod testing;
 pub mod topology;
 pub mod window;
-
-/// Every process that runs Eddy allocates with mimalloc: a record's way
-/// through a task allocates and frees small buffers by the million, where
-/// glibc's allocator spent about a quarter of a windowed count's time.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
