@@ -24,10 +24,15 @@ pub(super) fn compact(
         (p.end_offset, p.end_bytes, p.generation, p.compacted_at, p.kept)
     };
     let dirty = end_offset - compacted_at;
-    if dirty == 0 || (dirty as f64) < min_dirty * (dirty + kept_before) as f64 {
+    // (A pass asked for looks again at what background passes examined and
+    // left: they leave repeats too few to pay for a rewrite.)
+    if (dirty == 0 && min_dirty > 0.0) || (dirty as f64) < min_dirty * (dirty + kept_before) as f64 {
         return Ok(0);
     }
-    if !anything_to_drop(log, tp, generation, end_bytes, cleanup)? {
+    // A background pass (a dirty ratio to wait for) runs only where it pays;
+    // one asked for drops whatever it can.
+    let enough = if min_dirty > 0.0 { ((kept_before + dirty) / 8).max(1) } else { 1 };
+    if !worth_compacting(log, tp, generation, end_bytes, enough, cleanup)? {
         return examined(log, tp, generation, end_offset, kept_before + dirty);
     }
     // One pass: each key's last record, copied out of the read buffers
@@ -146,22 +151,27 @@ pub(super) fn compact(
     })
 }
 
-/// True if the partition (generation `generation`, up to `end_bytes`) may
-/// hold a record that compaction drops: a key seen twice, or a record past
-/// the retention. Reads keys and timestamps only, hashed, with nothing
-/// copied: most passes over a window store's changelog, whose keys never
-/// repeat, end here. (Two keys whose hashes collide count as a repeat: the
-/// full pass then finds out.)
-fn anything_to_drop(
+/// True if compacting the partition (generation `generation`, up to
+/// `end_bytes`) would drop `enough` records superseded by a later record of
+/// the same key (the background passes ask for an eighth of the records:
+/// enough to pay for rewriting the rest), or any record past the retention.
+/// Reads keys and
+/// timestamps only, hashed, with nothing copied. Most passes over a window
+/// store's changelog, whose keys never repeat but for the store's clock
+/// (one record per flush), end here: rewriting a join's changelogs to drop
+/// a few clock records took a sixth of the join's CPU. (Two keys whose
+/// hashes collide count as a repeat.)
+fn worth_compacting(
     log: &EmbeddedLog,
     tp: &TopicPartition,
     generation: u32,
     end_bytes: u64,
+    enough: u64,
     cleanup: Cleanup,
 ) -> Result<bool, LogError> {
     let hasher = foldhash::fast::RandomState::default();
     let mut seen: hashbrown::HashTable<u64> = hashbrown::HashTable::new();
-    let (mut earliest, mut latest) = (i64::MAX, i64::MIN);
+    let (mut earliest, mut latest, mut repeats) = (i64::MAX, i64::MIN, 0u64);
     let mut reader = PartitionReader::new(log, tp.clone(), 0)?;
     if reader.generation != generation {
         return Ok(false);
@@ -175,7 +185,12 @@ fn anything_to_drop(
             let Some(key) = r.record.key else { continue };
             let hash = std::hash::BuildHasher::hash_one(&hasher, &key[..]);
             match seen.entry(hash, |&h| h == hash, |&h| h) {
-                hashbrown::hash_table::Entry::Occupied(_) => return Ok(true),
+                hashbrown::hash_table::Entry::Occupied(_) => {
+                    repeats += 1;
+                    if repeats >= enough {
+                        return Ok(true);
+                    }
+                }
                 hashbrown::hash_table::Entry::Vacant(v) => {
                     v.insert(hash);
                 }
@@ -186,7 +201,7 @@ fn anything_to_drop(
 }
 
 /// Records that a pass over partition `tp` up to `end_offset` found
-/// nothing to drop (keys that never repeat, as a join's window store
+/// little to drop (keys that never repeat, as a join's window store
 /// writes, within their retention), `kept` records in all: the next pass
 /// waits for as many new records again instead of reading the whole
 /// partition every time.

@@ -298,4 +298,15 @@ fn a_compaction_that_drops_nothing_is_remembered() {
     // ...until a full compaction, which drops k0's first record.
     assert_eq!(log.compact(&tp, 0.0, Cleanup::default()).unwrap(), 1);
     assert_eq!(read_all(&log, &tp, 0).len(), 10);
+    // Ten more records, one of them a repeat: half the partition is dirty,
+    // but a background pass would rewrite twenty records to drop one, and
+    // waits; a full compaction drops it.
+    for i in 10..20 {
+        let key = if i == 19 { "k1".to_owned() } else { format!("k{i}") };
+        p.send(&tp, Record::new(Some(key), Some(i.to_string()), 1)).unwrap();
+    }
+    p.commit(None, &[]).unwrap();
+    assert_eq!(log.compact(&tp, 0.5, Cleanup::default()).unwrap(), 0, "one repeat in twenty does not pay");
+    assert_eq!(examined(&log), (1, 21, 20));
+    assert_eq!(log.compact(&tp, 0.0, Cleanup::default()).unwrap(), 1);
 }

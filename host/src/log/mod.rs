@@ -278,9 +278,11 @@ pub trait Log: Send + Sync {
     /// key, keeping every other record's offset, as `cleanup` says (see
     /// [`Cleanup`]). Runs only if the records since the last
     /// compaction are at least `min_dirty` (0 to 1) of the partition's
-    /// records (Kafka's `min.cleanable.dirty.ratio`). Returns how many
-    /// records it dropped. A backend whose broker compacts by itself does
-    /// nothing.
+    /// records (Kafka's `min.cleanable.dirty.ratio`); with a `min_dirty`
+    /// above 0 (the background cleaner's), only if it drops at least an
+    /// eighth of the records, or records past the retention. Returns how
+    /// many records it dropped. A backend whose broker compacts by itself
+    /// does nothing.
     fn compact(&self, tp: &TopicPartition, min_dirty: f64, cleanup: Cleanup) -> Result<u64, LogError>;
 
     /// Deletes the records of `tp` before offset `before`: a repartition

@@ -54,6 +54,10 @@ pub(crate) fn merge_pending(
     Ok(out)
 }
 
+/// A scan of one record key's windows: the record key, and the times
+/// wanted ([`KeyValueStore::key_range`](super::KeyValueStore::key_range)).
+type KeyScan<'a> = (&'a [u8], Option<(i64, i64)>);
+
 impl TaskStore {
     /// The first `limit` entries with `from <= key < to`, cache included, in
     /// key order.
@@ -106,7 +110,7 @@ impl TaskStore {
     fn merge_local(
         &self,
         dirty: Vec<(Bytes, Option<Bytes>)>,
-        of_key: Option<(&[u8], Option<(i64, i64)>)>,
+        of_key: Option<KeyScan<'_>>,
         from: Option<&[u8]>,
         to: Option<&[u8]>,
         limit: usize,

@@ -312,14 +312,14 @@ impl KeyValueStore for SegmentedStore {
         limit: usize,
         times: Option<(i64, i64)>,
     ) -> Result<Vec<Entry>, StoreError> {
-        let read = |s: &Box<dyn KeyValueStore>| s.key_range(key, from, to, limit, None);
-        let Some((first, last)) = times else { return self.live(self.open.values().map(read), limit) };
+        let read = |s: &dyn KeyValueStore| s.key_range(key, from, to, limit, None);
+        let Some((first, last)) = times else { return self.live(self.open.values().map(|s| read(&**s)), limit) };
         let first = first.max(self.observed.saturating_sub(self.segments.retention) + 1);
         if first > self.newest || first > last {
             return Ok(Vec::new());
         }
         let ids = self.segments.segment_of(first)..=self.segments.segment_of(last.min(self.newest));
-        self.live(self.open.range(ids).map(|(_, s)| read(s)), limit)
+        self.live(self.open.range(ids).map(|(_, s)| read(&**s)), limit)
     }
 
     fn observe(&mut self, time: i64) -> Result<(), StoreError> {
