@@ -270,8 +270,23 @@ fn a_standby_replica_takes_over_without_restoring_the_whole_changelog() {
         assert!(Instant::now() < deadline, "no standbys:\n{}\n---\n{}", a.log_tail(20), b.log_tail(20));
         std::thread::sleep(Duration::from_millis(50));
     }
-    // Early enough that the first instance has work left in each of its tasks.
+    // Early enough that the first instance has work left in each of its tasks,
+    // late enough that it has committed state for them: a loaded machine may
+    // let the other instance make the progress alone, and a task whose
+    // changelog is still empty restores from offset 0 whatever its standby.
     run.wait_for_progress(&a, 0.1);
+    let commits = |env: &Env| {
+        let log = std::fs::read_to_string(env.path("eddy-run.log")).unwrap_or_default();
+        log.lines()
+            .skip_while(|l| !l.contains("keeping a standby"))
+            .filter(|l| l.contains("committed a transaction"))
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while commits(&a) < 5 {
+        assert!(Instant::now() < deadline, "the first instance does not commit:\n{}", a.log_tail(30));
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // The first dies; the other takes its tasks over from its standbys:
     // their stores start where the copies stood, not at offset 0.
     first.kill().unwrap();
@@ -280,7 +295,12 @@ fn a_standby_replica_takes_over_without_restoring_the_whole_changelog() {
     wait_for(&b, other, "the other instance");
     let log = std::fs::read_to_string(b.path("eddy-run.log")).unwrap_or_default();
     let warm = log.lines().filter(|l| l.contains("restored task") && !l.contains("from offset 0 ")).count();
-    assert!(warm > 0, "no task was taken over from a standby:\n{}", b.log_tail(40));
+    assert!(
+        warm > 0,
+        "no task was taken over from a standby:\n{}\n--- the killed instance:\n{}",
+        b.log_tail(40),
+        a.log_tail(60)
+    );
     // Shown if the check fails.
     eprintln!("--- the killed instance:\n{}\n--- the other:\n{}", a.log_tail(60), b.log_tail(80));
     run.check_exactly_once(&a);
