@@ -24,14 +24,14 @@ pub(super) fn compact(
         (p.end_offset, p.end_bytes, p.generation, p.compacted_at, p.kept)
     };
     let dirty = end_offset - compacted_at;
-    // (A pass asked for looks again at what background passes examined and
-    // left: they leave repeats too few to pay for a rewrite.)
-    if (dirty == 0 && min_dirty > 0.0) || (dirty as f64) < min_dirty * (dirty + kept_before) as f64 {
+    // A background pass (a dirty ratio to wait for) runs only where it pays;
+    // one asked for drops whatever it can, and so looks again at what
+    // background passes examined and left.
+    let background = min_dirty > 0.0;
+    if (dirty == 0 && background) || (dirty as f64) < min_dirty * (dirty + kept_before) as f64 {
         return Ok(0);
     }
-    // A background pass (a dirty ratio to wait for) runs only where it pays;
-    // one asked for drops whatever it can.
-    let enough = if min_dirty > 0.0 { ((kept_before + dirty) / 8).max(1) } else { 1 };
+    let enough = if background { ((kept_before + dirty) / 8).max(1) } else { 1 };
     if !worth_compacting(log, tp, generation, end_bytes, enough, cleanup)? {
         return examined(log, tp, generation, end_offset, kept_before + dirty);
     }
@@ -155,12 +155,11 @@ pub(super) fn compact(
 /// `end_bytes`) would drop `enough` records superseded by a later record of
 /// the same key (the background passes ask for an eighth of the records:
 /// enough to pay for rewriting the rest), or any record past the retention.
-/// Reads keys and
-/// timestamps only, hashed, with nothing copied. Most passes over a window
-/// store's changelog, whose keys never repeat but for the store's clock
-/// (one record per flush), end here: rewriting a join's changelogs to drop
-/// a few clock records took a sixth of the join's CPU. (Two keys whose
-/// hashes collide count as a repeat.)
+/// Reads keys and timestamps only, hashed, with nothing copied. Most passes
+/// over a window store's changelog, whose keys never repeat but for the
+/// store's clock (one record per flush), end here: rewriting a join's
+/// changelogs to drop a few clock records took a sixth of the join's CPU.
+/// (Two keys whose hashes collide count as a repeat.)
 fn worth_compacting(
     log: &EmbeddedLog,
     tp: &TopicPartition,
