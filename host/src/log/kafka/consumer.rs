@@ -1,16 +1,24 @@
 //! Reading from Kafka: an assign-only librdkafka consumer that reads
 //! committed records (`read_committed`) and tracks, per partition, where it
 //! is and how far the partition goes.
+//!
+//! Records are taken from librdkafka's queue in batches
+//! (`rd_kafka_consume_batch_queue`): one clock read and one position update
+//! per batch, where rust-rdkafka's `poll` reads the clock, allocates an
+//! event and looks up the topic's name for every record (a quarter of a
+//! word count's worker thread went there).
 
 use std::collections::HashMap;
+use std::ffi::CStr;
+use std::ptr::{self, NonNull};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rdkafka::ClientConfig;
+use rdkafka::bindings as rd;
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
-use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use super::{KafkaOptions, REQUEST_TIMEOUT, kafka, retry};
@@ -59,8 +67,76 @@ pub(super) fn config(options: &KafkaOptions) -> ClientConfig {
     config
 }
 
+/// librdkafka's consumer queue of one consumer, where fetched records
+/// (and, forwarded, the client's own events) wait to be taken.
+struct ConsumerQueue(NonNull<rd::rd_kafka_queue_t>);
+
+// SAFETY: librdkafka's queues may be used from any thread.
+unsafe impl Send for ConsumerQueue {}
+
+impl ConsumerQueue {
+    fn of(consumer: &BaseConsumer) -> Result<Self, LogError> {
+        // SAFETY: the pointer is `consumer`'s live client; the queue
+        // returned holds a reference of its own, dropped in `drop`.
+        let queue = unsafe { rd::rd_kafka_queue_get_consumer(consumer.client().native_ptr()) };
+        NonNull::new(queue).map(ConsumerQueue).ok_or_else(|| LogError::Kafka {
+            op: "opening the consumer's queue".to_owned(),
+            source: KafkaError::ClientCreation("librdkafka has no consumer queue".to_owned()),
+        })
+    }
+
+    /// Moves up to `max` messages into `taken`, waiting up to `timeout_ms`
+    /// until there are `max` (librdkafka waits for the whole batch, not for
+    /// the first message); returns how many it moved.
+    fn take(&self, taken: &mut Taken, max: usize, timeout_ms: i32) -> Result<usize, LogError> {
+        let start = taken.0.len();
+        taken.0.reserve(max);
+        // SAFETY: the array has room for `max` pointers past `start`; the
+        // ones librdkafka fills are counted in by `set_len`.
+        let n = unsafe {
+            let n = rd::rd_kafka_consume_batch_queue(self.0.as_ptr(), timeout_ms, taken.0.as_mut_ptr().add(start), max);
+            if n > 0 {
+                taken.0.set_len(start + n as usize);
+            }
+            n
+        };
+        if n < 0 {
+            // SAFETY: reads this thread's last librdkafka error.
+            let code = unsafe { rd::rd_kafka_last_error() };
+            return Err(LogError::Kafka {
+                op: "consuming".to_owned(),
+                source: KafkaError::MessageConsumption(code.into()),
+            });
+        }
+        Ok(n as usize)
+    }
+}
+
+impl Drop for ConsumerQueue {
+    fn drop(&mut self) {
+        // SAFETY: the queue's own reference, taken in `of`.
+        unsafe { rd::rd_kafka_queue_destroy(self.0.as_ptr()) }
+    }
+}
+
+/// Messages taken from a [`ConsumerQueue`], given back to librdkafka when
+/// dropped (on an early return too).
+#[derive(Default)]
+struct Taken(Vec<*mut rd::rd_kafka_message_t>);
+
+impl Drop for Taken {
+    fn drop(&mut self) {
+        for m in self.0.drain(..) {
+            // SAFETY: each message was taken once and is destroyed once.
+            unsafe { rd::rd_kafka_message_destroy(m) }
+        }
+    }
+}
+
 /// A consumer of assigned partitions.
 pub(super) struct KafkaConsumer {
+    /// Dropped before the consumer whose queue it is.
+    queue: ConsumerQueue,
     consumer: BaseConsumer,
     /// Per assigned partition: the next offset to read.
     positions: HashMap<TopicPartition, u64>,
@@ -72,8 +148,28 @@ pub(super) struct KafkaConsumer {
 
 impl KafkaConsumer {
     pub(super) fn new(options: &KafkaOptions) -> Result<Self, LogError> {
-        let consumer = config(options).create().map_err(kafka("creating a consumer"))?;
-        Ok(KafkaConsumer { consumer, positions: HashMap::new(), ends: HashMap::new(), topics: HashMap::new() })
+        let consumer: BaseConsumer = config(options).create().map_err(kafka("creating a consumer"))?;
+        let queue = ConsumerQueue::of(&consumer)?;
+        Ok(KafkaConsumer { queue, consumer, positions: HashMap::new(), ends: HashMap::new(), topics: HashMap::new() })
+    }
+
+    /// The client's fatal error, if it has met one (its error events are
+    /// not messages, so a batch read does not return them).
+    fn fatal_error(&self) -> Result<(), LogError> {
+        let mut text = [0 as std::ffi::c_char; 512];
+        // SAFETY: the pointer is the live client; librdkafka writes a
+        // NUL-terminated string of at most `text.len()` bytes.
+        let code =
+            unsafe { rd::rd_kafka_fatal_error(self.consumer.client().native_ptr(), text.as_mut_ptr(), text.len()) };
+        if code == rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+            return Ok(());
+        }
+        // SAFETY: NUL-terminated by librdkafka, within `text`.
+        let why = unsafe { CStr::from_ptr(text.as_ptr()) }.to_string_lossy();
+        Err(LogError::Kafka {
+            op: format!("consuming ({why})"),
+            source: KafkaError::MessageConsumptionFatal(RDKafkaErrorCode::from(code)),
+        })
     }
 
     /// The position of `tp`, moved up to the partition's first offset
@@ -118,19 +214,71 @@ fn partition_of(topics: &mut HashMap<String, Arc<str>>, topic: &str, partition: 
     TopicPartition { topic, partition: partition as u32 }
 }
 
-/// A consumed message as a record, with its bytes copied out of librdkafka's buffer.
-fn record_of(m: &BorrowedMessage<'_>) -> Record {
-    let headers = m
-        .headers()
-        .map(|hs| {
-            hs.iter().map(|h| Header { name: h.key.to_owned(), value: h.value.map(Bytes::copy_from_slice) }).collect()
-        })
-        .unwrap_or_default();
-    Record {
-        key: m.key().map(Bytes::copy_from_slice),
-        value: m.payload().map(Bytes::copy_from_slice),
-        timestamp: m.timestamp().to_millis().unwrap_or(0),
-        headers,
+/// The bytes `len` long at `data`, or `None` for a null pointer (a null key,
+/// a tombstone).
+///
+/// # Safety
+/// `data` is null or points to `len` readable bytes that outlive the slice.
+unsafe fn bytes_at<'a>(data: *const std::ffi::c_void, len: usize) -> Option<&'a [u8]> {
+    if data.is_null() {
+        None
+    } else {
+        // SAFETY: as the caller promises.
+        Some(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) })
+    }
+}
+
+/// A consumed message as a record, its bytes copied out of librdkafka's
+/// buffer: key and value into one allocation, so that passing the record on
+/// (a clone per operator input) only counts references.
+///
+/// # Safety
+/// `m` is a live message without an error.
+unsafe fn record_of(m: &rd::rd_kafka_message_t) -> Record {
+    // SAFETY: a live message's key and payload point to their lengths.
+    let (key, value) = unsafe { (bytes_at(m.key, m.key_len), bytes_at(m.payload, m.len)) };
+    let (key, value) = match (key, value) {
+        (Some(k), Some(v)) => {
+            let mut both = Vec::with_capacity(k.len() + v.len());
+            both.extend_from_slice(k);
+            both.extend_from_slice(v);
+            let both = Bytes::from(both);
+            (Some(both.slice(..k.len())), Some(both.slice(k.len()..)))
+        }
+        (k, v) => (k.map(Bytes::copy_from_slice), v.map(Bytes::copy_from_slice)),
+    };
+    let mut kind = rd::rd_kafka_timestamp_type_t::RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
+    // SAFETY: a live message.
+    let timestamp = unsafe { rd::rd_kafka_message_timestamp(m, &mut kind) };
+    let timestamp = match kind {
+        rd::rd_kafka_timestamp_type_t::RD_KAFKA_TIMESTAMP_NOT_AVAILABLE => 0,
+        _ => timestamp,
+    };
+    Record { key, value, timestamp, headers: unsafe { headers_of(m) } }
+}
+
+/// A consumed message's headers.
+///
+/// # Safety
+/// `m` is a live message.
+unsafe fn headers_of(m: &rd::rd_kafka_message_t) -> Vec<Header> {
+    let mut list = ptr::null_mut();
+    // SAFETY: a live message; the list it returns lives as long.
+    if unsafe { rd::rd_kafka_message_headers(m, &mut list) } != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+        return Vec::new();
+    }
+    let mut headers = Vec::new();
+    loop {
+        let (mut name, mut value, mut size) = (ptr::null(), ptr::null(), 0);
+        // SAFETY: `list` is the message's live header list; librdkafka
+        // answers an index past its end with an error.
+        let found = unsafe { rd::rd_kafka_header_get_all(list, headers.len(), &mut name, &mut value, &mut size) };
+        if found != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+            return headers;
+        }
+        // SAFETY: a header's name is NUL-terminated, its value `size` bytes or null.
+        let (name, value) = unsafe { (CStr::from_ptr(name).to_string_lossy().into_owned(), bytes_at(value, size)) };
+        headers.push(Header { name, value: value.map(Bytes::copy_from_slice) });
     }
 }
 
@@ -149,41 +297,59 @@ impl Consumer for KafkaConsumer {
 
     fn poll(&mut self, max: usize, timeout: Duration) -> Result<Vec<Fetched>, LogError> {
         let mut fetched: Vec<Fetched> = Vec::new();
-        let mut count = 0;
-        let mut wait = timeout;
-        while count < max {
-            let Some(result) = self.consumer.poll(wait) else { break };
-            wait = Duration::ZERO;
-            let message = match result {
-                Ok(m) => m,
-                Err(KafkaError::PartitionEOF(_)) => continue,
-                Err(KafkaError::MessageConsumptionFatal(code)) => {
-                    return Err(LogError::Kafka {
-                        op: "consuming".to_owned(),
-                        source: KafkaError::MessageConsumptionFatal(code),
-                    });
+        if max == 0 {
+            return Ok(fetched);
+        }
+        // What is queued, or else the first to come within `timeout` and
+        // what is queued behind it.
+        let mut taken = Taken::default();
+        if self.queue.take(&mut taken, max, 0)? == 0 && !timeout.is_zero() {
+            let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+            if self.queue.take(&mut taken, 1, ms)? == 1 && max > 1 {
+                self.queue.take(&mut taken, max - 1, 0)?;
+            }
+        }
+        self.fatal_error()?;
+        // The group the last record went to, by librdkafka's topic handle
+        // and partition (a taken message holds its topic, so the handle
+        // names one topic within the batch).
+        let mut last: Option<(*mut rd::rd_kafka_topic_t, i32, usize)> = None;
+        for &m in &taken.0 {
+            // SAFETY: taken and not yet destroyed.
+            let m = unsafe { &*m };
+            if m.err != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+                if m.err != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                    // librdkafka retries by itself (a broker going away, a
+                    // leader moving); the error is worth a line in the log.
+                    tracing::warn!("kafka consumer: {}", KafkaError::MessageConsumption(m.err.into()));
                 }
-                // librdkafka retries by itself (a broker going away, a
-                // leader moving); the error is worth a line in the log.
-                Err(e) => {
-                    tracing::warn!("kafka consumer: {e}");
-                    continue;
+                continue;
+            }
+            let group = match last {
+                Some((rkt, partition, group)) if rkt == m.rkt && partition == m.partition => group,
+                _ => {
+                    // SAFETY: a message's topic handle names its topic.
+                    let name = unsafe { CStr::from_ptr(rd::rd_kafka_topic_name(m.rkt)) }.to_string_lossy();
+                    let tp = partition_of(&mut self.topics, &name, m.partition);
+                    let group = match fetched.iter().position(|f| f.partition == tp) {
+                        Some(g) => g,
+                        None => {
+                            fetched.push(Fetched { partition: tp, records: Vec::new() });
+                            fetched.len() - 1
+                        }
+                    };
+                    last = Some((m.rkt, m.partition, group));
+                    group
                 }
             };
-            let offset = message.offset().max(0) as u64;
-            let record = record_of(&message);
-            let tp = partition_of(&mut self.topics, message.topic(), message.partition());
-            drop(message);
-            if let Some(p) = self.positions.get_mut(&tp) {
-                *p = (*p).max(offset + 1);
-            }
-            count += 1;
-            match fetched.last_mut() {
-                Some(f) if f.partition == tp => f.records.push(LogRecord { offset, record }),
-                _ => match fetched.iter_mut().find(|f| f.partition == tp) {
-                    Some(f) => f.records.push(LogRecord { offset, record }),
-                    None => fetched.push(Fetched { partition: tp, records: vec![LogRecord { offset, record }] }),
-                },
+            // SAFETY: a live message without an error.
+            let record = unsafe { record_of(m) };
+            fetched[group].records.push(LogRecord { offset: m.offset.max(0) as u64, record });
+        }
+        drop(taken);
+        for f in &fetched {
+            if let (Some(p), Some(r)) = (self.positions.get_mut(&f.partition), f.records.last()) {
+                *p = (*p).max(r.offset + 1);
             }
         }
         self.update_positions()?;
