@@ -16,13 +16,15 @@
 //! and the worker replaces the producer (the new one, with the same
 //! transactional id, fences the old and aborts its transaction).
 
+use std::ffi::{CString, c_void};
+use std::ptr::{self, NonNull};
 use std::sync::{Arc, Mutex};
 
 use rdkafka::ClientContext;
+use rdkafka::bindings as rd;
 use rdkafka::consumer::Consumer as _;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header as KafkaHeader, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer as _, ProducerContext, PurgeConfig, ThreadedProducer};
+use rdkafka::producer::{DeliveryResult, Producer as _, ProducerContext, PurgeConfig, ThreadedProducer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use std::time::Duration;
 
@@ -72,8 +74,99 @@ impl ProducerContext for Deliveries {
     }
 }
 
+/// librdkafka's handles of the topics a producer wrote to, kept so that a
+/// record is sent by handle: rust-rdkafka's `send` names the topic, which
+/// costs a C string and a lookup of the topic per record.
+#[derive(Default)]
+struct TopicHandles {
+    handles: Vec<(Arc<str>, NonNull<rd::rd_kafka_topic_t>)>,
+    /// The index of the handle found last (records come in runs per topic).
+    last: usize,
+}
+
+// SAFETY: librdkafka's topic handles may be used from any thread.
+unsafe impl Send for TopicHandles {}
+
+impl TopicHandles {
+    /// The handle of `topic` in the client `rk`, opened on first use.
+    fn of(&mut self, rk: *mut rd::rd_kafka_t, topic: &Arc<str>) -> Result<*mut rd::rd_kafka_topic_t, LogError> {
+        if let Some((name, handle)) = self.handles.get(self.last)
+            && (Arc::ptr_eq(name, topic) || **name == **topic)
+        {
+            return Ok(handle.as_ptr());
+        }
+        if let Some(i) = self.handles.iter().position(|(name, _)| **name == **topic) {
+            self.last = i;
+            return Ok(self.handles[i].1.as_ptr());
+        }
+        let not_a_name = |source| LogError::Kafka { op: format!("sending a record to topic {topic:?}"), source };
+        let name = CString::new(topic.as_bytes()).map_err(|e| not_a_name(e.into()))?;
+        // SAFETY: `rk` is a live client; the handle holds its own
+        // reference to the topic, given back in `clear` or on drop.
+        let handle = unsafe { rd::rd_kafka_topic_new(rk, name.as_ptr(), ptr::null_mut()) };
+        let Some(handle) = NonNull::new(handle) else {
+            // SAFETY: reads this thread's last librdkafka error.
+            let code = unsafe { rd::rd_kafka_last_error() };
+            return Err(not_a_name(KafkaError::MessageProduction(code.into())));
+        };
+        self.handles.push((topic.clone(), handle));
+        self.last = self.handles.len() - 1;
+        Ok(handle.as_ptr())
+    }
+
+    /// Gives every handle back (before their client goes).
+    fn clear(&mut self) {
+        for (_, handle) in self.handles.drain(..) {
+            // SAFETY: each handle was opened once, in `of`, and its
+            // client is still alive.
+            unsafe { rd::rd_kafka_topic_destroy(handle.as_ptr()) }
+        }
+        self.last = 0;
+    }
+}
+
+impl Drop for TopicHandles {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+/// `record`'s headers as a librdkafka header list, or null if it has none
+/// (an empty list is still an allocation per record in librdkafka).
+fn native_headers(record: &Record) -> *mut rd::rd_kafka_headers_t {
+    if record.headers.is_empty() {
+        return ptr::null_mut();
+    }
+    // SAFETY: a new list, filled with copies of names and values whose
+    // lengths are given.
+    unsafe {
+        let list = rd::rd_kafka_headers_new(record.headers.len());
+        for h in &record.headers {
+            let (value, size) = match &h.value {
+                Some(v) => (v.as_ptr().cast::<c_void>(), v.len() as isize),
+                None => (ptr::null(), 0),
+            };
+            rd::rd_kafka_header_add(list, h.name.as_ptr().cast(), h.name.len() as isize, value, size);
+        }
+        list
+    }
+}
+
+/// A `rd_kafka_vu_t` argument of `rd_kafka_produceva`.
+fn argument(vtype: rd::rd_kafka_vtype_t, u: rd::rd_kafka_vu_s__bindgen_ty_1) -> rd::rd_kafka_vu_t {
+    rd::rd_kafka_vu_t { vtype, u }
+}
+
+/// Bytes as a `rd_kafka_vu_t` memory argument (null for `None`).
+fn memory(bytes: Option<&[u8]>) -> rd::rd_kafka_vu_s__bindgen_ty_1 {
+    let (ptr, size) = bytes.map_or((ptr::null_mut(), 0), |b| (b.as_ptr() as *mut c_void, b.len()));
+    rd::rd_kafka_vu_s__bindgen_ty_1 { mem: rd::rd_kafka_vu_s__bindgen_ty_1__bindgen_ty_1 { ptr, size } }
+}
+
 /// A producer of one worker thread.
 pub(super) struct KafkaProducer {
+    /// Given back before the producer they belong to.
+    topics: TopicHandles,
     /// Polls for delivery reports on a thread of its own (which aborting a
     /// transaction needs). Shared with the threads of [`KafkaProducer::bounded`] calls.
     producer: Arc<ThreadedProducer<Deliveries>>,
@@ -145,6 +238,7 @@ impl KafkaProducer {
         let producer = Self::client(options, transactional_id.as_deref())?;
         let context = producer.context().clone();
         Ok(KafkaProducer {
+            topics: TopicHandles::default(),
             producer,
             context,
             options: options.clone(),
@@ -300,40 +394,50 @@ impl Producer for KafkaProducer {
             );
             self.warned_timestamp = true;
         }
-        let mut message: BaseRecord<'_, [u8], [u8]> =
-            BaseRecord::to(&tp.topic).partition(tp.partition as i32).timestamp(record.timestamp);
-        // An empty header list is still one allocation in librdkafka per record.
-        if !record.headers.is_empty() {
-            let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
-            for h in &record.headers {
-                headers = headers.insert(KafkaHeader { key: &h.name, value: h.value.as_deref() });
-            }
-            message = message.headers(headers);
-        }
-        if let Some(k) = record.key.as_deref() {
-            message = message.key(k);
-        }
-        if let Some(v) = record.value.as_deref() {
-            message = message.payload(v);
-        }
+        let rk = self.producer.client().native_ptr();
+        let topic = self.topics.of(rk, &tp.topic)?;
+        let headers = native_headers(&record);
+        use rd::rd_kafka_vtype_t::*;
+        let arguments = [
+            argument(RD_KAFKA_VTYPE_RKT, rd::rd_kafka_vu_s__bindgen_ty_1 { rkt: topic }),
+            argument(RD_KAFKA_VTYPE_PARTITION, rd::rd_kafka_vu_s__bindgen_ty_1 { i32_: tp.partition as i32 }),
+            argument(RD_KAFKA_VTYPE_MSGFLAGS, rd::rd_kafka_vu_s__bindgen_ty_1 { i: rd::RD_KAFKA_MSG_F_COPY }),
+            argument(RD_KAFKA_VTYPE_VALUE, memory(record.value.as_deref())),
+            argument(RD_KAFKA_VTYPE_KEY, memory(record.key.as_deref())),
+            argument(RD_KAFKA_VTYPE_TIMESTAMP, rd::rd_kafka_vu_s__bindgen_ty_1 { i64_: record.timestamp }),
+            argument(RD_KAFKA_VTYPE_HEADERS, rd::rd_kafka_vu_s__bindgen_ty_1 { headers }),
+        ];
+        let count = if headers.is_null() { arguments.len() - 1 } else { arguments.len() };
         loop {
-            match self.producer.send(message) {
-                Ok(()) => break,
+            // SAFETY: `rk` is the live client, `topic` its handle, and the
+            // key and value outlive the call (librdkafka copies them:
+            // `RD_KAFKA_MSG_F_COPY`). The header list becomes librdkafka's
+            // if the record is taken.
+            let error = unsafe { rd::rd_kafka_produceva(rk, arguments.as_ptr(), count) };
+            let Some(error) = NonNull::new(error) else { break };
+            // SAFETY: an error librdkafka handed over, destroyed once.
+            let code = unsafe {
+                let code = rd::rd_kafka_error_code(error.as_ptr());
+                rd::rd_kafka_error_destroy(error.as_ptr());
+                RDKafkaErrorCode::from(code)
+            };
+            if code == RDKafkaErrorCode::QueueFull {
                 // The local queue is full: let deliveries drain it.
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    message = back;
-                    self.producer.poll(Duration::from_millis(10));
-                }
-                // A failed transaction refuses every record until it is
-                // aborted: the work goes back to the last commit.
-                Err((e, _)) if self.transactional_id.is_some() => {
-                    return Err(LogError::Fenced {
-                        op: format!("sending a record to {tp} in a failed transaction"),
-                        source: e,
-                    });
-                }
-                Err((e, _)) => return Err(LogError::Kafka { op: format!("sending a record to {tp}"), source: e }),
+                self.producer.poll(Duration::from_millis(10));
+                continue;
             }
+            if !headers.is_null() {
+                // SAFETY: the record was refused, so the list is still ours.
+                unsafe { rd::rd_kafka_headers_destroy(headers) };
+            }
+            let source = KafkaError::MessageProduction(code);
+            // A failed transaction refuses every record until it is
+            // aborted: the work goes back to the last commit.
+            return Err(if self.transactional_id.is_some() {
+                LogError::Fenced { op: format!("sending a record to {tp} in a failed transaction"), source }
+            } else {
+                LogError::Kafka { op: format!("sending a record to {tp}"), source }
+            });
         }
         self.pending += 1;
         Ok(())
@@ -404,6 +508,7 @@ impl Producer for KafkaProducer {
 
     fn reset(&mut self) -> Result<(), LogError> {
         self.abort();
+        self.topics.clear();
         self.producer = Self::client(&self.options, self.transactional_id.as_deref())?;
         self.context = self.producer.context().clone();
         self.wedged = false;
