@@ -46,28 +46,25 @@ pub(super) fn compact(
     if reader.generation != generation {
         return Ok(0);
     }
-    let mut batch = Vec::new();
     while reader.pos < end_bytes {
-        reader.read(4096, end_bytes, u64::MAX, &mut batch)?;
-        for r in batch.drain(..) {
+        reader.visit(4096, end_bytes, u64::MAX, |offset, view, _| {
             total += 1;
-            latest = latest.max(r.record.timestamp);
-            let Some(key) = r.record.key else { continue };
-            let copy = |b: Option<Bytes>| b.map(|b| Bytes::copy_from_slice(&b));
-            let headers = r
-                .record
-                .headers
-                .into_iter()
-                .map(|h| crate::record::Header { name: h.name, value: copy(h.value) })
+            latest = latest.max(view.timestamp);
+            let Some(key) = view.key else { return };
+            let headers = view
+                .headers()
+                .filter_map(Result::ok)
+                .map(|h| crate::record::Header { name: h.name.to_owned(), value: h.value.map(Bytes::copy_from_slice) })
                 .collect();
-            let record = Record { key: None, value: copy(r.record.value), timestamp: r.record.timestamp, headers };
-            let key = Bytes::copy_from_slice(&key);
-            if let Some((offset, old)) = last.insert(key.clone(), (r.offset, record))
+            let value = view.value.map(Bytes::copy_from_slice);
+            let record = Record { key: None, value, timestamp: view.timestamp, headers };
+            let key = Bytes::copy_from_slice(key);
+            if let Some((offset, old)) = last.insert(key.clone(), (offset, record))
                 && cleanup.min_compaction_lag_ms.is_some_and(|lag| old.timestamp >= latest.saturating_sub(lag))
             {
                 young.push((offset, key, old));
             }
-        }
+        })?;
     }
     if let Some(lag) = cleanup.min_compaction_lag_ms {
         // (The latest timestamp only grows: a record older than the lag when
@@ -155,7 +152,8 @@ pub(super) fn compact(
 /// `end_bytes`) would drop `enough` records superseded by a later record of
 /// the same key (the background passes ask for an eighth of the records:
 /// enough to pay for rewriting the rest), or any record past the retention.
-/// Reads keys and timestamps only, hashed, with nothing copied. Most passes
+/// Reads keys and timestamps only, hashed, with nothing copied and no
+/// record made. Most passes
 /// over a window store's changelog, whose keys never repeat but for the
 /// store's clock (one record per flush), end here: rewriting a join's
 /// changelogs to drop a few clock records took a sixth of the join's CPU.
@@ -175,26 +173,22 @@ fn worth_compacting(
     if reader.generation != generation {
         return Ok(false);
     }
-    let mut batch = Vec::new();
-    while reader.pos < end_bytes {
-        reader.read(4096, end_bytes, u64::MAX, &mut batch)?;
-        for r in batch.drain(..) {
-            earliest = earliest.min(r.record.timestamp);
-            latest = latest.max(r.record.timestamp);
-            let Some(key) = r.record.key else { continue };
-            let hash = std::hash::BuildHasher::hash_one(&hasher, &key[..]);
+    while reader.pos < end_bytes && repeats < enough {
+        reader.visit(4096, end_bytes, u64::MAX, |_, view, _| {
+            earliest = earliest.min(view.timestamp);
+            latest = latest.max(view.timestamp);
+            let Some(key) = view.key else { return };
+            let hash = std::hash::BuildHasher::hash_one(&hasher, key);
             match seen.entry(hash, |&h| h == hash, |&h| h) {
-                hashbrown::hash_table::Entry::Occupied(_) => {
-                    repeats += 1;
-                    if repeats >= enough {
-                        return Ok(true);
-                    }
-                }
+                hashbrown::hash_table::Entry::Occupied(_) => repeats += 1,
                 hashbrown::hash_table::Entry::Vacant(v) => {
                     v.insert(hash);
                 }
             }
-        }
+        })?;
+    }
+    if repeats >= enough {
+        return Ok(true);
     }
     Ok(cleanup.retention_ms.is_some_and(|retention| earliest < latest.saturating_sub(retention)))
 }
