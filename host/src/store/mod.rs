@@ -337,6 +337,24 @@ mod stamped {
     }
 }
 
+/// Sorts entries by key. The comparisons run on a copy of each key's first
+/// 16 bytes beside its position (the full keys are compared only where
+/// those tie): sorting the entries themselves went to each key's memory
+/// for every comparison, and sorting an evicted cache was a twentieth of a
+/// windowed count's time.
+fn sort_by_key(entries: &mut Vec<(Bytes, Option<Bytes>)>) {
+    let head = |k: &[u8]| {
+        let mut b = [0u8; 16];
+        let n = k.len().min(16);
+        b[..n].copy_from_slice(&k[..n]);
+        u128::from_be_bytes(b)
+    };
+    let mut order: Vec<(u128, u32)> = entries.iter().enumerate().map(|(i, (k, _))| (head(k), i as u32)).collect();
+    order.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| entries[a.1 as usize].0.cmp(&entries[b.1 as usize].0)));
+    let mut unsorted: Vec<Option<(Bytes, Option<Bytes>)>> = entries.drain(..).map(Some).collect();
+    entries.extend(order.into_iter().filter_map(|(_, i)| unsorted[i as usize].take()));
+}
+
 /// A task's instance of a named store: cache, local storage and changelog.
 pub struct TaskStore {
     name: String,
@@ -721,7 +739,7 @@ impl TaskStore {
         if !entries.is_empty() {
             // In key order: RocksDB inserts a sorted batch into its memtable
             // several times faster (each insert starts where the last ended).
-            entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            sort_by_key(&mut entries);
             LOCAL_WRITES.fetch_add(entries.len() as u64, std::sync::atomic::Ordering::Relaxed);
             self.local_writes += entries.len() as u64;
             self.local.write(&entries)?;

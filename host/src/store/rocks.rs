@@ -165,7 +165,9 @@ impl KeyValueStore for RocksStore {
     }
 
     fn write(&mut self, batch: &[(Bytes, Option<Bytes>)]) -> Result<(), StoreError> {
-        let mut wb = WriteBatch::default();
+        // Sized up front: a batch that grows copies itself over and over.
+        let bytes: usize = batch.iter().map(|(k, v)| k.len() + v.as_ref().map_or(0, Bytes::len) + 11).sum();
+        let mut wb = WriteBatch::with_capacity_bytes(12 + bytes);
         for (k, v) in batch {
             match v {
                 Some(v) => wb.put(k, v),

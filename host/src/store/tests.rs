@@ -210,3 +210,31 @@ fn a_full_window_cache_forgets_what_is_past_the_retention_instead_of_writing_it(
     assert!(writes > 300, "the cache was written out ({writes})");
     assert!(found.iter().enumerate().all(|(i, &f)| f == (i >= 300)), "only windows within the retention read");
 }
+
+#[test]
+fn entries_sort_in_the_byte_order_of_their_keys() {
+    // Keys of every length around 16 bytes, sharing prefixes, with bytes
+    // that differ in their high bit, and zeros that padding could confuse.
+    let mut keys: Vec<Vec<u8>> = vec![Vec::new(), vec![0], vec![0; 16], vec![0; 17]];
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for len in 0..=24 {
+        for _ in 0..12 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            keys.push((0..len).map(|i| [0, b'a', 0x7f, 0x80, 0xff][((seed >> (i % 60)) % 5) as usize]).collect());
+        }
+    }
+    let mut entries: Vec<(Bytes, Option<Bytes>)> =
+        keys.iter().enumerate().map(|(i, k)| (Bytes::from(k.clone()), Some(Bytes::from(i.to_string())))).collect();
+    let mut want = entries.clone();
+    want.sort_by(|a, b| a.0.cmp(&b.0));
+    sort_by_key(&mut entries);
+    let keys_of = |es: &[(Bytes, Option<Bytes>)]| es.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+    assert_eq!(keys_of(&entries), keys_of(&want));
+    assert_eq!(entries.len(), keys.len(), "every entry once");
+    for (k, v) in &entries {
+        let i: usize = std::str::from_utf8(v.as_deref().unwrap()).unwrap().parse().unwrap();
+        assert_eq!(&k[..], &keys[i][..], "each value stays with its key");
+    }
+}
