@@ -273,6 +273,12 @@ impl Writer {
         self.buf
     }
 
+    /// The bytes it can hold before it grows.
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// Drops everything written after the first `len` bytes (to undo a
     /// partly written result).
     #[inline]

@@ -364,7 +364,7 @@ impl EmbeddedLog {
     ) -> Result<(), LogError> {
         self.locked(|valid_len| {
             let mut appends = Vec::with_capacity(pending.len());
-            for PendingPartition { tp, frames, count } in pending {
+            for PendingPartition { tp, frames, count } in pending.iter().filter(|p| p.count > 0) {
                 let (end_offset, end_bytes, generation) = {
                     let state = self.read_state();
                     let p = state.partition(tp)?;
@@ -513,6 +513,10 @@ struct PendingPartition {
     count: u64,
 }
 
+/// The largest buffer of a partition's records that a producer keeps for
+/// the next transaction.
+const MAX_KEPT_BUFFER: usize = 8 << 20;
+
 /// Buffers a transaction's records until commit.
 struct EmbeddedProducer {
     log: EmbeddedLog,
@@ -568,8 +572,24 @@ impl Producer for EmbeddedProducer {
     }
 
     fn abort(&mut self) {
-        self.pending.clear();
+        // The partitions written in this transaction keep their buffers
+        // (up to MAX_KEPT_BUFFER) for the next: one that started empty each
+        // commit grew by copying itself over, on fresh pages. Those not
+        // written in it go.
+        self.pending.retain_mut(|p| {
+            let used = p.count > 0;
+            p.count = 0;
+            if p.frames.capacity() > MAX_KEPT_BUFFER {
+                p.frames = Writer::with_capacity(MAX_KEPT_BUFFER);
+            }
+            p.frames.truncate(0);
+            used
+        });
         self.index.clear();
+        for (i, p) in self.pending.iter().enumerate() {
+            self.index.insert(p.tp.clone(), i);
+        }
+        self.last = 0;
         self.records = 0;
     }
 
