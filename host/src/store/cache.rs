@@ -282,13 +282,14 @@ impl RecordCache {
         let Some((_, list)) = by_key.lists.as_ref().and_then(|l| l.find(hash, |(h, _)| *h == hash)) else {
             return Vec::new();
         };
-        let mut found: Vec<&Entry> = list
+        let mut found: Vec<(Bytes, Option<Bytes>)> = list
             .iter()
             .map(|&i| &self.entries[i as usize])
             .filter(|e| by_key.record_key(&e.key) == key && within(&e.key))
+            .map(|e| (e.key.clone(), e.value.clone()))
             .collect();
-        found.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-        found.into_iter().map(|e| (e.key.clone(), e.value.clone())).collect()
+        found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        found
     }
 
     /// Takes every pending update, in the order of their keys' first update
