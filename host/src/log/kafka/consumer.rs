@@ -254,7 +254,9 @@ unsafe fn record_of(m: &rd::rd_kafka_message_t) -> Record {
         rd::rd_kafka_timestamp_type_t::RD_KAFKA_TIMESTAMP_NOT_AVAILABLE => 0,
         _ => timestamp,
     };
-    Record { key, value, timestamp, headers: unsafe { headers_of(m) } }
+    // SAFETY: a live message.
+    let headers = unsafe { headers_of(m) };
+    Record { key, value, timestamp, headers }
 }
 
 /// A consumed message's headers.
