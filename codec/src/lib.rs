@@ -324,6 +324,13 @@ impl Writer {
         self.buf.extend_from_slice(b);
     }
 
+    /// Appends bytes as they are, without a length (a piece encoded
+    /// elsewhere, such as a stored frame being copied).
+    #[inline]
+    pub fn put_raw(&mut self, b: &[u8]) {
+        self.buf.extend_from_slice(b);
+    }
+
     /// Appends an optional length-prefixed byte string.
     #[inline]
     pub fn put_opt_bytes(&mut self, b: Option<&[u8]>) {

@@ -35,66 +35,73 @@ pub(super) fn compact(
     if !worth_compacting(log, tp, generation, end_bytes, enough, cleanup)? {
         return examined(log, tp, generation, end_offset, kept_before + dirty);
     }
-    // One pass: each key's last record, copied out of the read buffers
-    // (so they are not all kept alive), then written in offset order.
-    let mut last: HashMap<Bytes, (u64, Record), foldhash::fast::RandomState> = HashMap::default();
+    // Two passes, as Kafka's log cleaner: the first finds each key's last
+    // record, the second copies the kept records' frames as they are.
+    let mut last = LastOfKey::default();
+    // Which key each record has (an index into `last`), in offset order.
+    let mut key_of: Vec<u32> = Vec::new();
     // Superseded records that may still be within the compaction lag.
-    let mut young: Vec<(u64, Bytes, Record)> = Vec::new();
-    let mut total = 0u64;
+    let mut young: Vec<(u64, i64)> = Vec::new();
     let mut latest = i64::MIN;
     let mut reader = PartitionReader::new(log, tp.clone(), 0)?;
     if reader.generation != generation {
         return Ok(0);
     }
     while reader.pos < end_bytes {
-        reader.visit(4096, end_bytes, u64::MAX, |offset, view, _| {
-            total += 1;
+        reader.visit(4096, end_bytes, u64::MAX, |offset, view, _, _| {
             latest = latest.max(view.timestamp);
-            let Some(key) = view.key else { return };
-            let headers = view
-                .headers()
-                .filter_map(Result::ok)
-                .map(|h| crate::record::Header { name: h.name.to_owned(), value: h.value.map(Bytes::copy_from_slice) })
-                .collect();
-            let value = view.value.map(Bytes::copy_from_slice);
-            let record = Record { key: None, value, timestamp: view.timestamp, headers };
-            let key = Bytes::copy_from_slice(key);
-            if let Some((offset, old)) = last.insert(key.clone(), (offset, record))
-                && cleanup.min_compaction_lag_ms.is_some_and(|lag| old.timestamp >= latest.saturating_sub(lag))
+            let Some(key) = view.key else {
+                key_of.push(NO_KEY);
+                return;
+            };
+            let (i, superseded) = last.insert(key, offset, view.timestamp);
+            key_of.push(i);
+            if let Some(old) = superseded
+                && cleanup.min_compaction_lag_ms.is_some_and(|lag| old.1 >= latest.saturating_sub(lag))
             {
-                young.push((offset, key, old));
+                young.push(old);
             }
         })?;
     }
-    if let Some(lag) = cleanup.min_compaction_lag_ms {
-        // (The latest timestamp only grows: a record older than the lag when
-        // superseded is older still now.)
-        young.retain(|(_, _, r)| r.timestamp >= latest.saturating_sub(lag));
-    }
-    let mut retained: Vec<(u64, Bytes, Record)> = last.into_iter().map(|(k, (o, r))| (o, k, r)).chain(young).collect();
-    if let Some(retention) = cleanup.retention_ms {
-        let oldest = latest.saturating_sub(retention);
-        retained.retain(|(_, _, r)| r.timestamp >= oldest);
-    }
-    let kept = retained.len() as u64;
+    // (The latest timestamp only grows: a record older than the lag when
+    // superseded is older still now.)
+    let lag_from = cleanup.min_compaction_lag_ms.map_or(i64::MAX, |lag| latest.saturating_sub(lag));
+    let oldest = cleanup.retention_ms.map_or(i64::MIN, |retention| latest.saturating_sub(retention));
+    young.retain(|&(_, timestamp)| timestamp >= lag_from && timestamp >= oldest);
+    young.sort_unstable();
+    let total = key_of.len() as u64;
+    let kept = young.len() as u64 + last.slots.iter().filter(|s| s.timestamp >= oldest).count() as u64;
     if kept == total {
         // Superseded records all within the compaction lag.
         return examined(log, tp, generation, end_offset, kept);
     }
-    retained.sort_unstable_by_key(|(o, _, _)| *o);
     let mut w = Writer::with_capacity(1 << 20);
     let mut seek_points: Vec<(u64, u64)> = vec![(0, 0)];
-    let mut next = 0u64;
-    for (i, (offset, key, mut record)) in retained.into_iter().enumerate() {
-        if i > 0 && i % COMPACT_SEEK_EVERY == 0 {
-            seek_points.push((offset, w.len() as u64));
-        }
-        if offset != next {
-            put_marker(&mut w, offset);
-        }
-        record.key = Some(key);
-        put_frame(&mut w, &record);
-        next = offset + 1;
+    let (mut next, mut copied, mut young) = (0u64, 0usize, young.into_iter().peekable());
+    let mut reader = PartitionReader::new(log, tp.clone(), 0)?;
+    if reader.generation != generation {
+        return Ok(0);
+    }
+    let mut i = 0usize;
+    while reader.pos < end_bytes {
+        reader.visit(4096, end_bytes, u64::MAX, |offset, _, _, frame| {
+            let key = key_of.get(i).copied().unwrap_or(NO_KEY);
+            i += 1;
+            let is_last = last.slots.get(key as usize).is_some_and(|s| s.offset == offset && s.timestamp >= oldest);
+            let is_young = young.next_if(|&(o, _)| o == offset).is_some();
+            if !(is_last || is_young) {
+                return;
+            }
+            if copied > 0 && copied % COMPACT_SEEK_EVERY == 0 {
+                seek_points.push((offset, w.len() as u64));
+            }
+            if offset != next {
+                put_marker(&mut w, offset);
+            }
+            w.put_raw(frame);
+            copied += 1;
+            next = offset + 1;
+        })?;
     }
     if next != end_offset {
         put_marker(&mut w, end_offset);
@@ -148,6 +155,58 @@ pub(super) fn compact(
     })
 }
 
+/// A record without a key, which compaction drops.
+const NO_KEY: u32 = u32::MAX;
+
+/// The last record of each key in a partition: its offset and timestamp,
+/// found by the key's bytes, which are kept once (in one arena), so that
+/// reading a record makes no allocation of its own.
+#[derive(Default)]
+struct LastOfKey {
+    hasher: foldhash::fast::RandomState,
+    /// Indexes into `slots`, by the key's hash.
+    table: hashbrown::HashTable<u32>,
+    slots: Vec<LastRecord>,
+    keys: Vec<u8>,
+}
+
+/// A key's last record, and where its key is in the arena.
+struct LastRecord {
+    hash: u64,
+    key_at: usize,
+    key_len: usize,
+    offset: u64,
+    timestamp: i64,
+}
+
+impl LastOfKey {
+    /// Records that `key`'s latest record is at `offset`: returns the key's
+    /// index and the offset and timestamp of the record it supersedes.
+    fn insert(&mut self, key: &[u8], offset: u64, timestamp: i64) -> (u32, Option<(u64, i64)>) {
+        let hash = std::hash::BuildHasher::hash_one(&self.hasher, key);
+        let (slots, keys) = (&mut self.slots, &mut self.keys);
+        let same = |&i: &u32| {
+            let s = &slots[i as usize];
+            s.hash == hash && keys[s.key_at..s.key_at + s.key_len] == *key
+        };
+        match self.table.find(hash, same) {
+            Some(&i) => {
+                let s = &mut slots[i as usize];
+                let old = (s.offset, s.timestamp);
+                (s.offset, s.timestamp) = (offset, timestamp);
+                (i, Some(old))
+            }
+            None => {
+                let i = slots.len() as u32;
+                slots.push(LastRecord { hash, key_at: keys.len(), key_len: key.len(), offset, timestamp });
+                keys.extend_from_slice(key);
+                self.table.insert_unique(hash, i, |&j| slots[j as usize].hash);
+                (i, None)
+            }
+        }
+    }
+}
+
 /// True if compacting the partition (generation `generation`, up to
 /// `end_bytes`) would drop `enough` records superseded by a later record of
 /// the same key (the background passes ask for an eighth of the records:
@@ -174,7 +233,7 @@ fn worth_compacting(
         return Ok(false);
     }
     while reader.pos < end_bytes && repeats < enough {
-        reader.visit(4096, end_bytes, u64::MAX, |_, view, _| {
+        reader.visit(4096, end_bytes, u64::MAX, |_, view, _, _| {
             earliest = earliest.min(view.timestamp);
             latest = latest.max(view.timestamp);
             let Some(key) = view.key else { return };

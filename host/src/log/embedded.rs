@@ -704,21 +704,22 @@ impl PartitionReader {
     /// Reads up to `max` records below byte `limit` (the committed end),
     /// stopping before the first record at offset `until` or later.
     fn read(&mut self, max: usize, limit: u64, until: u64, out: &mut Vec<LogRecord>) -> Result<(), LogError> {
-        self.visit(max, limit, until, |offset, view, buf| {
+        self.visit(max, limit, until, |offset, view, buf, _| {
             out.push(LogRecord { offset, record: Record::from_view(view, buf) });
         })
     }
 
     /// [`PartitionReader::read`], each record handed to `visit` with its
-    /// offset as a view into the read buffer (also given): a reader that
-    /// needs a record's key only (compaction deciding whether to run) makes
-    /// no record of it.
+    /// offset as a view into the read buffer (also given), and its whole
+    /// frame as stored: a reader that needs a record's key only (compaction
+    /// deciding whether to run) makes no record of it, and one that copies
+    /// records (compaction) copies their frames.
     fn visit(
         &mut self,
         max: usize,
         limit: u64,
         until: u64,
-        mut visit: impl FnMut(u64, &eddy_codec::RecordView<'_>, &Bytes),
+        mut visit: impl FnMut(u64, &eddy_codec::RecordView<'_>, &Bytes, &[u8]),
     ) -> Result<(), LogError> {
         let mut n = 0;
         while n < max && self.pos < limit && self.offset < until {
@@ -742,7 +743,7 @@ impl PartitionReader {
                 continue;
             }
             let view = Reader::new(body).record().map_err(|e| self.corrupt(self.pos, e.to_string()))?;
-            visit(self.offset, &view, &self.buf);
+            visit(self.offset, &view, &self.buf, &self.buf[rel..rel + len]);
             self.offset += 1;
             self.pos += len as u64;
             n += 1;
