@@ -157,8 +157,12 @@ impl Suppress {
             Some(order) => (held_key(order.saturating_add(1), &[]), usize::MAX),
             None => (Bytes::from_static(&[HELD + 1]), 64),
         };
+        // Nothing is held before the earliest wait: the scans start there,
+        // past the deletes of the keys passed on before (which a RocksDB
+        // iterator would otherwise step over, one by one, until compacted).
+        let from = if st.first >= 0 { held_key(st.first, &[]) } else { Bytes::from_static(&[HELD]) };
         loop {
-            let held = cx.store(node)?.range_timestamped(Some(&[HELD]), Some(&to), limit)?;
+            let held = cx.store(node)?.range_timestamped(Some(&from), Some(&to), limit)?;
             let done = held.len() < limit;
             for (k, v, timestamp) in held {
                 if up_to.is_none() && !self.over(st) {
@@ -180,8 +184,9 @@ impl Suppress {
                 break;
             }
         }
-        // The oldest key still held.
-        let next = cx.store(node)?.range(Some(&[HELD]), Some(&[HELD + 1]), 1)?;
+        // The oldest key still held (past those just passed on).
+        let from = up_to.map_or(from, |order| held_key(order.saturating_add(1), &[]));
+        let next = cx.store(node)?.range(Some(&from), Some(&[HELD + 1]), 1)?;
         st.first = next.first().map_or(i64::MAX, |(k, _)| i64::from_be_bytes(k[1..9].try_into().unwrap_or_default()));
         Ok(())
     }
