@@ -18,11 +18,17 @@ pub(super) fn compact(
     // is read and rewritten without the commit lock; only the records
     // committed meanwhile are copied over under it.
     log.refresh()?;
-    let (end_offset, end_bytes, generation, compacted_at, kept_before) = {
+    let (end_offset, end_bytes, generation, compacted_at, kept_before, cleaned) = {
         let state = log.read_state();
         let p = state.partition(tp)?;
-        (p.end_offset, p.end_bytes, p.generation, p.compacted_at, p.kept)
+        (p.end_offset, p.end_bytes, p.generation, p.compacted_at, p.kept, p.cleaned.clone())
     };
+    // Tombstones below the horizon were kept by a rewrite the delete
+    // retention ago: those that are their key's last record go now.
+    let now = crate::jsonl::now_ms();
+    let horizon = cleanup.delete_retention_ms.map_or(0, |keep| {
+        cleaned.iter().filter(|(_, at)| *at <= now.saturating_sub(keep)).map(|(o, _)| *o).max().unwrap_or(0)
+    });
     let dirty = end_offset - compacted_at;
     // A background pass (a dirty ratio to wait for) runs only where it pays;
     // one asked for drops whatever it can, and so looks again at what
@@ -32,7 +38,7 @@ pub(super) fn compact(
         return Ok(0);
     }
     let enough = if background { ((kept_before + dirty) / 8).max(1) } else { 1 };
-    if !worth_compacting(log, tp, generation, end_bytes, enough, cleanup)? {
+    if !worth_compacting(log, tp, generation, end_bytes, enough, cleanup, horizon)? {
         return examined(log, tp, generation, end_offset, kept_before + dirty);
     }
     // Two passes, as Kafka's log cleaner: the first finds each key's last
@@ -54,7 +60,7 @@ pub(super) fn compact(
                 key_of.push(NO_KEY);
                 return;
             };
-            let (i, superseded) = last.insert(key, offset, view.timestamp);
+            let (i, superseded) = last.insert(key, offset, view.timestamp, view.value.is_none());
             key_of.push(i);
             if let Some(old) = superseded
                 && cleanup.min_compaction_lag_ms.is_some_and(|lag| old.1 >= latest.saturating_sub(lag))
@@ -70,7 +76,10 @@ pub(super) fn compact(
     young.retain(|&(_, timestamp)| timestamp >= lag_from && timestamp >= oldest);
     young.sort_unstable();
     let total = key_of.len() as u64;
-    let kept = young.len() as u64 + last.slots.iter().filter(|s| s.timestamp >= oldest).count() as u64;
+    // A key's last record stays unless past the retention, or a tombstone
+    // past the horizon.
+    let keeps = |s: &LastRecord| s.timestamp >= oldest && !(s.tombstone && s.offset < horizon);
+    let kept = young.len() as u64 + last.slots.iter().filter(|s| keeps(s)).count() as u64;
     if kept == total {
         // Superseded records all within the compaction lag.
         return examined(log, tp, generation, end_offset, kept);
@@ -87,7 +96,7 @@ pub(super) fn compact(
         reader.visit(4096, end_bytes, u64::MAX, |offset, _, _, frame| {
             let key = key_of.get(i).copied().unwrap_or(NO_KEY);
             i += 1;
-            let is_last = last.slots.get(key as usize).is_some_and(|s| s.offset == offset && s.timestamp >= oldest);
+            let is_last = last.slots.get(key as usize).is_some_and(|s| s.offset == offset && keeps(s));
             let is_young = young.next_if(|&(o, _)| o == offset).is_some();
             if !(is_last || is_young) {
                 return;
@@ -143,6 +152,7 @@ pub(super) fn compact(
             seek_points,
             compacted_at: end_offset,
             kept,
+            cleaned: cleaned_after(cleaned, horizon, end_offset, now, cleanup),
         };
         log.append_journal(valid_len, &entry)?;
         log.write_state().apply(entry);
@@ -153,6 +163,27 @@ pub(super) fn compact(
         tracing::debug!("compacted {tp}: kept {kept} of {total} records");
         Ok(total - kept)
     })
+}
+
+/// The rewrites a partition remembers after one that went up to
+/// `end_offset` at `now`: those whose tombstones may still be there (past
+/// the `horizon` it used), and this one. A rewrite is remembered only a
+/// sixteenth of the delete retention after the last one remembered, so the
+/// list stays short; the tombstones of one not remembered wait for the next
+/// remembered, a little longer than they must.
+fn cleaned_after(
+    cleaned: Vec<(u64, i64)>,
+    horizon: u64,
+    end_offset: u64,
+    now: i64,
+    cleanup: Cleanup,
+) -> Vec<(u64, i64)> {
+    let Some(keep) = cleanup.delete_retention_ms else { return Vec::new() };
+    let mut cleaned: Vec<(u64, i64)> = cleaned.into_iter().filter(|(o, _)| *o > horizon).collect();
+    if cleaned.last().is_none_or(|(_, at)| now.saturating_sub(*at) >= keep / 16) {
+        cleaned.push((end_offset, now));
+    }
+    cleaned
 }
 
 /// A record without a key, which compaction drops.
@@ -177,12 +208,13 @@ struct LastRecord {
     key_len: usize,
     offset: u64,
     timestamp: i64,
+    tombstone: bool,
 }
 
 impl LastOfKey {
     /// Records that `key`'s latest record is at `offset`: returns the key's
     /// index and the offset and timestamp of the record it supersedes.
-    fn insert(&mut self, key: &[u8], offset: u64, timestamp: i64) -> (u32, Option<(u64, i64)>) {
+    fn insert(&mut self, key: &[u8], offset: u64, timestamp: i64, tombstone: bool) -> (u32, Option<(u64, i64)>) {
         let hash = std::hash::BuildHasher::hash_one(&self.hasher, key);
         let (slots, keys) = (&mut self.slots, &mut self.keys);
         let same = |&i: &u32| {
@@ -193,12 +225,12 @@ impl LastOfKey {
             Some(&i) => {
                 let s = &mut slots[i as usize];
                 let old = (s.offset, s.timestamp);
-                (s.offset, s.timestamp) = (offset, timestamp);
+                (s.offset, s.timestamp, s.tombstone) = (offset, timestamp, tombstone);
                 (i, Some(old))
             }
             None => {
                 let i = slots.len() as u32;
-                slots.push(LastRecord { hash, key_at: keys.len(), key_len: key.len(), offset, timestamp });
+                slots.push(LastRecord { hash, key_at: keys.len(), key_len: key.len(), offset, timestamp, tombstone });
                 keys.extend_from_slice(key);
                 self.table.insert_unique(hash, i, |&j| slots[j as usize].hash);
                 (i, None)
@@ -211,6 +243,7 @@ impl LastOfKey {
 /// `end_bytes`) would drop `enough` records superseded by a later record of
 /// the same key (the background passes ask for an eighth of the records:
 /// enough to pay for rewriting the rest), or any record past the retention.
+/// A tombstone below `horizon` counts as one to drop too.
 /// Reads keys and timestamps only, hashed, with nothing copied and no
 /// record made. Most passes
 /// over a window store's changelog, whose keys never repeat but for the
@@ -224,6 +257,7 @@ fn worth_compacting(
     end_bytes: u64,
     enough: u64,
     cleanup: Cleanup,
+    horizon: u64,
 ) -> Result<bool, LogError> {
     let hasher = foldhash::fast::RandomState::default();
     let mut seen: hashbrown::HashTable<u64> = hashbrown::HashTable::new();
@@ -233,10 +267,14 @@ fn worth_compacting(
         return Ok(false);
     }
     while reader.pos < end_bytes && repeats < enough {
-        reader.visit(4096, end_bytes, u64::MAX, |_, view, _, _| {
+        reader.visit(4096, end_bytes, u64::MAX, |offset, view, _, _| {
             earliest = earliest.min(view.timestamp);
             latest = latest.max(view.timestamp);
             let Some(key) = view.key else { return };
+            if view.value.is_none() && offset < horizon {
+                repeats += 1;
+                return;
+            }
             let hash = std::hash::BuildHasher::hash_one(&hasher, key);
             match seen.entry(hash, |&h| h == hash, |&h| h) {
                 hashbrown::hash_table::Entry::Occupied(_) => repeats += 1,

@@ -80,6 +80,10 @@ enum Entry {
         compacted_at: u64,
         /// Records it kept.
         kept: u64,
+        /// Rewrites so far whose tombstones may not all be gone yet: the
+        /// offset each went up to and when (ms since the epoch).
+        #[serde(default)]
+        cleaned: Vec<(u64, i64)>,
     },
     /// A compaction that found nothing to drop up to `compacted_at`: the
     /// file stays as it is, and the next compaction waits for as many new
@@ -129,6 +133,9 @@ struct PartitionState {
     compacted_at: u64,
     /// Records the last compaction kept.
     kept: u64,
+    /// Rewrites whose tombstones may not all be gone yet: the offset each
+    /// went up to, and when (ms since the epoch); see `compaction.rs`.
+    cleaned: Vec<(u64, i64)>,
 }
 
 #[derive(Debug, Default)]
@@ -158,13 +165,14 @@ impl State {
                     self.offsets.insert((o.group, TopicPartition::new(&o.topic, o.partition)), o.offset);
                 }
             }
-            Entry::Compact { topic, partition, generation, end_bytes, seek_points, compacted_at, kept } => {
+            Entry::Compact { topic, partition, generation, end_bytes, seek_points, compacted_at, kept, cleaned } => {
                 if let Some(p) = self.topics.get_mut(&topic).and_then(|ps| ps.get_mut(partition as usize)) {
                     p.generation = generation;
                     p.end_bytes = end_bytes;
                     p.seek_points = seek_points;
                     p.compacted_at = compacted_at;
                     p.kept = kept;
+                    p.cleaned = cleaned;
                 }
             }
             Entry::Examined { topic, partition, generation, compacted_at, kept } => {

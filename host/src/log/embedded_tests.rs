@@ -383,3 +383,47 @@ fn compaction_keeps_exactly_what_the_cleanup_policy_says() {
         assert_eq!(log.end_offset(&tp).unwrap(), n);
     }
 }
+
+#[test]
+fn a_tombstone_goes_once_a_rewrite_kept_it_the_delete_retention_ago() {
+    for (keep, gone) in [(0, true), (3_600_000, false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EmbeddedLog::open(dir.path(), false).unwrap();
+        log.create_topic("c", 1).unwrap();
+        let tp = TopicPartition::new("c", 0);
+        let cleanup = Cleanup { delete_retention_ms: Some(keep), ..Cleanup::default() };
+        let put = |k: &str, v: Option<&str>| Record::new(Some(k.to_owned()), v.map(str::to_owned), 1);
+        let offsets = |log: &EmbeddedLog| read_records(log, &tp, 0).iter().map(|r| r.offset).collect::<Vec<_>>();
+        let mut p = log.producer().unwrap();
+        // 0 a1, 1 b1, 2 a deleted, 3 c1
+        for r in [put("a", Some("a1")), put("b", Some("b1")), put("a", None), put("c", Some("c1"))] {
+            p.send(&tp, r).unwrap();
+        }
+        p.commit(None, &[]).unwrap();
+        // The first rewrite keeps the tombstone: a reader behind may need it.
+        assert_eq!(log.compact(&tp, 0.0, cleanup).unwrap(), 1);
+        assert_eq!(offsets(&log), [1, 2, 3]);
+        p.send(&tp, put("d", Some("d1"))).unwrap();
+        p.commit(None, &[]).unwrap();
+        // Opened again: the journal remembers when the tombstone was kept.
+        let again = EmbeddedLog::open(dir.path(), false).unwrap();
+        let dropped = again.compact(&tp, 0.0, cleanup).unwrap();
+        if gone {
+            assert_eq!((dropped, offsets(&again)), (1, vec![1, 3, 4]), "the delete retention passed");
+        } else {
+            assert_eq!((dropped, offsets(&again)), (0, vec![1, 2, 3, 4]), "within the delete retention");
+        }
+    }
+    // Without a delete retention, tombstones stay.
+    let dir = tempfile::tempdir().unwrap();
+    let log = EmbeddedLog::open(dir.path(), false).unwrap();
+    log.create_topic("c", 1).unwrap();
+    let tp = TopicPartition::new("c", 0);
+    let mut p = log.producer().unwrap();
+    p.send(&tp, Record::new(Some("a"), None::<String>, 1)).unwrap();
+    p.commit(None, &[]).unwrap();
+    for _ in 0..2 {
+        assert_eq!(log.compact(&tp, 0.0, Cleanup::default()).unwrap(), 0);
+    }
+    assert_eq!(read_records(&log, &tp, 0).len(), 1);
+}

@@ -185,6 +185,11 @@ pub struct Cleanup {
     /// timestamp stay even when a later record has their key
     /// (`min.compaction.lag.ms`): a versioned store's history.
     pub min_compaction_lag_ms: Option<i64>,
+    /// A tombstone that is its key's last record goes this long (ms, wall
+    /// clock) after a compaction first kept it (`delete.retention.ms`):
+    /// readers behind by less than that still see the delete. `None` keeps
+    /// tombstones forever.
+    pub delete_retention_ms: Option<i64>,
 }
 
 /// Checks a topic name the way Kafka does: 1-249 characters of ASCII letters,

@@ -212,11 +212,15 @@ impl StoreSpec {
     /// finds every window still live; a versioned store's keeps every
     /// version for its history retention plus a day
     /// (`min.compaction.lag.ms`); a key-value store's keeps its keys forever.
+    /// A deleted key's tombstone goes a day after compaction first kept it
+    /// (Kafka's `delete.retention.ms`), so a changelog whose keys never come
+    /// back (a suppression buffer's, a join's grace buffer's) stops growing.
     pub fn changelog_cleanup(&self) -> Cleanup {
         let extra = |ms: i64| ms.saturating_add(CHANGELOG_EXTRA_RETENTION_MS);
         Cleanup {
             retention_ms: self.segments.map(|s| extra(s.retention)),
             min_compaction_lag_ms: self.versioned.map(extra),
+            delete_retention_ms: Some(DELETE_RETENTION_MS),
         }
     }
 }
@@ -224,6 +228,10 @@ impl StoreSpec {
 /// How much longer than its store a window or versioned store's changelog
 /// keeps records.
 pub const CHANGELOG_EXTRA_RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// How long a changelog keeps a deleted key's tombstone once compacted
+/// (Kafka's default `delete.retention.ms`, a day).
+pub const DELETE_RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// The changelog topic of `store` in application `app`.
 pub fn changelog_topic(app: &str, store: &str) -> String {

@@ -259,6 +259,9 @@ impl KafkaLog {
                 if let Some(lag) = cleanup.min_compaction_lag_ms {
                     configs.push(("min.compaction.lag.ms", lag.to_string()));
                 }
+                if let Some(ms) = cleanup.delete_retention_ms {
+                    configs.push(("delete.retention.ms", ms.to_string()));
+                }
                 configs
             }
             TopicRole::Repartition => vec![
