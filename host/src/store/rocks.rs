@@ -19,8 +19,8 @@ use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use rocksdb::{
-    BlockBasedOptions, DB, Direction, FlushOptions, IngestExternalFileOptions, IteratorMode, Options, ReadOptions,
-    SliceTransform, SstFileWriter, WriteBatch, WriteOptions,
+    BlockBasedOptions, DB, Direction, FlushOptions, IteratorMode, Options, ReadOptions, SliceTransform, WriteBatch,
+    WriteOptions,
 };
 
 use super::{Entry, KeyTime, KeyValueStore, StoreError, StoreReader};
@@ -34,17 +34,7 @@ pub struct RocksStore {
     time: Option<KeyTime>,
     /// The database as readers see it, until the store closes.
     shared: Arc<RocksReader>,
-    /// For a time-window store: the options (the database's, uncompressed)
-    /// of the table files its large writes go in as ([`RocksStore::ingest`]).
-    ingest_with: Option<Options>,
-    /// Table files ingested so far (their names are numbered).
-    ingested: u64,
 }
-
-/// A time-window store's batch of at least this many entries, in strict key
-/// order, goes into the database as a table file of its own instead of
-/// through the memtable ([`RocksStore::ingest`]).
-const INGEST_AT_LEAST: usize = 4096;
 
 /// Reads a [`RocksStore`] from other threads while it is open.
 struct RocksReader {
@@ -161,45 +151,7 @@ impl RocksStore {
         options.set_max_write_buffer_number(3);
         let db = Arc::new(DB::open(&options, path).map_err(|e| rocks_error(path, e))?);
         let shared = Arc::new(RocksReader { path: path.to_owned(), db: RwLock::new(Some(db.clone())) });
-        // Only time-window stores ingest: their entries are mostly written
-        // once and looked up by key. Stores scanned per record (sessions,
-        // joins) keep the memtable, which one iterator reads, rather than a
-        // table file per write, which every scan would open: sessions ran
-        // a third slower with ingestion.
-        let ingest = (time == Some(KeyTime::WindowStart)).then(|| {
-            // Uncompressed: compaction compresses them later, and the
-            // lookups of recent windows read them meanwhile.
-            let mut ingest = options.clone();
-            ingest.set_compression_type(rocksdb::DBCompressionType::None);
-            ingest
-        });
-        Ok(RocksStore { path: path.to_owned(), db, time, shared, ingest_with: ingest, ingested: 0 })
-    }
-
-    /// Writes a batch in strict key order as a table file, written with
-    /// `options`, and hands the file to the database, which takes it as
-    /// newer than all it holds. A cache written out (thousands of keys,
-    /// sorted) skips the memtable's sorted inserts and the flush that would
-    /// write the same file later: a tumbling-window count took a tenth less
-    /// CPU.
-    fn ingest(&self, options: &Options, batch: &[(Bytes, Option<Bytes>)], n: u64) -> Result<(), StoreError> {
-        let path = self.path.join(format!("ingest-{n}.sst"));
-        let mut file = SstFileWriter::create(options);
-        file.open(&path).map_err(|e| self.error(e))?;
-        for (k, v) in batch {
-            match v {
-                Some(v) => file.put(k, v),
-                None => file.delete(k),
-            }
-            .map_err(|e| self.error(e))?;
-        }
-        file.finish().map_err(|e| self.error(e))?;
-        let mut options = IngestExternalFileOptions::default();
-        options.set_move_files(true);
-        let ingested = self.db.ingest_external_file_opts(&options, vec![&path]).map_err(|e| self.error(e));
-        // Moved into the database, or failed: either way not left behind.
-        let _ = std::fs::remove_file(&path);
-        ingested
+        Ok(RocksStore { path: path.to_owned(), db, time, shared })
     }
 
     fn error(&self, e: rocksdb::Error) -> StoreError {
@@ -213,13 +165,6 @@ impl KeyValueStore for RocksStore {
     }
 
     fn write(&mut self, batch: &[(Bytes, Option<Bytes>)]) -> Result<(), StoreError> {
-        if let Some(options) = &self.ingest_with
-            && batch.len() >= INGEST_AT_LEAST
-            && batch.windows(2).all(|w| w[0].0 < w[1].0)
-        {
-            self.ingested += 1;
-            return self.ingest(options, batch, self.ingested);
-        }
         // Sized up front: a batch that grows copies itself over and over.
         let bytes: usize = batch.iter().map(|(k, v)| k.len() + v.as_ref().map_or(0, Bytes::len) + 11).sum();
         let mut wb = WriteBatch::with_capacity_bytes(12 + bytes);
@@ -355,35 +300,5 @@ mod tests {
         let store = RocksStore::open_windowed(dir.path(), KeyTime::JoinRecord).unwrap();
         assert_eq!(keys_in(&store, b"a", 0, 20), [join_key(b"a", 10, 0), join_key(b"a", 15, 1)]);
         assert!(keys_in(&store, b"", 0, 20).is_empty(), "no entry has the empty record key");
-    }
-
-    #[test]
-    fn a_window_stores_large_sorted_writes_go_in_as_table_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = RocksStore::open_windowed(dir.path(), KeyTime::WindowStart).unwrap();
-        let key = |i: usize| Bytes::from(format!("key-{i:06}-window").into_bytes());
-        let put = |i: usize, v: &str| (key(i), Some(Bytes::from(format!("{v}{i}"))));
-        let n = INGEST_AT_LEAST + 10;
-        // Through the memtable (unsorted), then two ingested files: later
-        // writes win, deletes delete.
-        store.write(&[put(3, "old"), put(1, "old")]).unwrap();
-        store.write(&(0..n).map(|i| put(i, "first")).collect::<Vec<_>>()).unwrap();
-        let second: Vec<_> = (0..n).map(|i| if i % 2 == 0 { (key(i), None) } else { put(i, "second") }).collect();
-        store.write(&second).unwrap();
-        assert_eq!(store.ingested, 2, "both large sorted batches were ingested");
-        let check = |store: &RocksStore| {
-            assert_eq!(store.get(&key(1)).unwrap(), Some(b"second1".to_vec()));
-            assert_eq!(store.get(&key(3)).unwrap(), Some(b"second3".to_vec()));
-            assert_eq!(store.get(&key(2)).unwrap(), None);
-            let all = store.range(None, None, usize::MAX).unwrap();
-            assert_eq!(all.len(), n / 2);
-            assert!(all.iter().all(|(k, v)| v.starts_with(b"second") && k.starts_with(b"key-")));
-        };
-        check(&store);
-        // Nothing is left outside the database, and it opens again whole.
-        let stray = std::fs::read_dir(dir.path()).unwrap().filter_map(Result::ok);
-        assert!(stray.into_iter().all(|e| !e.file_name().to_string_lossy().starts_with("ingest-")));
-        drop(store);
-        check(&RocksStore::open_windowed(dir.path(), KeyTime::WindowStart).unwrap());
     }
 }
