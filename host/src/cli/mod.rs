@@ -291,7 +291,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let bootstrap = cli.bootstrap_servers.filter(|s| !s.trim().is_empty());
     let open = || -> Result<Arc<dyn Log>> {
         Ok(match &bootstrap {
-            Some(servers) => Arc::new(connect(KafkaOptions::new(servers))?),
+            Some(servers) => Arc::new(connect(KafkaOptions::new(servers)?)?),
             None => Arc::new(open_embedded(&data_dir)?),
         })
     };
@@ -525,7 +525,7 @@ fn run_app(bootstrap: Option<String>, data_dir: &Path, args: RunArgs) -> Result<
     let query_address = server.as_ref().map(|s| s.local_addr().to_string());
     let (log, _instance): (Arc<dyn Log>, _) = match bootstrap.or_else(|| app.bootstrap_servers.clone()) {
         Some(servers) => {
-            let mut options = KafkaOptions::new(&servers);
+            let mut options = KafkaOptions::new(&servers)?;
             options.query_address = query_address.clone();
             options.guarantee = app.processing_guarantee;
             options.transactional_id_prefix = format!("{}-{}", app.id, instance_id(data_dir, &app.id)?);

@@ -150,6 +150,9 @@ pub enum LogError {
         /// The client's error.
         source: rdkafka::error::KafkaError,
     },
+    /// A client setting the user gave cannot be used; the message names it.
+    #[error("{0}")]
+    Settings(String),
     /// The Kafka cluster or client refused or failed an operation.
     #[error("kafka: {op}: {source}")]
     Kafka {

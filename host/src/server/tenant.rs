@@ -130,7 +130,8 @@ impl TenantRuntime {
                 (Arc::new(log), String::new())
             }
             Some(k) => {
-                let log = KafkaLog::connect(KafkaOptions::new(&k.bootstrap_servers))
+                let log = KafkaOptions::new(&k.bootstrap_servers)
+                    .and_then(KafkaLog::connect)
                     .map_err(|e| ServerError::Internal(format!("connecting to Kafka: {e}")))?;
                 (Arc::new(log), format!("{}.", tenant.name))
             }
@@ -155,7 +156,8 @@ impl TenantRuntime {
     /// client of its own (its transactional ids and guarantee).
     fn app_log(&self, app: &App) -> Result<Arc<dyn Log>, ServerError> {
         let Some(kafka) = &self.kafka else { return Ok(self.log.clone()) };
-        let mut options = KafkaOptions::new(&kafka.bootstrap_servers);
+        let mut options = KafkaOptions::new(&kafka.bootstrap_servers)
+            .map_err(|e| ServerError::Internal(format!("connecting to Kafka: {e}")))?;
         options.guarantee = app.processing_guarantee;
         options.transactional_id_prefix = format!("{}-{}", app.id, kafka.instance);
         let log = KafkaLog::connect(options).map_err(|e| ServerError::Internal(format!("connecting to Kafka: {e}")))?;

@@ -32,39 +32,39 @@ const END_OFFSET_TTL: Duration = Duration::from_millis(50);
 /// The configuration of every consumer: no automatic commits, committed
 /// records only, from the start of a partition without a committed offset.
 pub(super) fn config(options: &KafkaOptions) -> ClientConfig {
-    let mut config = options.client_config();
-    config
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("isolation.level", "read_committed")
-        .set("auto.offset.reset", "earliest")
-        .set("allow.auto.create.topics", "false")
-        .set("enable.partition.eof", "false")
-        // librdkafka assigns partitions only to a consumer with a group; this
-        // one never joins it or commits to it (groups that commit name their
-        // own).
-        .set("group.id", "eddy-assigned-reader")
-        // Wait less for data when a partition is idle (the default 500 ms
-        // would add to a join's latency).
-        .set("fetch.wait.max.ms", "100")
-        // Prefetch less than librdkafka's 64 MiB per consumer (a worker
-        // has one, and one per restore): memory, not speed, was what it
-        // bought (word count on 1 thread: the same CPU, a third less RSS).
-        .set("queued.max.messages.kbytes", "16384")
-        // and fewer messages than its 100000 per partition, whatever their
-        // size (a queued message costs about 350 bytes besides its own).
-        .set("queued.min.messages", "10000")
-        // With the queue that short, a partition whose queue is full asks
-        // again in 10 ms rather than in librdkafka's 1 s (which starved
-        // the worker: a third of the throughput).
-        .set("fetch.queue.backoff.ms", "10")
-        // librdkafka turns a whole fetch response into queued messages at
-        // once, each costing about 350 bytes besides its own: an 8 MiB
-        // response of 30-byte word-count lines held 150 MB. 1 MiB is still
-        // tens of thousands of small records per request.
-        .set("fetch.max.bytes", "1048576")
-        .set("max.partition.fetch.bytes", "262144");
-    config
+    options.client_config(|config| {
+        config
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("isolation.level", "read_committed")
+            .set("auto.offset.reset", "earliest")
+            .set("allow.auto.create.topics", "false")
+            .set("enable.partition.eof", "false")
+            // librdkafka assigns partitions only to a consumer with a group; this
+            // one never joins it or commits to it (groups that commit name their
+            // own).
+            .set("group.id", "eddy-assigned-reader")
+            // Wait less for data when a partition is idle (the default 500 ms
+            // would add to a join's latency).
+            .set("fetch.wait.max.ms", "100")
+            // Prefetch less than librdkafka's 64 MiB per consumer (a worker
+            // has one, and one per restore): memory, not speed, was what it
+            // bought (word count on 1 thread: the same CPU, a third less RSS).
+            .set("queued.max.messages.kbytes", "16384")
+            // and fewer messages than its 100000 per partition, whatever their
+            // size (a queued message costs about 350 bytes besides its own).
+            .set("queued.min.messages", "10000")
+            // With the queue that short, a partition whose queue is full asks
+            // again in 10 ms rather than in librdkafka's 1 s (which starved
+            // the worker: a third of the throughput).
+            .set("fetch.queue.backoff.ms", "10")
+            // librdkafka turns a whole fetch response into queued messages at
+            // once, each costing about 350 bytes besides its own: an 8 MiB
+            // response of 30-byte word-count lines held 150 MB. 1 MiB is still
+            // tens of thousands of small records per request.
+            .set("fetch.max.bytes", "1048576")
+            .set("max.partition.fetch.bytes", "262144");
+    })
 }
 
 /// librdkafka's consumer queue of one consumer, where fetched records

@@ -95,17 +95,18 @@ pub struct KafkaMember {
 
 impl KafkaMember {
     pub(super) fn join(options: &KafkaOptions, group: &str) -> Result<KafkaMember, LogError> {
-        let mut config: ClientConfig = options.client_config();
-        config
-            .set("group.id", group)
-            .set("client.id", options.instance_name())
-            .set("partition.assignment.strategy", "cooperative-sticky")
-            .set("session.timeout.ms", SESSION_TIMEOUT_MS.to_string())
-            .set("heartbeat.interval.ms", "1000")
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("isolation.level", "read_committed")
-            .set("allow.auto.create.topics", "false");
+        let config: ClientConfig = options.client_config(|config| {
+            config
+                .set("group.id", group)
+                .set("client.id", options.instance_name())
+                .set("partition.assignment.strategy", "cooperative-sticky")
+                .set("session.timeout.ms", SESSION_TIMEOUT_MS.to_string())
+                .set("heartbeat.interval.ms", "1000")
+                .set("enable.auto.commit", "false")
+                .set("enable.auto.offset.store", "false")
+                .set("isolation.level", "read_committed")
+                .set("allow.auto.create.topics", "false");
+        });
         let consumer: BaseConsumer<Changes> =
             config.create_with_context(Changes::default()).map_err(kafka(format!("joining group {group}")))?;
         let topic = tasks_topic(group);

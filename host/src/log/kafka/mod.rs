@@ -91,15 +91,14 @@ pub struct KafkaOptions {
 impl KafkaOptions {
     /// At-least-once clients of the cluster at `bootstrap_servers`, with
     /// the librdkafka properties of `EDDY_KAFKA_PROPERTIES` (`key=value`
-    /// pairs separated by `;`, e.g. `debug=cgrp;socket.timeout.ms=5000`).
-    pub fn new(bootstrap_servers: &str) -> Self {
-        let properties = std::env::var("EDDY_KAFKA_PROPERTIES")
-            .unwrap_or_default()
-            .split(';')
-            .filter_map(|kv| kv.split_once('='))
-            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-            .collect();
-        KafkaOptions {
+    /// pairs separated by `;`, e.g. `debug=cgrp;linger.ms=20`). They apply
+    /// to every client, over Eddy's own choices (batching, fetch sizes,
+    /// timeouts), except the properties Eddy's guarantees rest on
+    /// ([`EDDY_OWNED_PROPERTIES`]): setting one of those, or an entry that
+    /// is not `key=value`, is an error naming it.
+    pub fn new(bootstrap_servers: &str) -> Result<Self, LogError> {
+        let properties = parse_properties(&std::env::var("EDDY_KAFKA_PROPERTIES").unwrap_or_default())?;
+        Ok(KafkaOptions {
             bootstrap_servers: bootstrap_servers.to_owned(),
             guarantee: Guarantee::AtLeastOnce,
             transactional_id_prefix: "eddy".to_owned(),
@@ -107,7 +106,7 @@ impl KafkaOptions {
             min_insync_replicas: None,
             properties,
             query_address: None,
-        }
+        })
     }
 
     /// The instance's name in the group (every member's `client.id`): the
@@ -119,16 +118,71 @@ impl KafkaOptions {
         }
     }
 
-    /// The client configuration every client starts from.
-    fn client_config(&self) -> ClientConfig {
+    /// A client's configuration: the cluster, then Eddy's settings for
+    /// this kind of client (`eddy`), then the user's properties, which
+    /// override Eddy's tunable choices.
+    fn client_config(&self, eddy: impl FnOnce(&mut ClientConfig)) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.bootstrap_servers);
         config.set("client.id", "eddy");
+        eddy(&mut config);
         for (k, v) in &self.properties {
             config.set(k, v);
         }
         config
     }
+}
+
+/// The librdkafka properties Eddy sets itself and users may not: its
+/// groups, offset commits, isolation, idempotence and transactions are what
+/// its processing guarantees rest on, and the cluster comes from
+/// `--bootstrap-servers` or the app file.
+pub const EDDY_OWNED_PROPERTIES: &[&str] = &[
+    "bootstrap.servers",
+    "metadata.broker.list",
+    "client.id",
+    "group.id",
+    "group.instance.id",
+    "group.protocol",
+    "partition.assignment.strategy",
+    "enable.auto.commit",
+    "enable.auto.offset.store",
+    "auto.offset.reset",
+    "isolation.level",
+    "enable.partition.eof",
+    "allow.auto.create.topics",
+    "enable.idempotence",
+    "acks",
+    "request.required.acks",
+    "transactional.id",
+];
+
+/// Parses `key=value` pairs separated by `;` (empty entries are allowed),
+/// refusing malformed entries and the properties Eddy owns.
+fn parse_properties(text: &str) -> Result<Vec<(String, String)>, LogError> {
+    let mut properties = Vec::new();
+    for entry in text.split(';').map(str::trim).filter(|e| !e.is_empty()) {
+        let Some((k, v)) = entry.split_once('=').map(|(k, v)| (k.trim(), v.trim())).filter(|(k, _)| !k.is_empty())
+        else {
+            return Err(LogError::Settings(format!(
+                "EDDY_KAFKA_PROPERTIES: '{entry}' is not a key=value pair (pairs are separated by ';')"
+            )));
+        };
+        if EDDY_OWNED_PROPERTIES.contains(&k) {
+            let instead = match k {
+                "bootstrap.servers" | "metadata.broker.list" => {
+                    "give the cluster with --bootstrap-servers or the app file's bootstrap-servers"
+                }
+                _ => "remove it (the app file's processing-guarantee chooses the guarantee)",
+            };
+            return Err(LogError::Settings(format!(
+                "EDDY_KAFKA_PROPERTIES: '{k}' is set by Eddy itself (its groups, offsets and processing \
+                 guarantee depend on it): {instead}"
+            )));
+        }
+        properties.push((k.to_owned(), v.to_owned()));
+    }
+    Ok(properties)
 }
 
 /// A log on a Kafka cluster.
@@ -220,7 +274,7 @@ impl KafkaLog {
     pub fn connect(options: KafkaOptions) -> Result<KafkaLog, LogError> {
         let servers = options.bootstrap_servers.clone();
         let admin: AdminClient<DefaultClientContext> =
-            options.client_config().create().map_err(kafka(format!("connecting to {servers}")))?;
+            options.client_config(|_| ()).create().map_err(kafka(format!("connecting to {servers}")))?;
         let meta: BaseConsumer =
             consumer::config(&options).create().map_err(kafka(format!("connecting to {servers}")))?;
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| LogError::Io {
@@ -492,5 +546,39 @@ impl Log for KafkaLog {
     /// The broker's log cleaner compacts changelogs (`cleanup.policy=compact`).
     fn compact(&self, _tp: &TopicPartition, _min_dirty: f64, _cleanup: Cleanup) -> Result<u64, LogError> {
         Ok(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_properties_tune_every_client_but_cannot_touch_the_guarantees() {
+        let parsed = parse_properties(" linger.ms = 20 ;fetch.wait.max.ms=10;; debug=cgrp,topic ;").unwrap();
+        assert_eq!(
+            parsed,
+            [("linger.ms", "20"), ("fetch.wait.max.ms", "10"), ("debug", "cgrp,topic")]
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        );
+        let mut options = KafkaOptions::new("127.0.0.1:1").unwrap();
+        options.properties = parsed;
+        // Over Eddy's own choice for the kind of client...
+        let consumer = consumer::config(&options);
+        assert_eq!(consumer.get("fetch.wait.max.ms"), Some("10"));
+        assert_eq!(consumer.get("isolation.level"), Some("read_committed"));
+        // ...and on clients that have no choice of their own.
+        assert_eq!(options.client_config(|_| ()).get("linger.ms"), Some("20"));
+
+        for (text, named) in [
+            ("linger.ms=5;isolation.level=read_uncommitted", "'isolation.level' is set by Eddy"),
+            ("bootstrap.servers=elsewhere:9092", "'bootstrap.servers' is set by Eddy"),
+            ("enable.idempotence=false", "'enable.idempotence' is set by Eddy"),
+            ("linger.ms", "'linger.ms' is not a key=value pair"),
+            ("=5", "'=5' is not a key=value pair"),
+        ] {
+            let error = parse_properties(text).unwrap_err().to_string();
+            assert!(error.starts_with("EDDY_KAFKA_PROPERTIES: ") && error.contains(named), "{text}: {error}");
+        }
     }
 }

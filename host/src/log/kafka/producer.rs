@@ -256,24 +256,25 @@ impl KafkaProducer {
         options: &KafkaOptions,
         transactional_id: Option<&str>,
     ) -> Result<Arc<ThreadedProducer<Deliveries>>, LogError> {
-        let mut config = options.client_config();
-        config
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("linger.ms", "5")
-            // Records waiting to be sent: enough for a commit interval's
-            // worth at full speed, not librdkafka's 100,000.
-            .set("queue.buffering.max.messages", "50000")
-            // Only failures matter to the delivery callback (a flush waits
-            // for the acknowledgements without it): no report per record.
-            .set("delivery.report.only.error", "true")
-            // Partitions are chosen by Eddy (Kafka's murmur2, as Java's
-            // clients do); this only matters for records sent without one.
-            .set("partitioner", "murmur2_random");
-        if let Some(id) = transactional_id {
-            // A zombie's open transaction is aborted after this long.
-            config.set("transactional.id", id).set("transaction.timeout.ms", "10000");
-        }
+        let config = options.client_config(|config| {
+            config
+                .set("enable.idempotence", "true")
+                .set("acks", "all")
+                .set("linger.ms", "5")
+                // Records waiting to be sent: enough for a commit interval's
+                // worth at full speed, not librdkafka's 100,000.
+                .set("queue.buffering.max.messages", "50000")
+                // Only failures matter to the delivery callback (a flush waits
+                // for the acknowledgements without it): no report per record.
+                .set("delivery.report.only.error", "true")
+                // Partitions are chosen by Eddy (Kafka's murmur2, as Java's
+                // clients do); this only matters for records sent without one.
+                .set("partitioner", "murmur2_random");
+            if let Some(id) = transactional_id {
+                // A zombie's open transaction is aborted after this long.
+                config.set("transactional.id", id).set("transaction.timeout.ms", "10000");
+            }
+        });
         let producer: ThreadedProducer<Deliveries> =
             config.create_with_context(Deliveries::default()).map_err(kafka("creating a producer"))?;
         if let Some(id) = transactional_id {
