@@ -21,7 +21,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use super::{KafkaOptions, REQUEST_TIMEOUT, kafka, retry};
+use super::{ClientKind, KafkaOptions, REQUEST_TIMEOUT, kafka, retry};
 use crate::log::{Consumer, Fetched, LogError, LogRecord, TopicPartition};
 use crate::record::{Header, Record};
 
@@ -32,7 +32,7 @@ const END_OFFSET_TTL: Duration = Duration::from_millis(50);
 /// The configuration of every consumer: no automatic commits, committed
 /// records only, from the start of a partition without a committed offset.
 pub(super) fn config(options: &KafkaOptions) -> ClientConfig {
-    options.client_config(|config| {
+    options.client_config(ClientKind::Consumer, |config| {
         config
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")

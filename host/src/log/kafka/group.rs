@@ -35,7 +35,7 @@ use rdkafka::topic_partition_list::TopicPartitionList;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientConfig, ClientContext};
 
-use super::{KafkaOptions, kafka};
+use super::{ClientKind, KafkaOptions, kafka};
 use crate::log::{GroupMember, LogError, Member, Rebalance};
 
 /// How long the coordinator waits for a silent member before it gives the
@@ -95,7 +95,7 @@ pub struct KafkaMember {
 
 impl KafkaMember {
     pub(super) fn join(options: &KafkaOptions, group: &str) -> Result<KafkaMember, LogError> {
-        let config: ClientConfig = options.client_config(|config| {
+        let config: ClientConfig = options.client_config(ClientKind::Consumer, |config| {
             config
                 .set("group.id", group)
                 .set("client.id", options.instance_name())

@@ -79,9 +79,9 @@ pub struct KafkaOptions {
     /// `min.insync.replicas` of the internal topics it creates (changelogs,
     /// repartition topics), if not the broker's.
     pub min_insync_replicas: Option<i32>,
-    /// More librdkafka client properties (`security.protocol`, ...), applied
-    /// to every client.
-    pub properties: Vec<(String, String)>,
+    /// More librdkafka client properties (`security.protocol`, ...), each
+    /// for every client or for one kind.
+    pub properties: Vec<ClientProperty>,
     /// Where this instance answers interactive queries (`host:port`), if it
     /// does: its group members are then named `<prefix>@<address>`, so
     /// other instances can send it queries about its tasks.
@@ -91,11 +91,11 @@ pub struct KafkaOptions {
 impl KafkaOptions {
     /// At-least-once clients of the cluster at `bootstrap_servers`, with
     /// the librdkafka properties of `EDDY_KAFKA_PROPERTIES` (`key=value`
-    /// pairs separated by `;`, e.g. `debug=cgrp;linger.ms=20`). They apply
-    /// to every client, over Eddy's own choices (batching, fetch sizes,
-    /// timeouts), except the properties Eddy's guarantees rest on
-    /// ([`EDDY_OWNED_PROPERTIES`]): setting one of those, or an entry that
-    /// is not `key=value`, is an error naming it.
+    /// pairs separated by `;`, e.g. `debug=cgrp;producer.linger.ms=20`):
+    /// see [`ClientProperty`]. They apply over Eddy's own choices
+    /// (batching, fetch sizes, timeouts), except the properties Eddy's
+    /// guarantees rest on ([`EDDY_OWNED_PROPERTIES`]): setting one of
+    /// those, or an entry that is not `key=value`, is an error naming it.
     pub fn new(bootstrap_servers: &str) -> Result<Self, LogError> {
         let properties = parse_properties(&std::env::var("EDDY_KAFKA_PROPERTIES").unwrap_or_default())?;
         Ok(KafkaOptions {
@@ -118,19 +118,44 @@ impl KafkaOptions {
         }
     }
 
-    /// A client's configuration: the cluster, then Eddy's settings for
-    /// this kind of client (`eddy`), then the user's properties, which
+    /// The configuration of a `kind` client: the cluster, then Eddy's
+    /// settings for it (`eddy`), then the user's properties for it, which
     /// override Eddy's tunable choices.
-    fn client_config(&self, eddy: impl FnOnce(&mut ClientConfig)) -> ClientConfig {
+    fn client_config(&self, kind: ClientKind, eddy: impl FnOnce(&mut ClientConfig)) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.bootstrap_servers);
         config.set("client.id", "eddy");
         eddy(&mut config);
-        for (k, v) in &self.properties {
-            config.set(k, v);
+        for p in self.properties.iter().filter(|p| p.client.is_none_or(|c| c == kind)) {
+            config.set(&p.name, &p.value);
         }
         config
     }
+}
+
+/// A kind of librdkafka client Eddy makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientKind {
+    /// Sends records (one per worker thread).
+    Producer,
+    /// Reads records, restores stores, or is a member of the group.
+    Consumer,
+    /// Creates and describes topics.
+    Admin,
+}
+
+/// A librdkafka property the user gave. As in Kafka Streams' client
+/// settings, a `producer.`, `consumer.` or `admin.` prefix makes it one
+/// kind of client's (librdkafka warns about a property set on a client it
+/// is not for, once per client made); without one it is every client's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientProperty {
+    /// The kind of client it is for, or `None` for all.
+    pub client: Option<ClientKind>,
+    /// librdkafka's name of the property, without the prefix.
+    pub name: String,
+    /// Its value.
+    pub value: String,
 }
 
 /// The librdkafka properties Eddy sets itself and users may not: its
@@ -159,7 +184,7 @@ pub const EDDY_OWNED_PROPERTIES: &[&str] = &[
 
 /// Parses `key=value` pairs separated by `;` (empty entries are allowed),
 /// refusing malformed entries and the properties Eddy owns.
-fn parse_properties(text: &str) -> Result<Vec<(String, String)>, LogError> {
+fn parse_properties(text: &str) -> Result<Vec<ClientProperty>, LogError> {
     let mut properties = Vec::new();
     for entry in text.split(';').map(str::trim).filter(|e| !e.is_empty()) {
         let Some((k, v)) = entry.split_once('=').map(|(k, v)| (k.trim(), v.trim())).filter(|(k, _)| !k.is_empty())
@@ -168,6 +193,11 @@ fn parse_properties(text: &str) -> Result<Vec<(String, String)>, LogError> {
                 "EDDY_KAFKA_PROPERTIES: '{entry}' is not a key=value pair (pairs are separated by ';')"
             )));
         };
+        let (client, k) =
+            [("producer.", ClientKind::Producer), ("consumer.", ClientKind::Consumer), ("admin.", ClientKind::Admin)]
+                .into_iter()
+                .find_map(|(prefix, kind)| k.strip_prefix(prefix).map(|name| (Some(kind), name)))
+                .unwrap_or((None, k));
         if EDDY_OWNED_PROPERTIES.contains(&k) {
             let instead = match k {
                 "bootstrap.servers" | "metadata.broker.list" => {
@@ -180,7 +210,7 @@ fn parse_properties(text: &str) -> Result<Vec<(String, String)>, LogError> {
                  guarantee depend on it): {instead}"
             )));
         }
-        properties.push((k.to_owned(), v.to_owned()));
+        properties.push(ClientProperty { client, name: k.to_owned(), value: v.to_owned() });
     }
     Ok(properties)
 }
@@ -273,8 +303,10 @@ impl KafkaLog {
     /// Connects to the cluster and checks that it answers.
     pub fn connect(options: KafkaOptions) -> Result<KafkaLog, LogError> {
         let servers = options.bootstrap_servers.clone();
-        let admin: AdminClient<DefaultClientContext> =
-            options.client_config(|_| ()).create().map_err(kafka(format!("connecting to {servers}")))?;
+        let admin: AdminClient<DefaultClientContext> = options
+            .client_config(ClientKind::Admin, |_| ())
+            .create()
+            .map_err(kafka(format!("connecting to {servers}")))?;
         let meta: BaseConsumer =
             consumer::config(&options).create().map_err(kafka(format!("connecting to {servers}")))?;
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| LogError::Io {
@@ -554,26 +586,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn user_properties_tune_every_client_but_cannot_touch_the_guarantees() {
-        let parsed = parse_properties(" linger.ms = 20 ;fetch.wait.max.ms=10;; debug=cgrp,topic ;").unwrap();
+    fn user_properties_tune_their_clients_but_cannot_touch_the_guarantees() {
+        let parsed =
+            parse_properties(" producer.linger.ms = 20 ;consumer.fetch.wait.max.ms=10;; debug=cgrp,topic ;").unwrap();
+        let property =
+            |client, name: &str, value: &str| ClientProperty { client, name: name.to_owned(), value: value.to_owned() };
         assert_eq!(
             parsed,
-            [("linger.ms", "20"), ("fetch.wait.max.ms", "10"), ("debug", "cgrp,topic")]
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            [
+                property(Some(ClientKind::Producer), "linger.ms", "20"),
+                property(Some(ClientKind::Consumer), "fetch.wait.max.ms", "10"),
+                property(None, "debug", "cgrp,topic"),
+            ]
         );
         let mut options = KafkaOptions::new("127.0.0.1:1").unwrap();
         options.properties = parsed;
-        // Over Eddy's own choice for the kind of client...
+        // Over Eddy's own choice for the kind of client, and only there.
         let consumer = consumer::config(&options);
         assert_eq!(consumer.get("fetch.wait.max.ms"), Some("10"));
         assert_eq!(consumer.get("isolation.level"), Some("read_committed"));
-        // ...and on clients that have no choice of their own.
-        assert_eq!(options.client_config(|_| ()).get("linger.ms"), Some("20"));
+        assert_eq!(consumer.get("linger.ms"), None);
+        assert_eq!(consumer.get("debug"), Some("cgrp,topic"));
+        let admin = options.client_config(ClientKind::Admin, |_| ());
+        assert_eq!((admin.get("linger.ms"), admin.get("debug")), (None, Some("cgrp,topic")));
+        assert_eq!(options.client_config(ClientKind::Producer, |_| ()).get("linger.ms"), Some("20"));
 
         for (text, named) in [
             ("linger.ms=5;isolation.level=read_uncommitted", "'isolation.level' is set by Eddy"),
+            ("consumer.isolation.level=read_uncommitted", "'isolation.level' is set by Eddy"),
             ("bootstrap.servers=elsewhere:9092", "'bootstrap.servers' is set by Eddy"),
-            ("enable.idempotence=false", "'enable.idempotence' is set by Eddy"),
+            ("producer.enable.idempotence=false", "'enable.idempotence' is set by Eddy"),
             ("linger.ms", "'linger.ms' is not a key=value pair"),
             ("=5", "'=5' is not a key=value pair"),
         ] {

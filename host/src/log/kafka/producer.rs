@@ -29,7 +29,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use std::time::Duration;
 
 use super::group::KafkaMember;
-use super::{KafkaOptions, REQUEST_TIMEOUT, kafka, retrying};
+use super::{ClientKind, KafkaOptions, REQUEST_TIMEOUT, kafka, retrying};
 use crate::log::{LogError, Member, Producer, TopicPartition};
 use crate::record::Record;
 
@@ -256,7 +256,7 @@ impl KafkaProducer {
         options: &KafkaOptions,
         transactional_id: Option<&str>,
     ) -> Result<Arc<ThreadedProducer<Deliveries>>, LogError> {
-        let config = options.client_config(|config| {
+        let config = options.client_config(ClientKind::Producer, |config| {
             config
                 .set("enable.idempotence", "true")
                 .set("acks", "all")
