@@ -105,6 +105,8 @@ impl Server {
         let admin_hash = auth::hash(config.admin_token.trim());
         let kafka = match &config.bootstrap_servers {
             Some(servers) => {
+                // Bad client settings stop the server here, not each tenant later.
+                crate::log::kafka::KafkaOptions::new(servers).map_err(|e| ServerError::BadRequest(e.to_string()))?;
                 Some(tenant::KafkaBackend { bootstrap_servers: servers.clone(), instance: instance_id(&config.dir)? })
             }
             None => None,
